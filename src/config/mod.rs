@@ -1,0 +1,1 @@
+//! Configuration: file + env + flags → resolved settings; accounts; credentials. Uses: model.

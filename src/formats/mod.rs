@@ -1,0 +1,1 @@
+//! Mail file formats (Maildir, mboxrd, .eml): writers for export, readers for import. Uses: model.

@@ -1,0 +1,15 @@
+//! mailkeep: mirror IMAP accounts into a compressed local store, then archive,
+//! search, restore and migrate from it.
+//!
+//! Layers, each may use only those below it (see docs/design.md):
+//! `cli` → `ops` → `sync` → `imap`, `store` → `index` → `formats`, `config` → `model`.
+
+pub mod cli;
+pub mod config;
+pub mod formats;
+pub mod imap;
+pub mod index;
+pub mod model;
+pub mod ops;
+pub mod store;
+pub mod sync;
