@@ -1,1 +1,803 @@
-//! index
+//! The SQLite index of a store: connection, the migrations in ../migrations,
+//! typed queries. The only place SQL lives.
+//!
+//! Uses: `model`. Everything it holds comes from pack records (see
+//! [`Index::apply`]), so it can be rebuilt from the packs alone.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite_migration::{Migrations, M};
+
+use crate::model::records::{Located, MailboxRecord, Record, RefEvent, RefRecord};
+use crate::model::{BlobId, Flags, InternalDate, Uid};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("cannot open the index `{path}`")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot bring the index `{path}` to the current schema")]
+    Migrate {
+        path: String,
+        #[source]
+        source: rusqlite_migration::Error,
+    },
+    #[error("index query failed")]
+    Sql(#[from] rusqlite::Error),
+}
+
+pub type Result<T> = std::result::Result<T, IndexError>;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("../../migrations/0001_init.sql"))])
+}
+
+/// Where a blob's record sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobLocation {
+    pub pack: u32,
+    pub offset: u64,
+    pub length: u64,
+    pub raw_size: u64,
+    pub dict_id: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailboxRow {
+    pub id: i64,
+    pub account: String,
+    pub raw_name: String,
+    pub name: String,
+    pub delimiter: Option<String>,
+    pub special_use: Option<String>,
+    pub uidvalidity: u32,
+    pub uidnext: Option<u32>,
+    pub highestmodseq: Option<u64>,
+    pub server_count: Option<u32>,
+    pub is_current: bool,
+    pub last_sync_at: Option<i64>,
+    pub gone_at: Option<i64>,
+}
+
+/// A message as stored for one mailbox generation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub uid: Uid,
+    pub blob: BlobId,
+    pub flags: Flags,
+    pub modseq: Option<u64>,
+    pub internaldate: InternalDate,
+    pub size: u64,
+    pub gone_at: Option<i64>,
+    pub archived_at: Option<i64>,
+}
+
+/// Per-mailbox counts for `status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MailboxStats {
+    pub stored: u64,
+    pub live: u64,
+    pub gone: u64,
+    pub archived: u64,
+    pub raw_bytes: u64,
+}
+
+/// A message with where it lives, for export and restore.
+#[derive(Clone, Debug)]
+pub struct ListedMessage {
+    pub mailbox: MailboxRow,
+    pub message: StoredMessage,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreTotals {
+    pub blobs: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub messages: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRow {
+    pub account: String,
+    pub command: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub ok: Option<bool>,
+    pub summary: Option<String>,
+}
+
+pub struct Index {
+    conn: Connection,
+}
+
+impl Index {
+    /// Opens (creating if needed) the index and brings it to the current schema.
+    pub fn open(path: &Path) -> Result<Index> {
+        let mut conn = Connection::open(path).map_err(|source| IndexError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|source| IndexError::Migrate {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(Index { conn })
+    }
+
+    /// Opens an existing index without writing to it.
+    pub fn open_read_only(path: &Path) -> Result<Index> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| IndexError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        Ok(Index { conn })
+    }
+
+    /// Takes records into the index in one transaction, and notes that the
+    /// index has now read `pack` up to `indexed_len`. The same code serves a
+    /// normal commit, crash recovery and a full rebuild, so they cannot drift.
+    pub fn apply(&mut self, records: &[Located], pack: u32, indexed_len: u64) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for rec in records {
+            apply_one(&tx, rec)?;
+        }
+        tx.execute(
+            "INSERT INTO packs (no, indexed_len) VALUES (?1, ?2)
+             ON CONFLICT(no) DO UPDATE SET indexed_len = excluded.indexed_len",
+            params![pack, indexed_len as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Empties every table that packs fill, before a rebuild.
+    pub fn clear(&mut self) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "DELETE FROM messages; DELETE FROM blobs; DELETE FROM dictionaries;
+             DELETE FROM packs; DELETE FROM folder_errors; DELETE FROM runs;
+             DELETE FROM mailboxes; DELETE FROM accounts;",
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn pack_indexed_len(&self, pack: u32) -> Result<Option<u64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT indexed_len FROM packs WHERE no = ?1",
+                [pack],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|v| v as u64))
+    }
+
+    pub fn packs(&self) -> Result<Vec<(u32, u64)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT no, indexed_len FROM packs ORDER BY no")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn blob_location(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT pack, offset, length, raw_size, dict_id FROM blobs WHERE id = ?1",
+                [&id.0[..]],
+                |r| {
+                    Ok(BlobLocation {
+                        pack: r.get(0)?,
+                        offset: r.get::<_, i64>(1)? as u64,
+                        length: r.get::<_, i64>(2)? as u64,
+                        raw_size: r.get::<_, i64>(3)? as u64,
+                        dict_id: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn has_blob(&self, id: &BlobId) -> Result<bool> {
+        Ok(self.blob_location(id)?.is_some())
+    }
+
+    /// Every blob with its location, in pack order (for verify).
+    pub fn all_blobs(&self) -> Result<Vec<(BlobId, BlobLocation)>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, pack, offset, length, raw_size, dict_id FROM blobs ORDER BY pack, offset",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                blob_id(r.get::<_, Vec<u8>>(0)?),
+                BlobLocation {
+                    pack: r.get(1)?,
+                    offset: r.get::<_, i64>(2)? as u64,
+                    length: r.get::<_, i64>(3)? as u64,
+                    raw_size: r.get::<_, i64>(4)? as u64,
+                    dict_id: r.get(5)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Messages whose blob is not in the index (should never happen).
+    pub fn messages_without_blob(&self) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM messages m LEFT JOIN blobs b ON b.id = m.blob_id WHERE b.id IS NULL",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    pub fn dictionaries(&self) -> Result<Vec<(u32, BlobLocationLite)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, pack, offset, length FROM dictionaries ORDER BY id")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                BlobLocationLite {
+                    pack: r.get(1)?,
+                    offset: r.get::<_, i64>(2)? as u64,
+                    length: r.get::<_, i64>(3)? as u64,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn totals(&self) -> Result<StoreTotals> {
+        let (blobs, raw_bytes, stored_bytes) = self.conn.query_row(
+            "SELECT count(*), coalesce(sum(raw_size),0), coalesce(sum(length),0) FROM blobs",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+        )?;
+        let messages: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?;
+        Ok(StoreTotals {
+            blobs: blobs as u64,
+            raw_bytes: raw_bytes as u64,
+            stored_bytes: stored_bytes as u64,
+            messages: messages as u64,
+        })
+    }
+
+    /// Up to `limit` blob ids, oldest first, for training a dictionary.
+    pub fn sample_blobs(&self, limit: usize, max_raw: u64) -> Result<Vec<BlobId>> {
+        let mut st = self.conn.prepare(
+            "SELECT id FROM blobs WHERE raw_size <= ?1 ORDER BY pack, offset LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![max_raw as i64, limit as i64], |r| {
+            Ok(blob_id(r.get::<_, Vec<u8>>(0)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn accounts(&self) -> Result<Vec<(String, String)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name, kind FROM accounts ORDER BY name")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every generation of every folder of an account.
+    pub fn mailboxes(&self, account: &str) -> Result<Vec<MailboxRow>> {
+        let mut st = self.conn.prepare(&format!(
+            "{MAILBOX_SELECT} WHERE a.name = ?1 ORDER BY m.name, m.id"
+        ))?;
+        let rows = st.query_map([account], mailbox_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The generation of a folder that the server had last time (if any).
+    pub fn current_mailbox(&self, account: &str, raw: &str) -> Result<Option<MailboxRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "{MAILBOX_SELECT} WHERE a.name = ?1 AND m.raw_name = ?2
+                     ORDER BY m.is_current DESC, m.id DESC LIMIT 1"
+                ),
+                params![account, raw],
+                mailbox_row,
+            )
+            .optional()?)
+    }
+
+    pub fn mailbox(&self, account: &str, raw: &str, uidvalidity: u32) -> Result<Option<MailboxRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "{MAILBOX_SELECT} WHERE a.name = ?1 AND m.raw_name = ?2 AND m.uidvalidity = ?3"
+                ),
+                params![account, raw, uidvalidity],
+                mailbox_row,
+            )
+            .optional()?)
+    }
+
+    /// All messages of one mailbox generation, by UID.
+    pub fn messages(&self, mailbox_id: i64) -> Result<BTreeMap<Uid, StoredMessage>> {
+        let mut st = self.conn.prepare(
+            "SELECT uid, blob_id, flags, modseq, internaldate, date_offset, size, gone_at, archived_at
+             FROM messages WHERE mailbox_id = ?1",
+        )?;
+        let rows = st.query_map([mailbox_id], stored_message)?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let m = row?;
+            out.insert(m.uid, m);
+        }
+        Ok(out)
+    }
+
+    pub fn mailbox_stats(&self, mailbox_id: i64) -> Result<MailboxStats> {
+        Ok(self.conn.query_row(
+            "SELECT count(*),
+                    coalesce(sum(gone_at IS NULL AND archived_at IS NULL), 0),
+                    coalesce(sum(gone_at IS NOT NULL AND archived_at IS NULL), 0),
+                    coalesce(sum(archived_at IS NOT NULL), 0),
+                    coalesce(sum(size), 0)
+             FROM messages WHERE mailbox_id = ?1",
+            [mailbox_id],
+            |r| {
+                Ok(MailboxStats {
+                    stored: r.get::<_, i64>(0)? as u64,
+                    live: r.get::<_, i64>(1)? as u64,
+                    gone: r.get::<_, i64>(2)? as u64,
+                    archived: r.get::<_, i64>(3)? as u64,
+                    raw_bytes: r.get::<_, i64>(4)? as u64,
+                })
+            },
+        )?)
+    }
+
+    /// Every message of an account (all generations), folder by folder, for
+    /// export and restore. `each` is called in (folder, uidvalidity, uid) order.
+    pub fn for_each_message(
+        &self,
+        account: &str,
+        each: &mut dyn FnMut(&MailboxRow, StoredMessage) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>,
+    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        for mb in self.mailboxes(account)? {
+            let mut st = self.conn.prepare_cached(
+                "SELECT uid, blob_id, flags, modseq, internaldate, date_offset, size, gone_at, archived_at
+                 FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+            )?;
+            let rows = st.query_map([mb.id], stored_message)?;
+            for row in rows {
+                each(&mb, row?)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn begin_run(&self, account: &str, command: &str, at: i64) -> Result<i64> {
+        let account_id = self.ensure_account(account, "imap")?;
+        self.conn.execute(
+            "INSERT INTO runs (account_id, command, started_at) VALUES (?1, ?2, ?3)",
+            params![account_id, command, at],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&self, run: i64, at: i64, ok: bool, summary: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?2, ok = ?3, summary = ?4 WHERE id = ?1",
+            params![run, at, ok, summary],
+        )?;
+        Ok(())
+    }
+
+    pub fn last_run(&self, account: &str) -> Result<Option<RunRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT a.name, r.command, r.started_at, r.finished_at, r.ok, r.summary
+                 FROM runs r JOIN accounts a ON a.id = r.account_id
+                 WHERE a.name = ?1 ORDER BY r.id DESC LIMIT 1",
+                [account],
+                |r| {
+                    Ok(RunRow {
+                        account: r.get(0)?,
+                        command: r.get(1)?,
+                        started_at: r.get(2)?,
+                        finished_at: r.get(3)?,
+                        ok: r.get(4)?,
+                        summary: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn set_folder_error(&self, account: &str, raw: &str, at: i64, message: Option<&str>) -> Result<()> {
+        let account_id = self.ensure_account(account, "imap")?;
+        match message {
+            Some(m) => self.conn.execute(
+                "INSERT INTO folder_errors (account_id, raw_name, at, message) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(account_id, raw_name) DO UPDATE SET at = excluded.at, message = excluded.message",
+                params![account_id, raw, at, m],
+            )?,
+            None => self.conn.execute(
+                "DELETE FROM folder_errors WHERE account_id = ?1 AND raw_name = ?2",
+                params![account_id, raw],
+            )?,
+        };
+        Ok(())
+    }
+
+    pub fn folder_errors(&self, account: &str) -> Result<Vec<(String, i64, String)>> {
+        let mut st = self.conn.prepare(
+            "SELECT e.raw_name, e.at, e.message FROM folder_errors e
+             JOIN accounts a ON a.id = e.account_id WHERE a.name = ?1 ORDER BY e.raw_name",
+        )?;
+        let rows = st.query_map([account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn ensure_account(&self, name: &str, kind: &str) -> Result<i64> {
+        ensure_account(&self.conn, name, kind)
+    }
+}
+
+/// Location of a dictionary record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobLocationLite {
+    pub pack: u32,
+    pub offset: u64,
+    pub length: u64,
+}
+
+const MAILBOX_SELECT: &str = "SELECT m.id, a.name, m.raw_name, m.name, m.delimiter, m.special_use,
+        m.uidvalidity, m.uidnext, m.highestmodseq, m.server_count, m.is_current, m.last_sync_at, m.gone_at
+     FROM mailboxes m JOIN accounts a ON a.id = m.account_id";
+
+fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxRow> {
+    Ok(MailboxRow {
+        id: r.get(0)?,
+        account: r.get(1)?,
+        raw_name: r.get(2)?,
+        name: r.get(3)?,
+        delimiter: r.get(4)?,
+        special_use: r.get(5)?,
+        uidvalidity: r.get(6)?,
+        uidnext: r.get(7)?,
+        highestmodseq: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
+        server_count: r.get(9)?,
+        is_current: r.get(10)?,
+        last_sync_at: r.get(11)?,
+        gone_at: r.get(12)?,
+    })
+}
+
+fn stored_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+    Ok(StoredMessage {
+        uid: r.get(0)?,
+        blob: blob_id(r.get::<_, Vec<u8>>(1)?),
+        flags: Flags::from_text(&r.get::<_, String>(2)?),
+        modseq: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+        internaldate: InternalDate {
+            unix: r.get(4)?,
+            offset_min: r.get(5)?,
+        },
+        size: r.get::<_, i64>(6)? as u64,
+        gone_at: r.get(7)?,
+        archived_at: r.get(8)?,
+    })
+}
+
+fn blob_id(v: Vec<u8>) -> BlobId {
+    let mut id = [0u8; 32];
+    let n = v.len().min(32);
+    id[..n].copy_from_slice(&v[..n]);
+    BlobId(id)
+}
+
+fn ensure_account(conn: &Connection, name: &str, kind: &str) -> Result<i64> {
+    if let Some(id) = conn
+        .query_row("SELECT id FROM accounts WHERE name = ?1", [name], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
+    conn.execute(
+        "INSERT INTO accounts (name, kind, created_at) VALUES (?1, ?2, strftime('%s','now'))",
+        params![name, kind],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Finds or creates the mailbox row for (account, raw, uidvalidity).
+fn ensure_mailbox(tx: &Transaction<'_>, account: &str, raw: &str, uidvalidity: u32) -> Result<i64> {
+    let account_id = ensure_account(tx, account, "imap")?;
+    if let Some(id) = tx
+        .query_row(
+            "SELECT id FROM mailboxes WHERE account_id = ?1 AND raw_name = ?2 AND uidvalidity = ?3",
+            params![account_id, raw, uidvalidity],
+            |r| r.get(0),
+        )
+        .optional()?
+    {
+        return Ok(id);
+    }
+    tx.execute(
+        "INSERT INTO mailboxes (account_id, raw_name, name, uidvalidity) VALUES (?1, ?2, ?2, ?3)",
+        params![account_id, raw, uidvalidity],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn apply_one(tx: &Transaction<'_>, rec: &Located) -> Result<()> {
+    match &rec.record {
+        Record::Blob {
+            id,
+            raw_size,
+            dict_id,
+        } => {
+            // A blob stored twice (possible only after a crash between append
+            // and commit) keeps its first location.
+            tx.execute(
+                "INSERT OR IGNORE INTO blobs (id, pack, offset, length, raw_size, dict_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    &id.0[..],
+                    rec.pack,
+                    rec.offset as i64,
+                    rec.length as i64,
+                    *raw_size as i64,
+                    dict_id
+                ],
+            )?;
+        }
+        Record::Dict { id } => {
+            tx.execute(
+                "INSERT OR IGNORE INTO dictionaries (id, pack, offset, length) VALUES (?1, ?2, ?3, ?4)",
+                params![id, rec.pack, rec.offset as i64, rec.length as i64],
+            )?;
+        }
+        Record::Mailbox(m) => apply_mailbox(tx, m)?,
+        Record::Ref(r) => apply_ref(tx, r)?,
+    }
+    Ok(())
+}
+
+fn apply_mailbox(tx: &Transaction<'_>, m: &MailboxRecord) -> Result<()> {
+    let account_id = ensure_account(tx, &m.account, &m.account_kind)?;
+    let id = ensure_mailbox(tx, &m.account, &m.mailbox, m.uidvalidity)?;
+    tx.execute(
+        "UPDATE mailboxes SET name = ?2, delimiter = ?3, special_use = ?4,
+                uidnext = coalesce(?5, uidnext), highestmodseq = coalesce(?6, highestmodseq),
+                server_count = coalesce(?7, server_count),
+                last_sync_at = CASE WHEN ?5 IS NOT NULL THEN ?8 ELSE last_sync_at END,
+                is_current = ?9, gone_at = CASE WHEN ?9 = 0 THEN coalesce(gone_at, ?8) ELSE NULL END
+         WHERE id = ?1",
+        params![
+            id,
+            m.name,
+            m.delimiter,
+            m.special_use,
+            m.uidnext,
+            m.highestmodseq.map(|v| v as i64),
+            m.server_count,
+            m.at,
+            !m.gone,
+        ],
+    )?;
+    if !m.gone {
+        // Only one generation of a folder is the current one.
+        tx.execute(
+            "UPDATE mailboxes SET is_current = 0
+             WHERE account_id = ?1 AND raw_name = ?2 AND id != ?3",
+            params![account_id, m.mailbox, id],
+        )?;
+    }
+    Ok(())
+}
+
+fn apply_ref(tx: &Transaction<'_>, r: &RefRecord) -> Result<()> {
+    let mailbox_id = ensure_mailbox(tx, &r.account, &r.mailbox, r.uidvalidity)?;
+    match &r.event {
+        RefEvent::Seen {
+            blob,
+            internaldate,
+            date_offset,
+            size,
+            flags,
+            modseq,
+        } => {
+            tx.execute(
+                "INSERT INTO messages (mailbox_id, uid, blob_id, internaldate, date_offset, size,
+                                       flags, modseq, first_seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(mailbox_id, uid) DO UPDATE SET
+                    flags = excluded.flags, modseq = excluded.modseq, gone_at = NULL",
+                params![
+                    mailbox_id,
+                    r.uid,
+                    &blob.0[..],
+                    internaldate,
+                    date_offset,
+                    *size as i64,
+                    flags,
+                    modseq.map(|v| v as i64),
+                    r.at
+                ],
+            )?;
+        }
+        RefEvent::Flags { flags, modseq } => {
+            tx.execute(
+                "UPDATE messages SET flags = ?3, modseq = ?4 WHERE mailbox_id = ?1 AND uid = ?2",
+                params![mailbox_id, r.uid, flags, modseq.map(|v| v as i64)],
+            )?;
+        }
+        RefEvent::Gone => {
+            tx.execute(
+                "UPDATE messages SET gone_at = coalesce(gone_at, ?3) WHERE mailbox_id = ?1 AND uid = ?2",
+                params![mailbox_id, r.uid, r.at],
+            )?;
+        }
+        RefEvent::Archived => {
+            tx.execute(
+                "UPDATE messages SET archived_at = coalesce(archived_at, ?3) WHERE mailbox_id = ?1 AND uid = ?2",
+                params![mailbox_id, r.uid, r.at],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(record: Record) -> Located {
+        Located {
+            pack: 1,
+            offset: 16,
+            length: 100,
+            record,
+        }
+    }
+
+    fn mailbox(raw: &str, uidvalidity: u32, gone: bool) -> Record {
+        Record::Mailbox(MailboxRecord {
+            account: "work".into(),
+            account_kind: "imap".into(),
+            mailbox: raw.into(),
+            name: raw.into(),
+            delimiter: Some("/".into()),
+            special_use: None,
+            uidvalidity,
+            uidnext: Some(5),
+            highestmodseq: None,
+            server_count: Some(1),
+            gone,
+            at: 10,
+        })
+    }
+
+    fn seen(uid: u32, blob: BlobId, uidvalidity: u32) -> Record {
+        Record::Ref(RefRecord {
+            account: "work".into(),
+            mailbox: "INBOX".into(),
+            uidvalidity,
+            uid,
+            at: 11,
+            event: RefEvent::Seen {
+                blob,
+                internaldate: 1000,
+                date_offset: 540,
+                size: 3,
+                flags: "\\Seen".into(),
+                modseq: None,
+            },
+        })
+    }
+
+    #[test]
+    fn apply_builds_mailboxes_and_messages_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ix = Index::open(&dir.path().join("index.sqlite")).unwrap();
+        let b = BlobId::of(b"abc");
+        let recs = vec![
+            loc(Record::Blob {
+                id: b,
+                raw_size: 3,
+                dict_id: 0,
+            }),
+            loc(mailbox("INBOX", 7, false)),
+            loc(seen(1, b, 7)),
+        ];
+        ix.apply(&recs, 1, 200).unwrap();
+        ix.apply(&recs, 1, 200).unwrap();
+        let mb = ix.current_mailbox("work", "INBOX").unwrap().unwrap();
+        assert_eq!(mb.uidvalidity, 7);
+        let msgs = ix.messages(mb.id).unwrap();
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[&1].internaldate.offset_min, 540);
+        assert_eq!(ix.pack_indexed_len(1).unwrap(), Some(200));
+
+        // A new generation becomes the current one; the old rows stay.
+        ix.apply(&[loc(mailbox("INBOX", 8, false)), loc(seen(1, b, 8))], 1, 300)
+            .unwrap();
+        let mb8 = ix.current_mailbox("work", "INBOX").unwrap().unwrap();
+        assert_eq!(mb8.uidvalidity, 8);
+        assert_eq!(ix.mailboxes("work").unwrap().len(), 2);
+        assert_eq!(ix.totals().unwrap().messages, 2);
+        assert_eq!(ix.totals().unwrap().blobs, 1);
+    }
+
+    #[test]
+    fn gone_and_flags_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ix = Index::open(&dir.path().join("index.sqlite")).unwrap();
+        let b = BlobId::of(b"abc");
+        let flags = Record::Ref(RefRecord {
+            account: "work".into(),
+            mailbox: "INBOX".into(),
+            uidvalidity: 7,
+            uid: 1,
+            at: 12,
+            event: RefEvent::Flags {
+                flags: "\\Flagged \\Seen".into(),
+                modseq: Some(4),
+            },
+        });
+        let gone = Record::Ref(RefRecord {
+            account: "work".into(),
+            mailbox: "INBOX".into(),
+            uidvalidity: 7,
+            uid: 1,
+            at: 13,
+            event: RefEvent::Gone,
+        });
+        ix.apply(
+            &[
+                loc(Record::Blob {
+                    id: b,
+                    raw_size: 3,
+                    dict_id: 0,
+                }),
+                loc(mailbox("INBOX", 7, false)),
+                loc(seen(1, b, 7)),
+                loc(flags),
+                loc(gone),
+            ],
+            1,
+            10,
+        )
+        .unwrap();
+        let mb = ix.current_mailbox("work", "INBOX").unwrap().unwrap();
+        let m = &ix.messages(mb.id).unwrap()[&1];
+        assert_eq!(m.flags.to_text(), "\\Flagged \\Seen");
+        assert_eq!(m.gone_at, Some(13));
+        let stats = ix.mailbox_stats(mb.id).unwrap();
+        assert_eq!((stats.live, stats.gone), (0, 1));
+    }
+}

@@ -1,6 +1,8 @@
 //! Plain types shared by every layer. No I/O here, and no dependency on any other
 //! module of the crate.
 
+pub mod records;
+
 use std::fmt;
 
 /// A message's UID within one mailbox generation (RFC 3501 §2.3.1.1).
