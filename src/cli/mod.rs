@@ -1,2 +1,158 @@
-//! cli
-pub fn main() -> i32 { 0 }
+//! Command line: clap types, one file per command, all printing and
+//! progress bars. Uses: ops, config, and the types they return.
+//!
+//! Output rules: data and summaries to stdout, warnings and errors to
+//! stderr; every error is `error: …` with its causes, then `hint: …` when
+//! there is something to do; progress bars only on a terminal; `NO_COLOR`
+//! respected (indicatif draws no colour when it is set).
+
+mod account;
+mod backup;
+mod export;
+mod progress;
+mod repair;
+mod status;
+mod verify;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::ops::backup::error_chain;
+use crate::ops::{FailureKind, OpError};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mailkeep",
+    version,
+    about = "Keep your mail safe: back up IMAP accounts into a compressed local store.",
+    long_about = None,
+    after_help = "Exit codes: 0 done; 1 some folders failed; 2 usage or configuration; \
+                  3 authentication; 4 network or TLS; 5 store; 6 store locked by another run."
+)]
+pub struct Cli {
+    /// Configuration file [default: $MAILKEEP_CONFIG, else $XDG_CONFIG_HOME/mailkeep/config.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Store directory [default: $MAILKEEP_STORE, else $XDG_DATA_HOME/mailkeep]
+    #[arg(long, global = true, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// Print only errors and the summary.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Add, list or remove accounts, or store a password in the keyring.
+    #[command(subcommand)]
+    Account(account::AccountCmd),
+    /// Copy new mail, flag changes and departures from the server into the store.
+    Backup(backup::BackupArgs),
+    /// Show what the store holds, per account and folder.
+    Status(status::StatusArgs),
+    /// Check the store (and optionally compare it with the server).
+    Verify(verify::VerifyArgs),
+    /// Write stored mail out as Maildir, mbox or .eml files.
+    Export(export::ExportArgs),
+    /// Rebuild the store's index from its packs.
+    Repair,
+}
+
+/// Resolved global settings.
+pub struct Globals {
+    pub config_path: PathBuf,
+    pub store_path: PathBuf,
+    pub quiet: bool,
+    pub progress: bool,
+}
+
+impl Globals {
+    /// Loads the config file and prints its warnings.
+    pub fn load_config(&self) -> Result<Config, OpError> {
+        let cfg = Config::load(&self.config_path)?;
+        for w in &cfg.warnings {
+            eprintln!("warning: {w}");
+        }
+        Ok(cfg)
+    }
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let globals = Globals {
+        config_path: cli.config.clone().unwrap_or_else(config::default_config_path),
+        store_path: cli.store.clone().unwrap_or_else(config::default_store_path),
+        quiet: cli.quiet,
+        progress: !cli.quiet && std::io::stderr().is_terminal(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 5;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Account(cmd) => account::run(&globals, cmd).await,
+            Command::Backup(args) => backup::run(&globals, args).await,
+            Command::Status(args) => status::run(&globals, args),
+            Command::Verify(args) => verify::run(&globals, args).await,
+            Command::Export(args) => export::run(&globals, args),
+            Command::Repair => repair::run(&globals),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&e);
+            e.kind().exit_code()
+        }
+    }
+}
+
+/// Prints an error with its causes, and its hint.
+pub fn report_error(e: &OpError) {
+    eprintln!("error: {}", error_chain(e));
+    if let Some(h) = e.hint() {
+        eprintln!("hint: {h}");
+    }
+}
+
+/// The exit code for several results: the first failure's, else 0.
+pub fn combine(codes: impl IntoIterator<Item = Option<FailureKind>>) -> i32 {
+    codes
+        .into_iter()
+        .flatten()
+        .next()
+        .map(FailureKind::exit_code)
+        .unwrap_or(0)
+}
+
+/// Local time for people, from unix seconds.
+pub fn local_time(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|d| {
+            d.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".into())
+}

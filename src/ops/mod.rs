@@ -1,1 +1,234 @@
-//! ops
+//! One entry point per command. Uses: sync, imap, store, index, formats,
+//! config, model. Never prints: results are returned, progress goes through
+//! [`crate::sync::exec::Progress`].
+//!
+//! Error policy: an [`OpError`] says what failed on what; its [`OpError::kind`]
+//! decides the exit code and its [`OpError::hint`] what the user can do.
+//! Whether retrying can help is the IMAP layer's call (`retryable`).
+
+pub mod backup;
+pub mod export;
+pub mod status;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::config::credentials::{self, CredentialError};
+use crate::config::{AccountConfig, ConfigError};
+use crate::imap::{ConnectOptions, Connection, ErrorKind, ImapError};
+use crate::store::{Store, StoreError};
+use crate::sync::exec::{SharedStore, SyncError};
+
+/// What kind of failure, for the exit code (README "Exit codes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Some folders failed; the rest were done.
+    Partial,
+    /// Bad command line or configuration.
+    Usage,
+    Auth,
+    /// DNS, TCP, TLS, timeouts, dropped connections.
+    Network,
+    Store,
+    /// Another run holds the store's lock.
+    Locked,
+}
+
+impl FailureKind {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            FailureKind::Partial => 1,
+            FailureKind::Usage => 2,
+            FailureKind::Auth => 3,
+            FailureKind::Network => 4,
+            FailureKind::Store => 5,
+            FailureKind::Locked => 6,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot get the password of account `{account}`")]
+    Credential {
+        account: String,
+        #[source]
+        source: CredentialError,
+    },
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("{message}")]
+    Usage { message: String, hint: Option<String> },
+    #[error("cannot write to `{path}`")]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl OpError {
+    pub fn usage(message: impl Into<String>, hint: Option<&str>) -> OpError {
+        OpError::Usage {
+            message: message.into(),
+            hint: hint.map(String::from),
+        }
+    }
+
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            OpError::Config(_) | OpError::Usage { .. } => FailureKind::Usage,
+            OpError::Credential { .. } => FailureKind::Auth,
+            OpError::Imap(e) => imap_kind(e),
+            OpError::Sync(SyncError::Imap(e)) => imap_kind(e),
+            OpError::Store(StoreError::Locked(_)) | OpError::Sync(SyncError::Store(StoreError::Locked(_))) => {
+                FailureKind::Locked
+            }
+            OpError::Store(_) | OpError::Sync(_) | OpError::Output { .. } => FailureKind::Store,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            OpError::Config(e) => e.hint(),
+            OpError::Usage { hint, .. } => hint.clone(),
+            OpError::Credential { account, .. } => Some(format!(
+                "set `password_env` or `password_command` for account `{account}` in the config file, \
+                 or store the password with `mailkeep account set-password {account}`"
+            )),
+            OpError::Imap(e) | OpError::Sync(SyncError::Imap(e)) => imap_hint(e),
+            OpError::Store(StoreError::Locked(_)) | OpError::Sync(SyncError::Store(StoreError::Locked(_))) => {
+                Some("wait for the other run to finish; if none is running, the lock is released when its process ends".into())
+            }
+            OpError::Store(StoreError::Corrupt { .. }) => {
+                Some("run `mailkeep verify --deep` to see every damaged record".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+fn imap_kind(e: &ImapError) -> FailureKind {
+    match e.kind() {
+        ErrorKind::Auth => FailureKind::Auth,
+        ErrorKind::Network | ErrorKind::Tls => FailureKind::Network,
+        ErrorKind::Protocol | ErrorKind::Unsupported => FailureKind::Partial,
+    }
+}
+
+fn imap_hint(e: &ImapError) -> Option<String> {
+    match e.kind() {
+        ErrorKind::Auth => Some(
+            "check the user name and password; iCloud, Gmail and Yahoo with two-step login need an \
+             app-specific password, Outlook needs OAuth"
+                .into(),
+        ),
+        ErrorKind::Tls => Some(
+            "the server's certificate is not trusted: if it is signed by a private CA, set `ca_file` \
+             for this account; check that the host name matches the certificate"
+                .into(),
+        ),
+        ErrorKind::Network => Some(
+            "check the host name and port, and that the server is reachable from here; \
+             re-running resumes where this run stopped"
+                .into(),
+        ),
+        ErrorKind::Protocol | ErrorKind::Unsupported => None,
+    }
+}
+
+/// Resolves the password and logs in.
+pub async fn connect(name: &str, acct: &AccountConfig) -> Result<Connection, OpError> {
+    let endpoint = acct.endpoint();
+    let password = {
+        let (name, acct) = (name.to_string(), acct.clone());
+        tokio::task::spawn_blocking(move || credentials::resolve(&name, &acct))
+            .await
+            .expect("credential task panicked")
+            .map_err(|source| OpError::Credential {
+                account: name.to_string(),
+                source,
+            })?
+    };
+    let opts = ConnectOptions {
+        timeout: Duration::from_secs(60),
+    };
+    Ok(Connection::connect(&endpoint, &password, &opts).await?)
+}
+
+/// Opens the store for writing, shared between folder workers.
+pub fn open_store(root: &Path) -> Result<SharedStore, OpError> {
+    Ok(Arc::new(Mutex::new(Store::open(root)?)))
+}
+
+/// Matches a folder pattern: `*` matches any run of characters (the
+/// hierarchy separator included), `?` one character; case-sensitive except
+/// for INBOX.
+pub fn folder_matches(pattern: &str, name: &str) -> bool {
+    fn inner(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => inner(&p[1..], n) || (!n.is_empty() && inner(p, &n[1..])),
+            (Some('?'), Some(_)) => inner(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => inner(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let norm = |s: &str| {
+        if s.len() >= 5 && s[..5].eq_ignore_ascii_case("INBOX") {
+            format!("INBOX{}", &s[5..])
+        } else {
+            s.to_string()
+        }
+    };
+    let p: Vec<char> = norm(pattern).chars().collect();
+    let n: Vec<char> = norm(name).chars().collect();
+    inner(&p, &n)
+}
+
+/// Human-readable byte counts: 1.5 MB (decimal units, as mail providers use).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_patterns() {
+        assert!(folder_matches("Projects/*", "Projects/2019/Q1"));
+        assert!(folder_matches("inbox", "INBOX"));
+        assert!(folder_matches("Sent*", "Sent Messages"));
+        assert!(folder_matches("送信*", "送信済み"));
+        assert!(!folder_matches("Sent", "Sent Messages"));
+        assert!(folder_matches("[Gmail]/Spam", "[Gmail]/Spam"));
+    }
+
+    #[test]
+    fn bytes_are_human() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500_000), "1.5 MB");
+        assert_eq!(human_bytes(4_800_000_000), "4.8 GB");
+    }
+}

@@ -1,1 +1,3 @@
-//! sync
+//! The sync engine: plan.rs decides, exec.rs applies. Uses: imap, store, index, model.
+pub mod plan;
+pub mod exec;

@@ -1,0 +1,121 @@
+//! `mailkeep backup [ACCOUNT…] [--all]`
+
+use crate::ops::backup::{backup_account, summary_line, BackupOptions};
+use crate::ops::{open_store, FailureKind, OpError};
+use crate::store::Store;
+use crate::sync::exec::{SharedStore, SyncOptions};
+
+use super::progress::Bars;
+use super::{report_error, Globals};
+
+#[derive(clap::Args, Debug)]
+pub struct BackupArgs {
+    /// Accounts to back up (names from the config file).
+    #[arg(value_name = "ACCOUNT", required_unless_present = "all", conflicts_with = "all")]
+    accounts: Vec<String>,
+    /// Back up every configured account.
+    #[arg(long)]
+    all: bool,
+    /// Folders backed up at once, each on its own connection.
+    #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    jobs: u16,
+    /// Only folders matching this pattern (`*` matches anything); may repeat.
+    #[arg(long, value_name = "PATTERN")]
+    folder: Vec<String>,
+    /// Show what would be fetched; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
+    let config = g.load_config()?;
+    if !config.exists() {
+        return Err(OpError::usage(
+            format!("no configuration file at `{}`", g.config_path.display()),
+            Some("add an account with `mailkeep account add NAME --host HOST --user USER`, or pass `--config FILE`"),
+        ));
+    }
+    let names: Vec<String> = if args.all {
+        config.accounts.keys().cloned().collect()
+    } else {
+        args.accounts.clone()
+    };
+    if names.is_empty() {
+        return Err(OpError::usage(
+            format!("the configuration `{}` has no accounts", g.config_path.display()),
+            Some("add one with `mailkeep account add NAME --host HOST --user USER`"),
+        ));
+    }
+    for n in &names {
+        config.account(n)?;
+    }
+    let store: Option<SharedStore> = if args.dry_run {
+        match Store::open_read_only(&g.store_path) {
+            Ok(s) => Some(crate::ops::backup::share(s)),
+            Err(crate::store::StoreError::Missing(_)) => None,
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        Some(open_store(&g.store_path)?)
+    };
+    if let Some(s) = &store {
+        let s = s.lock().unwrap_or_else(|p| p.into_inner());
+        let r = s.recovery();
+        if !g.quiet && (r.records_indexed > 0 || r.bytes_truncated > 0) {
+            eprintln!(
+                "note: recovered from an interrupted run: {} records indexed, {} bytes of a torn write removed",
+                r.records_indexed, r.bytes_truncated
+            );
+        }
+    }
+    let mut sync = SyncOptions::new(g.store_path.join("tmp"));
+    sync.dry_run = args.dry_run;
+    let opts = BackupOptions {
+        jobs: args.jobs as usize,
+        dry_run: args.dry_run,
+        folders: args.folder.clone(),
+        retries: 3,
+        sync,
+    };
+    let bars = Bars::new(g.progress);
+    let mut kinds = Vec::new();
+    for name in &names {
+        let report = backup_account(&config, name, store.as_ref(), &opts, &bars).await;
+        bars.clear();
+        if args.dry_run && !g.quiet {
+            for f in &report.folders {
+                if f.error.is_none() && (f.new_messages > 0 || f.flag_updates > 0 || f.gone > 0) {
+                    println!(
+                        "{name}: {}: would fetch {} ({}), {} flag changes, {} gone",
+                        f.folder,
+                        f.new_messages,
+                        crate::ops::human_bytes(f.new_bytes),
+                        f.flag_updates,
+                        f.gone
+                    );
+                }
+            }
+        }
+        for f in report.failed_folders() {
+            eprintln!(
+                "error: folder `{}` of account `{name}` failed: {}",
+                f.folder,
+                f.error.as_deref().unwrap_or("")
+            );
+        }
+        match &report.error {
+            Some(e) => {
+                report_error(e);
+                kinds.push(Some(e.kind()));
+            }
+            None => {
+                println!("{}", summary_line(&report));
+                kinds.push(report.failed_folders().next().map(|_| FailureKind::Partial));
+            }
+        }
+        if report.failed_folders().next().is_some() && report.error.is_none() {
+            eprintln!("hint: the other folders were backed up; run the same command again to retry the failed ones");
+        }
+    }
+    Ok(super::combine(kinds))
+}

@@ -1,0 +1,44 @@
+//! `mailkeep export --account A --format maildir|mbox|eml [--folder F] OUT`
+
+use std::path::PathBuf;
+
+use crate::ops::export::{export, Format};
+use crate::ops::{human_bytes, OpError};
+use crate::store::Store;
+
+use super::progress::Bars;
+use super::Globals;
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// The account whose mail to export.
+    #[arg(long)]
+    account: String,
+    #[arg(long, value_enum)]
+    format: Format,
+    /// Only folders matching this pattern.
+    #[arg(long, value_name = "PATTERN")]
+    folder: Option<String>,
+    /// Output directory (created if missing).
+    out: PathBuf,
+}
+
+pub fn run(g: &Globals, args: ExportArgs) -> Result<i32, OpError> {
+    let store = Store::open_read_only(&g.store_path)?;
+    let bars = Bars::new(g.progress);
+    let bar = bars.counter(store.index().totals()?.messages, "exporting");
+    let report = export(&store, &args.account, args.format, args.folder.as_deref(), &args.out, &mut |n| {
+        if let Some(b) = &bar {
+            b.set_position(n);
+        }
+    })?;
+    bars.clear();
+    println!(
+        "exported {} messages ({}) in {} folders to {}",
+        report.messages,
+        human_bytes(report.bytes),
+        report.folders,
+        args.out.display()
+    );
+    Ok(0)
+}

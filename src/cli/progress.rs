@@ -1,0 +1,87 @@
+//! Progress bars on a terminal; nothing at all otherwise.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::sync::exec::{FolderOutcome, Progress};
+
+pub struct Bars {
+    multi: Option<MultiProgress>,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new(enabled: bool) -> Bars {
+        Bars {
+            multi: enabled.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn clear(&self) {
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, b) in bars.drain() {
+            b.finish_and_clear();
+        }
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
+        }
+    }
+
+    /// A bar over `total` items, for verify and export.
+    pub fn counter(&self, total: u64, what: &str) -> Option<ProgressBar> {
+        let m = self.multi.as_ref()?;
+        let b = m.add(ProgressBar::new(total));
+        b.set_style(
+            ProgressStyle::with_template("{msg:20} [{bar:30}] {pos}/{len} {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        b.set_message(what.to_string());
+        Some(b)
+    }
+}
+
+impl Progress for Bars {
+    fn folder_planned(&self, account: &str, folder: &str, messages: u64, bytes: u64) {
+        let Some(m) = &self.multi else { return };
+        if messages == 0 {
+            return;
+        }
+        let b = m.add(ProgressBar::new(bytes));
+        b.set_style(
+            ProgressStyle::with_template("{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        b.set_message(format!("{account}: {folder}"));
+        self.bars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(format!("{account}\0{folder}"), b);
+    }
+
+    fn fetched(&self, account: &str, folder: &str, _messages: u64, bytes: u64) {
+        if let Some(b) = self
+            .bars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&format!("{account}\0{folder}"))
+        {
+            b.inc(bytes);
+        }
+    }
+
+    fn folder_done(&self, account: &str, outcome: &FolderOutcome) {
+        if let Some(b) = self
+            .bars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&format!("{account}\0{}", outcome.folder))
+        {
+            b.finish_and_clear();
+        }
+    }
+}

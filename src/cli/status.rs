@@ -1,0 +1,99 @@
+//! `mailkeep status [ACCOUNT] [--json]`
+
+use crate::ops::status::status;
+use crate::ops::{human_bytes, OpError};
+use crate::store::{Store, StoreError};
+
+use super::{local_time, Globals};
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Only this account.
+    account: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
+    let config = g.load_config()?;
+    let configured: Vec<String> = config.accounts.keys().cloned().collect();
+    let store = match Store::open_read_only(&g.store_path) {
+        Ok(s) => Some(s),
+        Err(StoreError::Missing(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(a) = &args.account {
+        let known = configured.contains(a)
+            || store
+                .as_ref()
+                .is_some_and(|s| s.index().accounts().unwrap_or_default().iter().any(|(n, _)| n == a));
+        if !known {
+            return Err(OpError::usage(
+                format!("no account `{a}` in the configuration or the store"),
+                Some("`mailkeep account list` shows the configured accounts"),
+            ));
+        }
+    }
+    let st = status(
+        store.as_ref(),
+        &g.store_path.display().to_string(),
+        &configured,
+        args.account.as_deref(),
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&st).expect("status serializes"));
+        return Ok(0);
+    }
+    if store.is_none() {
+        println!("store {}: empty (no backup yet)", st.store);
+    } else {
+        println!(
+            "store {}: {} messages, {} unique, {} raw, {} on disk",
+            st.store,
+            st.messages,
+            st.unique_messages,
+            human_bytes(st.raw_bytes),
+            human_bytes(st.stored_bytes)
+        );
+    }
+    for a in &st.accounts {
+        println!();
+        let origin = if a.kind == "import" { " (imported)" } else if !a.configured { " (not in config)" } else { "" };
+        println!("account {}{origin}", a.name);
+        match &a.last_run {
+            Some(r) => println!(
+                "  last backup: {} — {}",
+                local_time(r.started_at),
+                r.summary.as_deref().unwrap_or("did not finish")
+            ),
+            None => println!("  last backup: never"),
+        }
+        if a.folders.is_empty() {
+            continue;
+        }
+        let width = a.folders.iter().map(|f| f.name.chars().count()).max().unwrap_or(6).max(6);
+        println!(
+            "  {:width$}  {:>9}  {:>9}  {:>7}  {:>8}  {:>10}  {}",
+            "folder", "on server", "stored", "gone", "archived", "size", "last sync"
+        );
+        for f in &a.folders {
+            let pad = width - f.name.chars().count() + f.name.len();
+            println!(
+                "  {:pad$}  {:>9}  {:>9}  {:>7}  {:>8}  {:>10}  {}{}",
+                f.name,
+                f.on_server.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+                f.stored,
+                f.gone_from_server,
+                f.archived,
+                human_bytes(f.raw_bytes),
+                f.last_sync_at.map(local_time).unwrap_or_else(|| "-".into()),
+                if f.folder_gone { "  (folder gone from server)" } else { "" }
+            );
+            if let Some(e) = &f.error {
+                println!("    error: {e}");
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,308 @@
+//! `mailkeep backup`: one account at a time, its folders by up to `jobs`
+//! connections. Read-only on the server: EXAMINE and BODY.PEEK[] only.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::imap::Connection;
+use crate::model::records::{MailboxRecord, RefEvent, RefRecord};
+use crate::model::Folder;
+use crate::store::now;
+use crate::sync::exec::{self, FolderOutcome, Progress, SharedStore, SyncError, SyncOptions};
+
+use super::{connect, folder_matches, OpError};
+
+#[derive(Clone, Debug)]
+pub struct BackupOptions {
+    pub jobs: usize,
+    pub dry_run: bool,
+    /// Only folders matching one of these (on top of the account's own
+    /// include/exclude); empty: all.
+    pub folders: Vec<String>,
+    /// Reconnect attempts for a folder whose connection dropped.
+    pub retries: u32,
+    pub sync: SyncOptions,
+}
+
+#[derive(Debug)]
+pub struct AccountReport {
+    pub account: String,
+    pub folders: Vec<FolderOutcome>,
+    /// Folders we held that the server no longer lists.
+    pub vanished: Vec<String>,
+    /// The account could not be backed up at all.
+    pub error: Option<OpError>,
+    pub elapsed: Duration,
+    pub dry_run: bool,
+}
+
+impl AccountReport {
+    pub fn failed_folders(&self) -> impl Iterator<Item = &FolderOutcome> {
+        self.folders.iter().filter(|f| f.error.is_some())
+    }
+
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && self.failed_folders().next().is_none()
+    }
+}
+
+pub async fn backup_account(
+    config: &Config,
+    name: &str,
+    store: Option<&SharedStore>,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> AccountReport {
+    let started = Instant::now();
+    let mut report = AccountReport {
+        account: name.to_string(),
+        folders: Vec::new(),
+        vanished: Vec::new(),
+        error: None,
+        elapsed: Duration::ZERO,
+        dry_run: opts.dry_run,
+    };
+    let run = store.and_then(|s| {
+        let s = s.lock().unwrap_or_else(|p| p.into_inner());
+        s.index().begin_run(name, "backup", now()).ok()
+    });
+    if let Err(e) = run_account(config, name, store, opts, progress, &mut report).await {
+        report.error = Some(e);
+    }
+    report.elapsed = started.elapsed();
+    if let (Some(store), Some(run)) = (store, run) {
+        let s = store.lock().unwrap_or_else(|p| p.into_inner());
+        let summary = summary_line(&report);
+        let _ = s.index().finish_run(run, now(), report.ok(), &summary);
+        for f in &report.folders {
+            let _ = s
+                .index()
+                .set_folder_error(name, &f.raw, now(), f.error.as_deref());
+        }
+    }
+    report
+}
+
+async fn run_account(
+    config: &Config,
+    name: &str,
+    store: Option<&SharedStore>,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+    report: &mut AccountReport,
+) -> Result<(), OpError> {
+    let acct = config.account(name)?;
+    let mut first = connect(name, acct).await?;
+    let listed = first.list().await?;
+    let listed_raw: BTreeSet<String> = listed.iter().map(|f| f.raw.clone()).collect();
+    let folders: Vec<Folder> = listed
+        .into_iter()
+        .filter(|f| f.selectable)
+        .filter(|f| acct.wants_folder(&f.display))
+        .filter(|f| opts.folders.is_empty() || opts.folders.iter().any(|p| folder_matches(p, &f.display)))
+        .collect();
+
+    if let Some(store) = store {
+        if !opts.dry_run {
+            report.vanished = record_vanished(store, name, &listed_raw).await?;
+        }
+    }
+
+    let queue = Mutex::new(folders.into_iter().collect::<VecDeque<_>>());
+    let outcomes = Mutex::new(Vec::new());
+    let jobs = opts.jobs.max(1);
+    let mut initial = Some(first);
+    let workers: Vec<_> = (0..jobs)
+        .map(|_| {
+            let conn = initial.take();
+            worker(conn, config, name, store, opts, progress, &queue, &outcomes)
+        })
+        .collect();
+    futures::future::join_all(workers).await;
+    let mut outcomes = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
+    outcomes.sort_by(|a: &FolderOutcome, b| a.folder.cmp(&b.folder));
+    report.folders = outcomes;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn worker(
+    mut conn: Option<Connection>,
+    config: &Config,
+    name: &str,
+    store: Option<&SharedStore>,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+    queue: &Mutex<VecDeque<Folder>>,
+    outcomes: &Mutex<Vec<FolderOutcome>>,
+) {
+    let acct = match config.account(name) {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    loop {
+        let Some(folder) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
+            break;
+        };
+        let mut attempt = 0u32;
+        let outcome = loop {
+            if conn.is_none() {
+                match connect(name, acct).await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        if attempt < opts.retries && matches!(&e, OpError::Imap(i) if i.retryable()) {
+                            attempt += 1;
+                            backoff(attempt).await;
+                            continue;
+                        }
+                        break failed(&folder, &e.to_string());
+                    }
+                }
+            }
+            let c = conn.as_mut().expect("connected above");
+            match exec::sync_folder(c, store, name, &folder, &opts.sync, progress).await {
+                Ok(o) => break o,
+                Err(e) if e.retryable() && attempt < opts.retries => {
+                    // The connection is gone: reconnect and resume the folder;
+                    // what was committed stays, the rest is fetched again.
+                    conn = None;
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                Err(e) => {
+                    if matches!(e, SyncError::Imap(_)) && e.retryable() {
+                        conn = None;
+                    }
+                    break failed(&folder, &error_chain(&e));
+                }
+            }
+        };
+        progress.folder_done(name, &outcome);
+        outcomes.lock().unwrap_or_else(|p| p.into_inner()).push(outcome);
+    }
+    if let Some(c) = conn {
+        let _ = tokio::time::timeout(Duration::from_secs(5), c.logout()).await;
+    }
+}
+
+async fn backoff(attempt: u32) {
+    let secs = 1u64 << attempt.min(5);
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+}
+
+fn failed(folder: &Folder, error: &str) -> FolderOutcome {
+    FolderOutcome {
+        folder: folder.display.clone(),
+        raw: folder.raw.clone(),
+        error: Some(error.to_string()),
+        ..Default::default()
+    }
+}
+
+/// The error and its causes on one line: "a: b: c".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// Folders the store holds as current that the server no longer lists are
+/// recorded as gone (with their messages); nothing is deleted.
+async fn record_vanished(
+    store: &SharedStore,
+    account: &str,
+    listed: &BTreeSet<String>,
+) -> Result<Vec<String>, OpError> {
+    let store = store.clone();
+    let account = account.to_string();
+    let listed = listed.clone();
+    let res = tokio::task::spawn_blocking(move || -> Result<Vec<String>, OpError> {
+        let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+        let mut vanished = Vec::new();
+        let rows = s.index().mailboxes(&account)?;
+        for mb in rows {
+            if !mb.is_current || mb.gone_at.is_some() || listed.contains(&mb.raw_name) {
+                continue;
+            }
+            let at = now();
+            let msgs = s.index().messages(mb.id)?;
+            for (uid, m) in msgs {
+                if m.gone_at.is_none() && m.archived_at.is_none() {
+                    s.add_ref(RefRecord {
+                        account: account.clone(),
+                        mailbox: mb.raw_name.clone(),
+                        uidvalidity: mb.uidvalidity,
+                        uid,
+                        at,
+                        event: RefEvent::Gone,
+                    })?;
+                }
+            }
+            s.put_mailbox(MailboxRecord {
+                account: account.clone(),
+                account_kind: "imap".into(),
+                mailbox: mb.raw_name.clone(),
+                name: mb.name.clone(),
+                delimiter: mb.delimiter.clone(),
+                special_use: mb.special_use.clone(),
+                uidvalidity: mb.uidvalidity,
+                uidnext: None,
+                highestmodseq: None,
+                server_count: None,
+                gone: true,
+                at,
+            })?;
+            vanished.push(mb.name);
+        }
+        s.commit()?;
+        Ok(vanished)
+    })
+    .await
+    .expect("store task panicked");
+    res
+}
+
+/// One line per account, for logs and cron mail.
+pub fn summary_line(r: &AccountReport) -> String {
+    use super::human_bytes;
+    if let Some(e) = &r.error {
+        return format!("{}: failed: {}", r.account, error_chain(e));
+    }
+    let new: u64 = r.folders.iter().map(|f| f.new_messages).sum();
+    let bytes: u64 = r.folders.iter().map(|f| f.new_bytes).sum();
+    let dedup: u64 = r.folders.iter().map(|f| f.deduplicated).sum();
+    let flags: u64 = r.folders.iter().map(|f| f.flag_updates).sum();
+    let gone: u64 = r.folders.iter().map(|f| f.gone).sum();
+    let failed = r.failed_folders().count();
+    let verb = if r.dry_run { "would fetch" } else { "fetched" };
+    let mut s = format!(
+        "{}: {} folders, {verb} {new} new ({}",
+        r.account,
+        r.folders.len(),
+        human_bytes(bytes)
+    );
+    if dedup > 0 {
+        s.push_str(&format!(", {dedup} already stored"));
+    }
+    s.push_str(&format!("), {flags} flag changes, {gone} gone from server"));
+    if !r.vanished.is_empty() {
+        s.push_str(&format!(", {} folders gone from server", r.vanished.len()));
+    }
+    s.push_str(&format!(", {failed} failed in {:.1} s", r.elapsed.as_secs_f64()));
+    s
+}
+
+/// Shares a store between the workers of several accounts.
+pub fn share(store: crate::store::Store) -> SharedStore {
+    Arc::new(Mutex::new(store))
+}

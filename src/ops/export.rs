@@ -1,0 +1,112 @@
+//! `mailkeep export`: the stored bytes, unchanged, as Maildir, mboxrd or
+//! one `.eml` per message.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::formats::{eml::EmlWriter, maildir::MaildirWriter, mbox::MboxWriter};
+use crate::model::BlobId;
+use crate::store::Store;
+
+use super::{folder_matches, OpError};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Maildir,
+    Mbox,
+    Eml,
+}
+
+#[derive(Debug, Default)]
+pub struct ExportReport {
+    pub messages: u64,
+    pub bytes: u64,
+    pub folders: u64,
+}
+
+enum Writer {
+    Maildir(MaildirWriter),
+    Mbox(MboxWriter),
+    Eml(EmlWriter),
+}
+
+/// Exports every message of `account` (gone from the server and archived
+/// ones included) whose folder matches `folder` (all when `None`). A message
+/// held in several generations of one folder is written once.
+pub fn export(
+    store: &Store,
+    account: &str,
+    format: Format,
+    folder: Option<&str>,
+    out: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ExportReport, OpError> {
+    if store.index().mailboxes(account)?.is_empty() {
+        return Err(OpError::usage(
+            format!("the store holds no mail of account `{account}`"),
+            Some("run `mailkeep backup` for it first, or see `mailkeep status` for the accounts in the store"),
+        ));
+    }
+    let out_err = |path: &Path| {
+        let path: PathBuf = path.to_path_buf();
+        move |source| OpError::Output { path, source }
+    };
+    let mut writer = match format {
+        Format::Maildir => Writer::Maildir(MaildirWriter::create(out).map_err(out_err(out))?),
+        Format::Mbox => Writer::Mbox(MboxWriter::create(out).map_err(out_err(out))?),
+        Format::Eml => Writer::Eml(EmlWriter::create(out).map_err(out_err(out))?),
+    };
+    let mut report = ExportReport::default();
+    let mut written: HashSet<(String, BlobId)> = HashSet::new();
+    let mut folders: HashSet<String> = HashSet::new();
+    let mut failure: Option<OpError> = None;
+    let res = store.index().for_each_message(account, &mut |mb, m| {
+        if folder.is_some_and(|p| !folder_matches(p, &mb.name)) {
+            return Ok(());
+        }
+        if !written.insert((mb.name.clone(), m.blob)) {
+            return Ok(());
+        }
+        let bytes = match store.read_blob(&m.blob) {
+            Ok(b) => b,
+            Err(e) => {
+                failure = Some(e.into());
+                return Err("stop".into());
+            }
+        };
+        let unique = format!("{}.{}.{}", &m.blob.to_hex()[..16], mb.uidvalidity, m.uid);
+        let res = match &mut writer {
+            Writer::Maildir(w) => w
+                .write(&mb.name, &bytes, &m.flags, &m.internaldate, &unique)
+                .map(|_| ()),
+            Writer::Mbox(w) => w.write(&mb.name, &bytes, &m.flags, &m.internaldate),
+            Writer::Eml(w) => w
+                .write(&mb.name, &bytes, &m.flags, &m.internaldate, &unique)
+                .map(|_| ()),
+        };
+        if let Err(e) = res {
+            failure = Some(OpError::Output {
+                path: out.to_path_buf(),
+                source: e,
+            });
+            return Err("stop".into());
+        }
+        folders.insert(mb.name.clone());
+        report.messages += 1;
+        report.bytes += bytes.len() as u64;
+        progress(report.messages);
+        Ok(())
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    res.map_err(|e| OpError::Output {
+        path: out.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    if let Writer::Mbox(w) = writer {
+        w.finish().map_err(out_err(out))?;
+    }
+    report.folders = folders.len() as u64;
+    Ok(report)
+}

@@ -1,0 +1,143 @@
+//! `mailkeep status`: what the store holds, per account and folder.
+
+use serde::Serialize;
+
+use crate::index::RunRow;
+use crate::store::Store;
+
+use super::OpError;
+
+#[derive(Debug, Serialize)]
+pub struct StoreStatus {
+    pub store: String,
+    pub messages: u64,
+    pub unique_messages: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub accounts: Vec<AccountStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountStatus {
+    pub name: String,
+    pub kind: String,
+    pub configured: bool,
+    pub last_run: Option<LastRun>,
+    pub folders: Vec<FolderStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LastRun {
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub ok: Option<bool>,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FolderStatus {
+    pub name: String,
+    pub raw_name: String,
+    pub uidvalidity: u32,
+    /// Messages on the server at the last complete sync.
+    pub on_server: Option<u32>,
+    /// Held and still on the server.
+    pub stored: u64,
+    pub gone_from_server: u64,
+    pub archived: u64,
+    pub raw_bytes: u64,
+    pub last_sync_at: Option<i64>,
+    /// The folder is no longer listed by the server.
+    pub folder_gone: bool,
+    pub error: Option<String>,
+}
+
+/// Accounts in the store plus configured ones not backed up yet.
+pub fn status(store: Option<&Store>, store_path: &str, configured: &[String], only: Option<&str>) -> Result<StoreStatus, OpError> {
+    let mut out = StoreStatus {
+        store: store_path.to_string(),
+        messages: 0,
+        unique_messages: 0,
+        raw_bytes: 0,
+        stored_bytes: 0,
+        accounts: Vec::new(),
+    };
+    let mut names: Vec<(String, String)> = Vec::new();
+    if let Some(s) = store {
+        let t = s.index().totals()?;
+        out.messages = t.messages;
+        out.unique_messages = t.blobs;
+        out.raw_bytes = t.raw_bytes;
+        out.stored_bytes = t.stored_bytes;
+        names = s.index().accounts()?;
+    }
+    for c in configured {
+        if !names.iter().any(|(n, _)| n == c) {
+            names.push((c.clone(), "imap".into()));
+        }
+    }
+    names.sort();
+    for (name, kind) in names {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        let mut acct = AccountStatus {
+            configured: configured.contains(&name),
+            name: name.clone(),
+            kind,
+            last_run: None,
+            folders: Vec::new(),
+        };
+        if let Some(s) = store {
+            acct.last_run = s.index().last_run(&name)?.map(|r: RunRow| LastRun {
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+                ok: r.ok,
+                summary: r.summary,
+            });
+            let errors = s.index().folder_errors(&name)?;
+            for mb in s.index().mailboxes(&name)? {
+                if !mb.is_current {
+                    continue;
+                }
+                let st = s.index().mailbox_stats(mb.id)?;
+                acct.folders.push(FolderStatus {
+                    error: errors
+                        .iter()
+                        .find(|(raw, _, _)| raw == &mb.raw_name)
+                        .map(|(_, _, m)| m.clone()),
+                    name: mb.name,
+                    raw_name: mb.raw_name,
+                    uidvalidity: mb.uidvalidity,
+                    on_server: mb.server_count,
+                    stored: st.live,
+                    gone_from_server: st.gone,
+                    archived: st.archived,
+                    raw_bytes: st.raw_bytes,
+                    last_sync_at: mb.last_sync_at,
+                    folder_gone: mb.gone_at.is_some(),
+                });
+            }
+            // A folder that failed before anything was stored still shows.
+            for (raw, _, msg) in errors {
+                if !acct.folders.iter().any(|f| f.raw_name == raw) {
+                    acct.folders.push(FolderStatus {
+                        name: raw.clone(),
+                        raw_name: raw,
+                        uidvalidity: 0,
+                        on_server: None,
+                        stored: 0,
+                        gone_from_server: 0,
+                        archived: 0,
+                        raw_bytes: 0,
+                        last_sync_at: None,
+                        folder_gone: false,
+                        error: Some(msg),
+                    });
+                }
+            }
+        }
+        out.accounts.push(acct);
+    }
+    Ok(out)
+}

@@ -1,0 +1,491 @@
+//! Applies a plan: asks the server what plan.rs needs, downloads new mail in
+//! batches into the store, records flag changes and departures.
+//!
+//! Order matters, and is the same for every batch: records appended → pack
+//! fsynced → index transaction (Store::commit). The folder's new UIDNEXT and
+//! HIGHESTMODSEQ are written last, only when everything before succeeded, so
+//! an interrupted folder is listed in full again next time and nothing is
+//! skipped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::imap::{compress_uid_set, BoxError, Connection, ImapError};
+use crate::index::IndexError;
+use crate::model::records::{MailboxRecord, RefEvent, RefRecord};
+use crate::model::{Folder, MessageMeta, Uid};
+use crate::store::{now, Store, StoreError};
+
+use super::plan::{self, Listing, Plan, ServerView, StoredState};
+
+pub type SharedStore = Arc<Mutex<Store>>;
+
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    pub dry_run: bool,
+    /// At most this many messages per UID FETCH.
+    pub batch_count: usize,
+    /// At most this many bytes per UID FETCH; a message this big or bigger
+    /// is fetched alone, in chunks, through a file.
+    pub batch_bytes: u64,
+    pub chunk_size: u32,
+    /// Where huge messages are spooled before they go into a pack.
+    pub spool_dir: PathBuf,
+}
+
+impl SyncOptions {
+    pub fn new(spool_dir: PathBuf) -> SyncOptions {
+        SyncOptions {
+            dry_run: false,
+            batch_count: 500,
+            batch_bytes: 8 * 1024 * 1024,
+            chunk_size: 4 * 1024 * 1024,
+            spool_dir,
+        }
+    }
+}
+
+/// Progress reports from the engine; the CLI draws them.
+pub trait Progress: Send + Sync {
+    fn folder_planned(&self, _account: &str, _folder: &str, _messages: u64, _bytes: u64) {}
+    fn fetched(&self, _account: &str, _folder: &str, _messages: u64, _bytes: u64) {}
+    fn folder_done(&self, _account: &str, _outcome: &FolderOutcome) {}
+}
+
+/// Progress that shows nothing.
+pub struct Silent;
+impl Progress for Silent {}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FolderOutcome {
+    pub folder: String,
+    pub raw: String,
+    pub listing: String,
+    pub on_server: u32,
+    pub new_messages: u64,
+    pub new_bytes: u64,
+    /// New in this folder, but the bytes were already stored.
+    pub deduplicated: u64,
+    pub flag_updates: u64,
+    pub gone: u64,
+    /// Listed by the server but not returned by FETCH (expunged meanwhile).
+    pub not_returned: u64,
+    pub new_generation: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("cannot spool a large message to `{path}`")]
+    Spool {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the server sent UID {uid} in `{folder}` twice in one FETCH")]
+    Duplicate { folder: String, uid: Uid },
+}
+
+impl SyncError {
+    /// A dropped connection or a timeout: reconnecting and trying the folder
+    /// again can help.
+    pub fn retryable(&self) -> bool {
+        matches!(self, SyncError::Imap(e) if e.retryable())
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    store: &SharedStore,
+    f: impl FnOnce(&mut Store) -> Result<T, SyncError> + Send + 'static,
+) -> Result<T, SyncError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    })
+    .await
+    .expect("store task panicked")
+}
+
+/// What the store holds for one folder generation.
+pub async fn stored_state(
+    store: Option<&SharedStore>,
+    account: &str,
+    raw: &str,
+    uidvalidity: u32,
+) -> Result<Option<StoredState>, SyncError> {
+    let Some(store) = store else {
+        return Ok(None);
+    };
+    let (account, raw) = (account.to_string(), raw.to_string());
+    blocking(store, move |s| {
+        let Some(row) = s.index().mailbox(&account, &raw, uidvalidity)? else {
+            return Ok(None);
+        };
+        let msgs = s.index().messages(row.id)?;
+        let mut st = StoredState {
+            uidvalidity,
+            uidnext: row.uidnext,
+            highestmodseq: row.highestmodseq,
+            server_count: row.server_count,
+            ..Default::default()
+        };
+        for (uid, m) in msgs {
+            st.known.insert(uid);
+            if m.gone_at.is_none() && m.archived_at.is_none() {
+                st.live.insert(uid, (m.flags, m.modseq));
+            }
+        }
+        Ok(Some(st))
+    })
+    .await
+}
+
+/// Brings one folder of the store up to date with the server.
+pub async fn sync_folder(
+    conn: &mut Connection,
+    store: Option<&SharedStore>,
+    account: &str,
+    folder: &Folder,
+    opts: &SyncOptions,
+    progress: &dyn Progress,
+) -> Result<FolderOutcome, SyncError> {
+    let raw = folder.raw.as_str();
+    let state = conn.examine(raw).await?;
+    let mut out = FolderOutcome {
+        folder: folder.display.clone(),
+        raw: raw.to_string(),
+        on_server: state.exists,
+        ..Default::default()
+    };
+    let stored = stored_state(store, account, raw, state.uidvalidity).await?;
+    if let Some(store) = store {
+        let (a, r) = (account.to_string(), raw.to_string());
+        let uv = state.uidvalidity;
+        out.new_generation = blocking(store, move |s| {
+            Ok(s.index()
+                .current_mailbox(&a, &r)?
+                .is_some_and(|m| m.uidvalidity != uv))
+        })
+        .await?;
+    }
+    let condstore = conn.capabilities().has("CONDSTORE");
+    let listing = plan::choose_listing(stored.as_ref(), &state, condstore);
+    out.listing = match listing {
+        Listing::Skip => "unchanged".into(),
+        Listing::Full => "full".into(),
+        Listing::ChangedSince(m) => format!("changedsince {m}"),
+    };
+    let stored = stored.unwrap_or_else(|| StoredState {
+        uidvalidity: state.uidvalidity,
+        ..Default::default()
+    });
+
+    let view = match listing {
+        Listing::Skip => None,
+        Listing::Full => {
+            let metas = if state.exists == 0 {
+                Vec::new()
+            } else {
+                conn.fetch_meta("1:*", None).await?
+            };
+            let mut view = ServerView {
+                state: state.clone(),
+                ..Default::default()
+            };
+            for m in metas {
+                view.uids.insert(m.uid);
+                view.flags.insert(m.uid, (m.flags.clone(), m.modseq));
+                view.meta.insert(m.uid, m);
+            }
+            Some(view)
+        }
+        Listing::ChangedSince(modseq) => {
+            let uids: BTreeSet<Uid> = if state.exists == 0 {
+                BTreeSet::new()
+            } else {
+                conn.uid_search_all().await?.into_iter().collect()
+            };
+            let mut view = ServerView {
+                state: state.clone(),
+                uids,
+                ..Default::default()
+            };
+            if state.exists > 0 {
+                for (uid, flags, ms) in conn.fetch_flags("1:*", Some(modseq)).await? {
+                    view.flags.insert(uid, (flags, ms));
+                }
+            }
+            let new: Vec<Uid> = view
+                .uids
+                .iter()
+                .copied()
+                .filter(|u| !stored.known.contains(u))
+                .collect();
+            if !new.is_empty() {
+                for m in conn.fetch_meta(&compress_uid_set(&new), None).await? {
+                    view.meta.insert(m.uid, m);
+                }
+            }
+            Some(view)
+        }
+    };
+    let plan = view.as_ref().map(|v| plan::plan(&stored, v)).unwrap_or_default();
+    let planned_bytes: u64 = plan.fetch.iter().map(|m| m.size).sum();
+    progress.folder_planned(account, &folder.display, plan.fetch.len() as u64, planned_bytes);
+
+    if opts.dry_run {
+        out.new_messages = plan.fetch.len() as u64;
+        out.new_bytes = planned_bytes;
+        out.flag_updates = plan.flag_updates.len() as u64;
+        out.gone = plan.gone.len() as u64;
+        return Ok(out);
+    }
+    let store = store.expect("a real run has a store");
+
+    let mailbox = MailboxRecord {
+        account: account.to_string(),
+        account_kind: "imap".into(),
+        mailbox: raw.to_string(),
+        name: folder.display.clone(),
+        delimiter: folder.delimiter.map(String::from),
+        special_use: folder.special_use.clone(),
+        uidvalidity: state.uidvalidity,
+        uidnext: None,
+        highestmodseq: None,
+        server_count: None,
+        gone: false,
+        at: now(),
+    };
+    record_changes(store, account, raw, &state, &plan, mailbox.clone()).await?;
+    out.flag_updates = plan.flag_updates.len() as u64;
+    out.gone = plan.gone.len() as u64;
+
+    let mut complete = plan.undescribed.is_empty();
+    for batch in plan::batches(&plan.fetch, opts.batch_count, opts.batch_bytes) {
+        let got = if batch.len() == 1 && batch[0].size >= opts.batch_bytes {
+            fetch_huge(conn, store, account, raw, state.uidvalidity, &batch[0], opts).await?
+        } else {
+            fetch_batch(conn, store, account, raw, state.uidvalidity, &batch).await?
+        };
+        out.new_messages += got.stored;
+        out.deduplicated += got.deduplicated;
+        out.new_bytes += got.bytes;
+        out.not_returned += got.missing;
+        if got.missing > 0 {
+            complete = false;
+        }
+        progress.fetched(account, &folder.display, got.stored, got.bytes);
+    }
+
+    if complete {
+        // Everything the server listed is now stored: remember how far we got.
+        let done = MailboxRecord {
+            uidnext: Some(state.uidnext.unwrap_or(0)),
+            highestmodseq: state.highestmodseq,
+            server_count: Some(state.exists),
+            at: now(),
+            ..mailbox
+        };
+        blocking(store, move |s| {
+            s.put_mailbox(done)?;
+            s.commit()?;
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(out)
+}
+
+/// Writes the folder record, flag changes and departures in one commit.
+async fn record_changes(
+    store: &SharedStore,
+    account: &str,
+    raw: &str,
+    state: &crate::model::MailboxState,
+    plan: &Plan,
+    mailbox: MailboxRecord,
+) -> Result<(), SyncError> {
+    let at = now();
+    let base = RefRecord {
+        account: account.to_string(),
+        mailbox: raw.to_string(),
+        uidvalidity: state.uidvalidity,
+        uid: 0,
+        at,
+        event: RefEvent::Gone,
+    };
+    let flags = plan.flag_updates.clone();
+    let gone = plan.gone.clone();
+    blocking(store, move |s| {
+        s.put_mailbox(mailbox)?;
+        for (uid, flags, modseq) in flags {
+            s.add_ref(RefRecord {
+                uid,
+                event: RefEvent::Flags {
+                    flags: flags.to_text(),
+                    modseq,
+                },
+                ..base.clone()
+            })?;
+        }
+        for uid in gone {
+            s.add_ref(RefRecord {
+                uid,
+                event: RefEvent::Gone,
+                ..base.clone()
+            })?;
+        }
+        s.commit()?;
+        Ok(())
+    })
+    .await
+}
+
+#[derive(Default)]
+struct BatchResult {
+    stored: u64,
+    deduplicated: u64,
+    bytes: u64,
+    missing: u64,
+}
+
+fn seen_record(account: &str, raw: &str, uidvalidity: u32, m: &MessageMeta, blob: crate::model::BlobId) -> RefRecord {
+    RefRecord {
+        account: account.to_string(),
+        mailbox: raw.to_string(),
+        uidvalidity,
+        uid: m.uid,
+        at: now(),
+        event: RefEvent::Seen {
+            blob,
+            internaldate: m.internaldate.unix,
+            date_offset: m.internaldate.offset_min,
+            size: m.size,
+            flags: m.flags.to_text(),
+            modseq: m.modseq,
+        },
+    }
+}
+
+async fn fetch_batch(
+    conn: &mut Connection,
+    store: &SharedStore,
+    account: &str,
+    raw: &str,
+    uidvalidity: u32,
+    batch: &[MessageMeta],
+) -> Result<BatchResult, SyncError> {
+    let uids: Vec<Uid> = batch.iter().map(|m| m.uid).collect();
+    let mut received: BTreeMap<Uid, Vec<u8>> = BTreeMap::new();
+    let mut duplicate = None;
+    conn.fetch_bodies(&uids, &mut |uid, bytes| -> Result<(), BoxError> {
+        if received.insert(uid, bytes).is_some() {
+            duplicate = Some(uid);
+        }
+        Ok(())
+    })
+    .await?;
+    if let Some(uid) = duplicate {
+        return Err(SyncError::Duplicate {
+            folder: raw.to_string(),
+            uid,
+        });
+    }
+    let metas: BTreeMap<Uid, MessageMeta> = batch.iter().map(|m| (m.uid, m.clone())).collect();
+    let missing = uids.iter().filter(|u| !received.contains_key(u)).count() as u64;
+    let (account, raw) = (account.to_string(), raw.to_string());
+    blocking(store, move |s| {
+        let mut r = BatchResult {
+            missing,
+            ..Default::default()
+        };
+        for (uid, bytes) in received {
+            let Some(meta) = metas.get(&uid) else {
+                // Not asked for (an unsolicited FETCH): ignore.
+                continue;
+            };
+            let (id, new) = s.put_blob(&bytes)?;
+            s.add_ref(seen_record(&account, &raw, uidvalidity, meta, id))?;
+            r.stored += 1;
+            r.bytes += bytes.len() as u64;
+            if !new {
+                r.deduplicated += 1;
+            }
+        }
+        s.commit()?;
+        Ok(r)
+    })
+    .await
+}
+
+/// A message too big to hold in memory: fetched in chunks into a spool file,
+/// then streamed into a pack.
+async fn fetch_huge(
+    conn: &mut Connection,
+    store: &SharedStore,
+    account: &str,
+    raw: &str,
+    uidvalidity: u32,
+    meta: &MessageMeta,
+    opts: &SyncOptions,
+) -> Result<BatchResult, SyncError> {
+    let spool_err = |path: &PathBuf| {
+        let path = path.clone();
+        move |source| SyncError::Spool { path, source }
+    };
+    crate::store::pack::create_private_dir(&opts.spool_dir).map_err(spool_err(&opts.spool_dir))?;
+    let path = opts
+        .spool_dir
+        .join(format!("{}-{}-{}.part", std::process::id(), uidvalidity, meta.uid));
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(spool_err(&path))?;
+    let mut written = 0u64;
+    let res = conn
+        .fetch_body_chunked(meta.uid, meta.size, opts.chunk_size, &mut |chunk| {
+            file.write_all(chunk)?;
+            written += chunk.len() as u64;
+            Ok(())
+        })
+        .await;
+    drop(file);
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&path);
+        return Err(e.into());
+    }
+    if written == 0 {
+        let _ = std::fs::remove_file(&path);
+        return Ok(BatchResult {
+            missing: 1,
+            ..Default::default()
+        });
+    }
+    let (account, raw, meta) = (account.to_string(), raw.to_string(), meta.clone());
+    let spooled = path.clone();
+    let result = blocking(store, move |s| {
+        let (id, new) = s.put_blob_file(&spooled)?;
+        s.add_ref(seen_record(&account, &raw, uidvalidity, &meta, id))?;
+        s.commit()?;
+        Ok(BatchResult {
+            stored: 1,
+            deduplicated: u64::from(!new),
+            bytes: written,
+            missing: 0,
+        })
+    })
+    .await;
+    let _ = std::fs::remove_file(&path);
+    result
+}

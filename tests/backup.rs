@@ -1,0 +1,455 @@
+//! Backup against a real Dovecot over TLS, through the real binary.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use support::{gen_message, Dovecot, DovecotOptions, Env, Fault, FaultProxy};
+
+fn server() -> Dovecot {
+    Dovecot::start(DovecotOptions::default())
+}
+
+/// Every file under `dir`, by name, with its bytes.
+fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.insert(
+                    e.path().strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(e.path()).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The exported .eml files of one folder, as a sorted list of byte strings.
+fn exported_folder(env: &Env, account: &str, folder: &str) -> Vec<Vec<u8>> {
+    let out = env.dir.path().join(format!("export-{account}-{}", folder.replace('/', "_")));
+    let _ = std::fs::remove_dir_all(&out);
+    let r = env.run(&[
+        "export",
+        "--account",
+        account,
+        "--format",
+        "eml",
+        "--folder",
+        folder,
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "export failed: {}", r.stderr);
+    let mut v: Vec<Vec<u8>> = files_under(&out).into_values().collect();
+    v.sort();
+    v
+}
+
+fn server_folder(server: &Dovecot, user: &str, folder: &str) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = server
+        .client(user)
+        .fetch_all(folder)
+        .into_iter()
+        .map(|m| m.bytes)
+        .collect();
+    v.sort();
+    v
+}
+
+fn status_json(env: &Env) -> serde_json::Value {
+    let r = env.run(&["status", "--json"]);
+    assert_eq!(r.code, 0, "status failed: {}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+fn folder_status<'a>(st: &'a serde_json::Value, account: &str, folder: &str) -> &'a serde_json::Value {
+    st["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == account)
+        .unwrap_or_else(|| panic!("no account {account} in {st}"))["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == folder)
+        .unwrap_or_else(|| panic!("no folder {folder} in {st}"))
+}
+
+fn deep_verify_is_clean(env: &Env) {
+    let r = env.run(&["verify", "--deep"]);
+    assert_eq!(r.code, 0, "verify --deep: {}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("no problems"), "{}", r.stdout);
+}
+
+#[test]
+fn first_backup_is_byte_exact_and_second_fetches_nothing() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    c.create("Work");
+    c.create("Work/2019");
+    for i in 0..30 {
+        c.append("INBOX", &["\\Seen"], Some("01-Jan-2020 10:00:00 +0900"), &gen_message(i, 2000, "hello"));
+    }
+    for i in 30..40 {
+        c.append("Work/2019", &["\\Flagged"], None, &gen_message(i, 500, "report"));
+    }
+    // Bare LF and a message without a final newline are stored as served.
+    c.append("Work", &[], None, b"Subject: bare\n\nbare LF body\n");
+    c.append("Work", &[], None, b"Subject: no final newline\r\n\r\nend");
+
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.lines().count(), 1, "one summary line: {}", r.stdout);
+    assert!(r.stdout.contains("fetched 42 new"), "{}", r.stdout);
+    assert!(r.stderr.is_empty(), "nothing on stderr when all is well: {}", r.stderr);
+
+    for folder in ["INBOX", "Work", "Work/2019"] {
+        assert_eq!(
+            exported_folder(&env, "work", folder),
+            server_folder(&srv, "alice", folder),
+            "folder {folder} differs from the server"
+        );
+    }
+    let st = status_json(&env);
+    assert_eq!(folder_status(&st, "work", "INBOX")["stored"], 30);
+    assert_eq!(folder_status(&st, "work", "INBOX")["on_server"], 30);
+
+    let again = env.run(&["backup", "work"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("fetched 0 new"), "{}", again.stdout);
+    deep_verify_is_clean(&env);
+}
+
+#[test]
+fn flags_and_dates_are_kept_in_maildir_export() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    c.append("INBOX", &["\\Seen", "\\Answered"], Some("15-Mar-2019 08:30:00 +0000"), &gen_message(1, 300, "a"));
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    assert_eq!(env.run(&["backup", "work"]).code, 0);
+    let out = env.dir.path().join("md");
+    let r = env.run(&["export", "--account", "work", "--format", "maildir", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files = files_under(&out);
+    let (name, bytes) = files.iter().find(|(n, _)| n.starts_with("cur/")).expect("INBOX in cur/");
+    assert!(name.ends_with(":2,RS"), "flags in the name: {name}");
+    assert_eq!(bytes, &server_folder(&srv, "alice", "INBOX")[0]);
+    let mtime = std::fs::metadata(out.join(name))
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(mtime, 1552638600, "mtime is the INTERNALDATE");
+}
+
+#[test]
+fn new_mail_flag_changes_and_deletions_are_picked_up() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    let uids: Vec<u32> = (0..5)
+        .map(|i| c.append("INBOX", &[], None, &gen_message(i, 400, "x")))
+        .collect();
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    assert_eq!(env.run(&["backup", "work"]).code, 0);
+
+    c.append("INBOX", &[], None, &gen_message(100, 400, "new one"));
+    c.store_flags("INBOX", uids[0], "+FLAGS", &["\\Flagged"]);
+    c.expunge_uids("INBOX", &[uids[1], uids[2]]);
+
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("fetched 1 new"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 flag changes"), "{}", r.stdout);
+    assert!(r.stdout.contains("2 gone from server"), "{}", r.stdout);
+
+    let st = status_json(&env);
+    let inbox = folder_status(&st, "work", "INBOX");
+    assert_eq!(inbox["stored"], 4);
+    assert_eq!(inbox["gone_from_server"], 2);
+    // Gone from the server, not from the store: all six are exported.
+    assert_eq!(exported_folder(&env, "work", "INBOX").len(), 6);
+
+    let out = env.dir.path().join("md");
+    env.run(&["export", "--account", "work", "--format", "maildir", out.to_str().unwrap()]);
+    let flagged = files_under(&out)
+        .keys()
+        .filter(|n| n.ends_with(":2,F"))
+        .count();
+    assert_eq!(flagged, 1);
+    let v = env.run(&["verify", "--server", "work"]);
+    assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
+}
+
+#[test]
+fn uidvalidity_change_starts_a_new_generation_without_storing_bytes_again() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    c.create("Lists");
+    for i in 0..4 {
+        c.append("Lists", &[], None, &gen_message(i, 300, "list"));
+    }
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    assert_eq!(env.run(&["backup", "work"]).code, 0);
+    let before = c.uidvalidity("Lists");
+    let unique_before = status_json(&env)["unique_messages"].clone();
+
+    // Recreating the folder gives it a new UIDVALIDITY; same messages inside.
+    let msgs = c.fetch_all("Lists");
+    c.delete_mailbox("Lists");
+    c.create("Lists");
+    for m in &msgs {
+        c.append("Lists", &[], None, &m.bytes);
+    }
+    assert_ne!(c.uidvalidity("Lists"), before);
+
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("4 already stored"), "{}", r.stdout);
+    let st = status_json(&env);
+    assert_eq!(st["unique_messages"], unique_before);
+    assert_eq!(folder_status(&st, "work", "Lists")["uidvalidity"], c.uidvalidity("Lists"));
+    assert_eq!(folder_status(&st, "work", "Lists")["stored"], 4);
+    deep_verify_is_clean(&env);
+}
+
+#[test]
+fn renamed_folder_japanese_name_and_duplicates_stored_once() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    c.create("Old");
+    c.create("&kAFP4W4IMH8-"); // 送信済み
+    let shared = gen_message(1, 800, "in two folders");
+    c.append("INBOX", &[], None, &shared);
+    c.append("&kAFP4W4IMH8-", &["\\Seen"], None, &shared);
+    c.append("Old", &[], None, &gen_message(2, 800, "old folder"));
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let st = status_json(&env);
+    assert_eq!(st["messages"], 3);
+    assert_eq!(st["unique_messages"], 2, "the same bytes in two folders are stored once");
+    assert_eq!(folder_status(&st, "work", "送信済み")["stored"], 1);
+    let text = env.run(&["status"]);
+    assert!(text.stdout.contains("送信済み"), "{}", text.stdout);
+
+    c.rename("Old", "New");
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("1 folders gone from server"), "{}", r.stdout);
+    let st = status_json(&env);
+    assert_eq!(folder_status(&st, "work", "New")["stored"], 1);
+    assert_eq!(folder_status(&st, "work", "Old")["folder_gone"], true);
+    assert_eq!(st["unique_messages"], 2, "a renamed folder's mail is not stored again");
+    assert_eq!(exported_folder(&env, "work", "送信済み"), server_folder(&srv, "alice", "&kAFP4W4IMH8-"));
+}
+
+#[test]
+fn wrong_password_exits_3_with_a_hint() {
+    let srv = server();
+    let env = Env::new();
+    env.add_account_raw(
+        "work",
+        &format!(
+            "host = \"localhost\"\nport = {}\ntls = \"implicit\"\nusername = \"alice\"\npassword_env = \"MK_BAD\"\nca_file = \"{}\"\n",
+            srv.imaps_port(),
+            srv.ca_file().display()
+        ),
+        Some(("MK_BAD", "not-the-password")),
+    );
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 3, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("error:") && r.stderr.contains("alice"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint:"), "{}", r.stderr);
+    assert!(!r.stderr.contains("not-the-password"), "the password leaked: {}", r.stderr);
+}
+
+#[test]
+fn untrusted_certificate_exits_4_with_a_hint() {
+    let srv = server();
+    let env = Env::new();
+    env.add_account_raw(
+        "work",
+        &format!(
+            "host = \"localhost\"\nport = {}\ntls = \"implicit\"\nusername = \"alice\"\npassword_env = \"MK_PW\"\n",
+            srv.imaps_port()
+        ),
+        Some(("MK_PW", srv.password("alice"))),
+    );
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 4, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("ca_file"), "the hint names ca_file: {}", r.stderr);
+}
+
+#[test]
+fn missing_config_and_unknown_account_are_usage_errors() {
+    let env = Env::new();
+    std::fs::remove_file(&env.config).ok();
+    let r = env.run(&["backup", "--all"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("hint:"), "{}", r.stderr);
+
+    let srv = server();
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    let r = env.run(&["backup", "nosuch"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("nosuch") && r.stderr.contains("work"), "{}", r.stderr);
+}
+
+fn proxied_account(env: &Env, name: &str, proxy: &FaultProxy, srv: &Dovecot) {
+    env.add_account_raw(
+        name,
+        &format!(
+            "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"alice\"\npassword_env = \"MK_PROXY_PW\"\n",
+            proxy.port()
+        ),
+        Some(("MK_PROXY_PW", srv.password("alice"))),
+    );
+}
+
+#[test]
+fn tagged_no_in_the_middle_of_a_fetch_fails_that_folder() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    c.create("Big");
+    for i in 0..20 {
+        c.append("Big", &[], None, &gen_message(i, 1000, "big"));
+    }
+    c.append("INBOX", &[], None, &gen_message(99, 1000, "inbox"));
+    let proxy = FaultProxy::start(srv.imap_port(), Fault::TaggedNoInFetch { after_messages: 5 });
+    let env = Env::new();
+    proxied_account(&env, "work", &proxy, &srv);
+    let r = env.run(&["backup", "work", "--jobs", "1"]);
+    assert_eq!(r.code, 1, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("folder `Big`"), "the failed folder is named: {}", r.stderr);
+    assert!(r.stdout.contains("1 failed"), "{}", r.stdout);
+
+    // Nothing was passed off as complete: a clean run fetches the rest.
+    proxy.set_fault(Fault::None);
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(exported_folder(&env, "work", "Big"), server_folder(&srv, "alice", "Big"));
+}
+
+#[test]
+fn dropped_connection_is_resumed() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    for i in 0..40 {
+        c.append("INBOX", &[], None, &gen_message(i, 20_000, "drop"));
+    }
+    let proxy = FaultProxy::start(srv.imap_port(), Fault::DropAfterServerBytes(300_000));
+    let env = Env::new();
+    proxied_account(&env, "work", &proxy, &srv);
+    let r = env.run(&["backup", "work", "--jobs", "1"]);
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(proxy.connections() >= 2, "the connection was cut and reopened");
+    assert_eq!(exported_folder(&env, "work", "INBOX"), server_folder(&srv, "alice", "INBOX"));
+    deep_verify_is_clean(&env);
+}
+
+#[test]
+fn a_second_concurrent_run_is_refused() {
+    let srv = server();
+    srv.client("alice").append("INBOX", &[], None, &gen_message(1, 100, "x"));
+    let proxy = FaultProxy::start(srv.imap_port(), Fault::Stall { after_server_bytes: 0 });
+    let env = Env::new();
+    proxied_account(&env, "work", &proxy, &srv);
+    let mut first = env.spawn(&["backup", "work"]);
+    // The first run holds the lock from before it connects; wait until it has
+    // reached the (stalled) server.
+    support::wait_for("the first run to connect", || proxy.connections() >= 1);
+    let second = env.run(&["backup", "work"]);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(second.code, 6, "stdout: {}\nstderr: {}", second.stdout, second.stderr);
+    assert!(second.stderr.contains("another mailkeep process"), "{}", second.stderr);
+}
+
+#[test]
+fn kill_9_in_the_middle_then_rerun_loses_nothing() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    for i in 0..400 {
+        c.append("INBOX", &[], None, &gen_message(i, 30_000, "kill"));
+    }
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    let mut child = env.spawn(&["backup", "work"]);
+    let pack = env.store.join("packs/00/000001.pack");
+    support::wait_for("the backup to have written a few MB", || {
+        std::fs::metadata(&pack).map(|m| m.len() > 2_000_000).unwrap_or(false)
+    });
+    // SIGKILL: no chance to clean up.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let st = status_json(&env);
+    assert_eq!(folder_status(&st, "work", "INBOX")["stored"], 400);
+    assert_eq!(st["messages"], 400, "no duplicate rows");
+    assert_eq!(exported_folder(&env, "work", "INBOX"), server_folder(&srv, "alice", "INBOX"));
+    deep_verify_is_clean(&env);
+    let v = env.run(&["verify", "--server", "work"]);
+    assert_eq!(v.code, 0, "{}", v.stdout);
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let srv = server();
+    srv.client("alice").append("INBOX", &[], None, &gen_message(1, 100, "x"));
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    let r = env.run(&["backup", "work", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("would fetch 1"), "{}", r.stdout);
+    assert!(!env.store.join("index.sqlite").exists(), "no store was created");
+}
+
+#[test]
+fn corpus_survives_server_store_export_byte_for_byte() {
+    let Some(corpus) = support::corpus_dir() else {
+        return;
+    };
+    let srv = server();
+    let mut c = srv.client("alice");
+    c.create("Corpus");
+    let mut appended = 0;
+    let mut refused = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(corpus.join("varied"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        match c.try_append("Corpus", &[], None, &bytes) {
+            Ok(_) => appended += 1,
+            Err(e) => refused.push((f.clone(), e)),
+        }
+    }
+    assert!(appended > 1400, "Dovecot took {appended}; refused: {refused:?}");
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(exported_folder(&env, "work", "Corpus"), server_folder(&srv, "alice", "Corpus"));
+    deep_verify_is_clean(&env);
+}
