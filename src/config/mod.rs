@@ -346,9 +346,9 @@ impl ConfigError {
                 "check that `{}` is a readable file, or point MAILKEEP_CONFIG at another one",
                 path.display()
             )),
-            ConfigError::Syntax { .. } => {
-                Some("the file must be TOML; see the example in the README".into())
-            }
+            ConfigError::Syntax { .. } => Some(
+                "the file must be TOML: `[accounts.NAME]` tables of `key = value` lines".into(),
+            ),
             ConfigError::UnknownKey { account: None, .. } => {
                 Some("the file holds only `[accounts.NAME]` tables".into())
             }
@@ -361,7 +361,7 @@ impl ConfigError {
                     .join(", ")
             )),
             ConfigError::InvalidAccount { .. } => Some(
-                "an account needs at least `host` and `username`; see the example in the README"
+                "an account is a `[accounts.NAME]` table with at least `host` and `username`"
                     .into(),
             ),
             ConfigError::InvalidValue { hint, .. } => hint.clone(),
@@ -590,8 +590,8 @@ fn parse_account(
     }
     let toml::Value::Table(t) = value else {
         return Err(bad(format!(
-            "must be a table (`[accounts.{name}]`), not a {}",
-            value.type_str()
+            "must be a table (`[accounts.{name}]`), not {}",
+            with_article(value.type_str())
         )));
     };
     // Look at the keys ourselves first, so that the error names the account
@@ -610,6 +610,27 @@ fn parse_account(
         problem,
         hint,
     };
+    for (key, v) in &t {
+        let ok = match key.as_str() {
+            "port" => true, // checked below, with its range
+            "include" | "exclude" => v
+                .as_array()
+                .is_some_and(|a| a.iter().all(toml::Value::is_str)),
+            _ => v.is_str(),
+        };
+        if !ok {
+            let want = if matches!(key.as_str(), "include" | "exclude") {
+                "an array of strings"
+            } else {
+                "a string"
+            };
+            return Err(invalid(
+                key,
+                format!("must be {want}, not {}", with_article(v.type_str())),
+                None,
+            ));
+        }
+    }
     if let Some(v) = t.get("port") {
         match v.as_integer() {
             Some(p) if (1..=65535).contains(&p) => {}
@@ -623,7 +644,7 @@ fn parse_account(
             None => {
                 return Err(invalid(
                     "port",
-                    format!("must be an integer, not a {}", v.type_str()),
+                    format!("must be an integer, not {}", with_article(v.type_str())),
                     None,
                 ))
             }
@@ -648,6 +669,12 @@ fn parse_account(
         .map_err(|e: toml::de::Error| bad(e.message().trim().to_string()))?;
     acct.validate(path, name)?;
     Ok(acct)
+}
+
+/// "an integer", "a string": for messages about TOML types.
+fn with_article(type_str: &str) -> String {
+    let an = type_str.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {type_str}", if an { "an" } else { "a" })
 }
 
 #[cfg(test)]

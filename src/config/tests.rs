@@ -317,3 +317,30 @@ fn folder_selection() {
     assert!(a.wants_folder("[Gmail]/Sent Mail"));
     assert!(!a.wants_folder("[Gmail]/Spam"), "exclude wins over include");
 }
+
+#[test]
+fn wrong_types_name_the_key() {
+    for (text, key) in [
+        (
+            "[accounts.a]\nhost = \"h\"\nusername = \"u\"\ninclude = \"*\"\n",
+            "`include` must be an array of strings",
+        ),
+        (
+            "[accounts.a]\nhost = \"h\"\nusername = \"u\"\nexclude = [1]\n",
+            "`exclude` must be an array of strings",
+        ),
+        (
+            "[accounts.a]\nhost = 3\nusername = \"u\"\n",
+            "`host` must be a string, not an integer",
+        ),
+        (
+            "[accounts.a]\nhost = \"h\"\nusername = \"u\"\nca_file = 1\n",
+            "`ca_file` must be a string",
+        ),
+    ] {
+        let msg = load_err(text).to_string();
+        assert!(msg.contains("account `a`") && msg.contains(key), "{msg}");
+    }
+    let msg = load_err("[accounts]\na = 3\n").to_string();
+    assert!(msg.contains("not an integer"), "{msg}");
+}
