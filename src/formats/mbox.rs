@@ -1,0 +1,494 @@
+//! mbox: an mboxrd writer for export, an mboxrd/mboxo reader for import.
+//!
+//! # Writing
+//!
+//! One file per folder, `root/<folder>.mbox`, the display name split on `/`
+//! into directories (each level escaped by [`names`](super::names); a
+//! directory level ending in `.mbox` gets that dot escaped, so it never
+//! clashes with a folder's file). Each message is
+//!
+//! ```text
+//! From mailkeep@localhost <asctime of INTERNALDATE in UTC>\n
+//! <the message, every line matching ^>*From  with one more '>' in front>
+//! \n                      (only if the message does not end with one)
+//! \n                      (the blank line that separates messages)
+//! ```
+//!
+//! Nothing else changes: no `Status:`/`X-Status:` headers are added, line
+//! endings stay as they are (a CRLF message stays CRLF; the `From ` line and
+//! the separator are LF). The newline added to a message that lacks a final
+//! one is the only change the reader cannot undo — every mbox reader expects
+//! a message to end in one.
+//!
+//! A file is written as `.<name>.mbox.mailkeep-partial` beside its place and
+//! renamed into place by [`MboxWriter::finish`], after an fsync: a killed
+//! export leaves partial files, never a truncated `.mbox`; a finished one
+//! replaces an `.mbox` of the same name.
+//!
+//! # Reading
+//!
+//! [`MboxReader`] streams messages: memory is bounded by the largest single
+//! message. It takes LF and CRLF files, a UTF-8 byte-order mark and blank
+//! lines before the first `From ` line, and a last message without a final
+//! newline. A file whose first non-blank line is not a `From ` line is an
+//! error naming the file and the line.
+//!
+//! A line starting `From ` separates messages when it looks like an envelope:
+//! `From <sender>` alone, or followed by something with a time of day
+//! (`14:23:23`) and a month name or a year. So an unquoted body line such as
+//! `From Russia with love` stays in its message (files written by tools that
+//! do not quote). `Content-Length:` headers are ignored: they are too often
+//! wrong to be trusted, and the heuristic above covers the files that use them.
+//!
+//! Un-quoting follows [`Quoting`]: mboxrd (the default) removes one `>` from
+//! every `^>+From ` line; mboxo only from `^>From `. The two cannot be told
+//! apart from the data, so there is no detection. One blank line before each
+//! separator (and at the end of the file) is the separator's and is removed.
+//! Flags come from `Status:` (`R`), `X-Status:` (`A`, `F`, `T`, `D`) and
+//! `X-Mozilla-Status:` headers when present; the headers stay in the bytes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::names::{self, Style};
+use super::{create_private_dirs, with_path};
+use crate::model::{Flags, InternalDate};
+
+/// Where a folder's mbox file goes, relative to the root.
+pub fn folder_file(folder_display: &str) -> PathBuf {
+    let parts = names::split_folder(folder_display);
+    let mut path = PathBuf::new();
+    for (i, part) in parts.iter().enumerate() {
+        let mut c = names::encode_component(part, Style::Plain);
+        if i + 1 == parts.len() {
+            c.push_str(".mbox");
+        } else if c.ends_with(".mbox") {
+            c.truncate(c.len() - ".mbox".len());
+            c.push_str("%2Embox");
+        }
+        path.push(c);
+    }
+    path
+}
+
+/// Writes one mboxrd file per folder.
+#[derive(Debug)]
+pub struct MboxWriter {
+    root: PathBuf,
+    /// The file being appended to: (final path, partial file).
+    current: Option<(PathBuf, BufWriter<fs::File>)>,
+    /// Every file started, final path → partial path.
+    started: BTreeMap<PathBuf, PathBuf>,
+}
+
+impl MboxWriter {
+    /// Creates `root` if needed.
+    pub fn create(root: &Path) -> io::Result<MboxWriter> {
+        create_private_dirs(root)?;
+        Ok(MboxWriter {
+            root: root.to_path_buf(),
+            current: None,
+            started: BTreeMap::new(),
+        })
+    }
+
+    /// Appends one message to its folder's file. `flags` are not written
+    /// (the bytes stay unchanged); the parameter keeps the writers alike.
+    pub fn write(
+        &mut self,
+        folder_display: &str,
+        bytes: &[u8],
+        flags: &Flags,
+        date: &InternalDate,
+    ) -> io::Result<()> {
+        let _ = flags;
+        let dest = self.root.join(folder_file(folder_display));
+        let out = self.switch_to(&dest)?;
+        write_message(out, bytes, date).map_err(|e| with_path(e, "cannot write", &dest))
+    }
+
+    /// Makes `dest`'s partial file the current one, opening it if needed.
+    fn switch_to(&mut self, dest: &Path) -> io::Result<&mut BufWriter<fs::File>> {
+        if self.current.as_ref().is_some_and(|(p, _)| p != dest) {
+            let (p, mut w) = self.current.take().expect("checked");
+            w.flush().map_err(|e| with_path(e, "cannot write", &p))?;
+        }
+        if self.current.is_none() {
+            let partial = match self.started.get(dest) {
+                Some(p) => p.clone(),
+                None => {
+                    if let Some(dir) = dest.parent() {
+                        create_private_dirs(dir)?;
+                    }
+                    partial_path(dest)
+                }
+            };
+            let first = !self.started.contains_key(dest);
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .append(!first)
+                .truncate(first)
+                .mode(0o600)
+                .open(&partial)
+                .map_err(|e| with_path(e, "cannot create", &partial))?;
+            self.started.insert(dest.to_path_buf(), partial);
+            self.current = Some((dest.to_path_buf(), BufWriter::with_capacity(1 << 16, file)));
+        }
+        Ok(&mut self.current.as_mut().expect("just set").1)
+    }
+
+    /// Flushes and fsyncs every file, then renames each into place.
+    pub fn finish(mut self) -> io::Result<()> {
+        if let Some((p, mut w)) = self.current.take() {
+            w.flush().map_err(|e| with_path(e, "cannot write", &p))?;
+        }
+        for (dest, partial) in std::mem::take(&mut self.started) {
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .open(&partial)
+                .map_err(|e| with_path(e, "cannot open", &partial))?;
+            f.sync_all()
+                .map_err(|e| with_path(e, "cannot sync", &partial))?;
+            fs::rename(&partial, &dest).map_err(|e| with_path(e, "cannot rename into", &dest))?;
+            if let Some(dir) = dest.parent() {
+                fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| with_path(e, "cannot sync", dir))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn partial_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dest.with_file_name(format!(".{name}.mailkeep-partial"))
+}
+
+/// From_ line, quoted message, final newline if missing, separator.
+fn write_message(out: &mut impl Write, bytes: &[u8], date: &InternalDate) -> io::Result<()> {
+    writeln!(out, "From mailkeep@localhost {}", date.to_mbox())?;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        if is_quoted_from(line) {
+            out.write_all(b">")?;
+        }
+        out.write_all(line)?;
+    }
+    if !bytes.ends_with(b"\n") {
+        out.write_all(b"\n")?;
+    }
+    out.write_all(b"\n")
+}
+
+/// `^>*From `
+fn is_quoted_from(line: &[u8]) -> bool {
+    let start = line.iter().position(|&b| b != b'>').unwrap_or(line.len());
+    line[start..].starts_with(b"From ")
+}
+
+/// How body lines that start with `From ` were quoted by the file's writer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Quoting {
+    /// mboxrd: every `^>*From ` line got one more `>`; remove one from `^>+From `.
+    #[default]
+    Rd,
+    /// mboxo: only `^From ` got a `>`; remove one from `^>From ` only.
+    O,
+}
+
+/// One message read from an mbox file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MboxMessage {
+    /// The message, un-quoted, without its `From ` line and separator.
+    pub bytes: Vec<u8>,
+    /// The envelope line, without its line ending.
+    pub from_line: String,
+    /// The date of the `From ` line (UTC unless it has a numeric zone).
+    pub date: Option<InternalDate>,
+    /// From `Status:`, `X-Status:` and `X-Mozilla-Status:` headers.
+    pub flags: Flags,
+}
+
+/// Streams the messages of an mbox file.
+#[derive(Debug)]
+pub struct MboxReader<R: BufRead> {
+    inner: R,
+    name: String,
+    quoting: Quoting,
+    /// Lines read so far.
+    line_no: u64,
+    /// The envelope line of the next message, already read.
+    pending_from: Option<String>,
+    started: bool,
+    done: bool,
+}
+
+/// Opens a file for [`MboxReader`], named by its path in errors.
+pub fn open(path: &Path, quoting: Quoting) -> io::Result<MboxReader<BufReader<fs::File>>> {
+    let f = fs::File::open(path).map_err(|e| with_path(e, "cannot open", path))?;
+    Ok(
+        MboxReader::new(BufReader::with_capacity(1 << 16, f), quoting)
+            .with_name(path.display().to_string()),
+    )
+}
+
+impl<R: BufRead> MboxReader<R> {
+    pub fn new(inner: R, quoting: Quoting) -> MboxReader<R> {
+        MboxReader {
+            inner,
+            name: "mbox".to_string(),
+            quoting,
+            line_no: 0,
+            pending_from: None,
+            started: false,
+            done: false,
+        }
+    }
+
+    /// The name errors use for the input (a file name).
+    pub fn with_name(mut self, name: impl Into<String>) -> MboxReader<R> {
+        self.name = name.into();
+        self
+    }
+
+    /// Reads one line (with its `\n`, if any) into `buf`; false at the end.
+    fn read_line(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        buf.clear();
+        let n = self
+            .inner
+            .read_until(b'\n', buf)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot read `{}`: {e}", self.name)))?;
+        if n > 0 {
+            self.line_no += 1;
+        }
+        Ok(n > 0)
+    }
+
+    /// Finds the first envelope line, past a byte-order mark and blank lines.
+    fn start(&mut self) -> io::Result<bool> {
+        let mut line = Vec::new();
+        loop {
+            if !self.read_line(&mut line)? {
+                return Ok(false);
+            }
+            if self.line_no == 1 && line.starts_with(b"\xEF\xBB\xBF") {
+                line.drain(..3);
+            }
+            if is_blank(&line) {
+                continue;
+            }
+            if line.starts_with(b"From ") {
+                self.pending_from = Some(line_text(&line));
+                return Ok(true);
+            }
+            let shown: String = line_text(&line).chars().take(60).collect();
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "`{}` line {}: not an mbox file: expected a `From ` line, found `{shown}`",
+                    self.name, self.line_no
+                ),
+            ));
+        }
+    }
+
+    fn next_message(&mut self) -> io::Result<Option<MboxMessage>> {
+        if !self.started {
+            self.started = true;
+            if !self.start()? {
+                self.done = true;
+                return Ok(None);
+            }
+        }
+        let Some(from_line) = self.pending_from.take() else {
+            self.done = true;
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        let mut last_line_start = 0;
+        let mut line = Vec::new();
+        while self.read_line(&mut line)? {
+            if is_envelope(&line) {
+                self.pending_from = Some(line_text(&line));
+                break;
+            }
+            last_line_start = bytes.len();
+            let skip = usize::from(self.unquote(&line));
+            bytes.extend_from_slice(&line[skip..]);
+        }
+        if self.pending_from.is_none() {
+            self.done = true;
+        }
+        // The separator's blank line, if the writer put one.
+        if bytes.len() > last_line_start && is_blank(&bytes[last_line_start..]) {
+            bytes.truncate(last_line_start);
+        }
+        Ok(Some(MboxMessage {
+            flags: header_flags(&bytes),
+            date: envelope_date(&from_line),
+            from_line,
+            bytes,
+        }))
+    }
+
+    /// Whether the line loses its first `>`.
+    fn unquote(&self, line: &[u8]) -> bool {
+        match self.quoting {
+            Quoting::Rd => line.first() == Some(&b'>') && is_quoted_from(line),
+            Quoting::O => line.starts_with(b">From "),
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for MboxReader<R> {
+    type Item = io::Result<MboxMessage>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.next_message() {
+            Ok(m) => m.map(Ok),
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line == b"\n" || line == b"\r\n"
+}
+
+/// A line without its line ending, as text.
+fn line_text(line: &[u8]) -> String {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    String::from_utf8_lossy(line).into_owned()
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// Whether a `From ` line separates messages (see the module doc).
+fn is_envelope(line: &[u8]) -> bool {
+    let Some(rest) = line.strip_prefix(b"From ") else {
+        return false;
+    };
+    let rest = line_text(rest);
+    let tokens: Vec<&str> = rest.split_whitespace().collect();
+    if tokens.len() <= 1 {
+        return true;
+    }
+    let is_time = |t: &str| {
+        let parts: Vec<&str> = t.split(':').collect();
+        (2..=3).contains(&parts.len())
+            && parts
+                .iter()
+                .all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let is_month = |t: &str| MONTHS.iter().any(|m| t.eq_ignore_ascii_case(m));
+    let is_year = |t: &str| t.len() == 4 && t.bytes().all(|b| b.is_ascii_digit());
+    let after = &tokens[1..];
+    after.iter().any(|t| is_time(t)) && after.iter().any(|t| is_month(t) || is_year(t))
+}
+
+/// The date of an envelope line: `Www Mmm dd hh:mm:ss yyyy`, with an optional
+/// numeric zone before or after the year; UTC without one.
+fn envelope_date(from_line: &str) -> Option<InternalDate> {
+    let tokens: Vec<&str> = from_line.split_whitespace().collect();
+    let i = (1..tokens.len().saturating_sub(1)).find(|&i| {
+        WEEKDAYS.iter().any(|w| tokens[i].eq_ignore_ascii_case(w))
+            && MONTHS.iter().any(|m| tokens[i + 1].eq_ignore_ascii_case(m))
+    })?;
+    let t = &tokens[i..];
+    let zone = |s: &str| -> Option<i32> {
+        let sign = match s.as_bytes().first()? {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return None,
+        };
+        let digits = &s[1..];
+        if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: i32 = digits.parse().ok()?;
+        Some(sign * ((n / 100) * 60 + n % 100))
+    };
+    // (month, day, time, year, zone in minutes)
+    let (year, offset) = match t.get(4).copied().and_then(zone) {
+        Some(z) => (t.get(5)?, z),
+        None => (t.get(4)?, t.get(5).copied().and_then(zone).unwrap_or(0)),
+    };
+    let text = format!("{} {} {} {}", t[1], t[2], t[3], year);
+    let naive = chrono::NaiveDateTime::parse_from_str(&text, "%b %d %H:%M:%S %Y")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(&text, "%b %d %H:%M %Y"))
+        .ok()?;
+    Some(InternalDate {
+        unix: naive.and_utc().timestamp() - i64::from(offset) * 60,
+        offset_min: offset,
+    })
+}
+
+/// Flags from the mbox status headers of a message's header block.
+fn header_flags(message: &[u8]) -> Flags {
+    let mut flags: Vec<&str> = Vec::new();
+    for line in message.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
+        let value = String::from_utf8_lossy(&line[colon + 1..])
+            .trim()
+            .to_string();
+        match name.as_str() {
+            "status" if value.contains('R') => flags.push("\\Seen"),
+            "x-status" => {
+                for (c, f) in [
+                    ('A', "\\Answered"),
+                    ('F', "\\Flagged"),
+                    ('T', "\\Draft"),
+                    ('D', "\\Deleted"),
+                ] {
+                    if value.contains(c) {
+                        flags.push(f);
+                    }
+                }
+            }
+            "x-mozilla-status" => {
+                if let Ok(bits) = u32::from_str_radix(&value, 16) {
+                    for (bit, f) in [
+                        (0x0001, "\\Seen"),
+                        (0x0002, "\\Answered"),
+                        (0x0004, "\\Flagged"),
+                        (0x0008, "\\Deleted"),
+                        (0x1000, "$Forwarded"),
+                    ] {
+                        if bits & bit != 0 {
+                            flags.push(f);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Flags::new(flags)
+}
+
+#[cfg(test)]
+mod tests;
