@@ -7,7 +7,7 @@
 /// (Gmail's folders are called `[Gmail]/…`). A name or pattern that is
 /// `INBOX`, or starts with `INBOX/`, has that part compared without case,
 /// since IMAP treats `INBOX` so.
-pub(crate) fn matches(pattern: &str, name: &str) -> bool {
+pub fn matches(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = normalize_inbox(pattern).chars().collect();
     let n: Vec<char> = normalize_inbox(name).chars().collect();
     wildcard(&p, &n)

@@ -21,7 +21,7 @@
 //! ```
 
 pub mod credentials;
-mod folders;
+pub mod folders;
 mod paths;
 
 use std::collections::BTreeMap;

@@ -170,30 +170,7 @@ pub fn open_store(root: &Path) -> Result<SharedStore, OpError> {
     Ok(Arc::new(Mutex::new(Store::open(root)?)))
 }
 
-/// Matches a folder pattern: `*` matches any run of characters (the
-/// hierarchy separator included), `?` one character; case-sensitive except
-/// for INBOX.
-pub fn folder_matches(pattern: &str, name: &str) -> bool {
-    fn inner(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => inner(&p[1..], n) || (!n.is_empty() && inner(p, &n[1..])),
-            (Some('?'), Some(_)) => inner(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => inner(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    let norm = |s: &str| {
-        if s.len() >= 5 && s[..5].eq_ignore_ascii_case("INBOX") {
-            format!("INBOX{}", &s[5..])
-        } else {
-            s.to_string()
-        }
-    };
-    let p: Vec<char> = norm(pattern).chars().collect();
-    let n: Vec<char> = norm(name).chars().collect();
-    inner(&p, &n)
-}
+pub use crate::config::folders::matches as folder_matches;
 
 /// Human-readable byte counts: 1.5 MB (decimal units, as mail providers use).
 pub fn human_bytes(n: u64) -> String {
@@ -214,16 +191,6 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn folder_patterns() {
-        assert!(folder_matches("Projects/*", "Projects/2019/Q1"));
-        assert!(folder_matches("inbox", "INBOX"));
-        assert!(folder_matches("Sent*", "Sent Messages"));
-        assert!(folder_matches("送信*", "送信済み"));
-        assert!(!folder_matches("Sent", "Sent Messages"));
-        assert!(folder_matches("[Gmail]/Spam", "[Gmail]/Spam"));
-    }
 
     #[test]
     fn bytes_are_human() {
