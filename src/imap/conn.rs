@@ -102,7 +102,7 @@ async fn greeting(wire: &mut Wire, host: &str) -> Result<bool, ImapError> {
         Ok(preauth) => Ok(preauth),
         Err(Some(source)) => Err(ImapError::Greeting {
             host: host.to_string(),
-            source,
+            source: Box::new(source),
         }),
         Err(None) => Err(c.parse_error("the server's first response is not a greeting")),
     }

@@ -106,14 +106,14 @@ pub enum ImapError {
     Greeting {
         host: String,
         #[source]
-        source: ServerResponse,
+        source: Box<ServerResponse>,
     },
     #[error("cannot log in to {host} as {user}")]
     Login {
         host: String,
         user: String,
         #[source]
-        source: ServerResponse,
+        source: Box<ServerResponse>,
     },
     #[error("cannot log in to {host} as {user}: the server forbids LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN")]
     LoginDisabled { host: String, user: String },
@@ -124,7 +124,7 @@ pub enum ImapError {
         /// The mailbox concerned, decoded for people.
         mailbox: Option<String>,
         #[source]
-        source: ServerResponse,
+        source: Box<ServerResponse>,
     },
     #[error("{host} does not support {what}")]
     Unsupported { host: String, what: String },
@@ -204,7 +204,7 @@ impl ImapError {
         match self {
             ImapError::Greeting { source, .. }
             | ImapError::Login { source, .. }
-            | ImapError::Command { source, .. } => Some(source),
+            | ImapError::Command { source, .. } => Some(source.as_ref()),
             ImapError::Disconnected {
                 source: Some(source),
                 ..
@@ -237,10 +237,10 @@ mod tests {
         let e = ImapError::Login {
             host: "imap.example.com".into(),
             user: "taro@example.com".into(),
-            source: no(
+            source: Box::new(no(
                 Some("AUTHENTICATIONFAILED"),
                 "[AUTHENTICATIONFAILED] Authentication failed.",
-            ),
+            )),
         };
         assert_eq!(
             e.to_string(),
@@ -259,7 +259,7 @@ mod tests {
         let e = ImapError::Login {
             host: "h".into(),
             user: "u".into(),
-            source: no(Some("UNAVAILABLE"), "[UNAVAILABLE] Temporary failure"),
+            source: Box::new(no(Some("UNAVAILABLE"), "[UNAVAILABLE] Temporary failure")),
         };
         assert!(e.retryable());
         let t = ImapError::Timeout {
@@ -277,10 +277,10 @@ mod tests {
             host: "localhost".into(),
             command: "EXAMINE",
             mailbox: Some("Nope".into()),
-            source: no(
+            source: Box::new(no(
                 Some("NONEXISTENT"),
                 "[NONEXISTENT] Mailbox doesn't exist: Nope",
-            ),
+            )),
         };
         assert_eq!(
             e.to_string(),

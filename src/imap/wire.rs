@@ -39,7 +39,7 @@ impl Ctx<'_> {
             host: self.host.to_string(),
             command: self.command,
             mailbox: self.mailbox.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
