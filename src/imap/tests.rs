@@ -173,6 +173,8 @@ async fn folders_namespace_and_quota() {
     assert_eq!(find("Trash").special_use.as_deref(), Some("\\Trash"));
     assert_eq!(find("INBOX").special_use, None);
     assert!(find("Projects/2024").selectable);
+    // The parent exists only as a node of the tree.
+    assert!(!find("Projects").selectable);
 
     // Creating an existing mailbox is a tagged NO, with the name in the error.
     let err = conn.create(&sent_jp).await.unwrap_err();
@@ -552,6 +554,62 @@ async fn silence_times_out_and_refusal_is_a_network_error() {
         .unwrap_err();
     assert!(matches!(err, ImapError::Connect { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::Network);
+}
+
+#[tokio::test]
+async fn tagged_no_after_fetch_data_and_unsolicited_floods_are_handled() {
+    let port = fake_server(|tag, cmd| {
+        if cmd.eq_ignore_ascii_case("CAPABILITY") {
+            format!("* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR\r\n{tag} OK done\r\n")
+        } else if cmd.starts_with("UID FETCH 10:11 (UID BODY.PEEK[])") {
+            // Upstream issue #95: data, then a tagged NO that must not be lost.
+            format!(
+                "* 1 FETCH (UID 10 BODY[] {{5}}\r\nhello)\r\n{tag} NO [SERVERBUG] message 11 is broken\r\n"
+            )
+        } else if cmd.starts_with("UID FETCH 1:*") {
+            // Far more unsolicited responses than async-imap's channel holds,
+            // and a flag update of another message without the asked items.
+            let mut out = String::new();
+            for i in 0..500 {
+                out.push_str(&format!("* {i} EXISTS\r\n* {i} RECENT\r\n"));
+            }
+            out.push_str("* 2 FETCH (FLAGS (\\Seen))\r\n* 3 EXPUNGE\r\n");
+            out.push_str(
+                "* 1 FETCH (UID 10 FLAGS (\\Seen \\Recent) INTERNALDATE \"01-Jan-2024 09:00:00 +0900\" RFC822.SIZE 5)\r\n",
+            );
+            out.push_str(&format!("{tag} OK done\r\n"));
+            out
+        } else {
+            format!("{tag} OK\r\n")
+        }
+    })
+    .await;
+    let mut conn = Connection::connect(&fake_ep(port, TlsMode::None), &Secret::new("pw"), &opts())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let err = conn
+        .fetch_bodies(&[10, 11], &mut |u, b| {
+            got.push((u, b));
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(got, vec![(10, b"hello".to_vec())]);
+    assert_eq!(err.kind(), ErrorKind::Protocol);
+    assert_eq!(
+        err.server_response().unwrap().code.as_deref(),
+        Some("SERVERBUG")
+    );
+
+    for _ in 0..3 {
+        let meta = conn.fetch_meta("1:*", None).await.unwrap();
+        assert_eq!(meta.len(), 1);
+        assert_eq!(meta[0].uid, 10);
+        assert_eq!(meta[0].flags, Flags::new(["\\Seen"]));
+        assert_eq!(meta[0].internaldate.offset_min, 540);
+    }
+    conn.noop().await.unwrap();
 }
 
 #[tokio::test]
