@@ -280,6 +280,19 @@ mod tests {
         assert_eq!(ConnectOptions::default().timeout, Duration::from_secs(60));
     }
 
+    /// Sessions move between tasks: the type and its futures must be Send.
+    #[allow(dead_code)]
+    fn connection_and_its_futures_are_send(c: &mut Connection, ep: &Endpoint, pw: &Secret) {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(c);
+        is_send(&Connection::connect(ep, pw, &ConnectOptions::default()));
+        is_send(&c.list());
+        is_send(&c.namespace());
+        is_send(&c.fetch_bodies(&[], &mut |_, _| Ok(())));
+        is_send(&c.fetch_body_chunked(1, 0, 1, &mut |_| Ok(())));
+        is_send(&c.append("INBOX", &crate::model::Flags::default(), None, b""));
+    }
+
     #[tokio::test]
     async fn plaintext_to_a_remote_host_is_refused_before_connecting() {
         let ep = Endpoint {

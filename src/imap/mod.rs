@@ -9,6 +9,14 @@
 //! APPENDUID, the bounded unsolicited channel, responses it cannot parse
 //! (NAMESPACE). Every network wait has [`ConnectOptions::timeout`].
 //!
+//! API: [`Connection::connect`] → `list`, `namespace`, `examine`/`select`,
+//! `uid_search_all`, `fetch_meta`, `fetch_flags`, `fetch_bodies`,
+//! `fetch_body_chunked`, `create`, `append` (→ APPENDUID), `uid_store_add_deleted`,
+//! `uid_expunge` (UIDPLUS only), `quota_root`, `noop`, `logout`. Errors are
+//! [`ImapError`] with [`ErrorKind`] and [`ImapError::retryable`]. Names:
+//! [`decode_mailbox_name`]/[`encode_mailbox_name`] (modified UTF-7),
+//! [`compress_uid_set`].
+//!
 //! Files: `conn.rs` (connect, TLS/STARTTLS, login), `commands.rs` (mailbox and
 //! message commands), `wire.rs` (command/response loop), `tls.rs` (rustls
 //! setup), `names.rs` (modified UTF-7, UID sets), `namespace.rs`, `error.rs`.
