@@ -3,25 +3,39 @@
 //!
 //! Uses: `model` only. Never touches `store` or `index`.
 //!
-//! CONTRACT (filled in by the imap work; keep these signatures):
+//! async-imap serves only as the framing and parsing layer; commands are
+//! written and their tagged completions checked by our own loop (`wire.rs`),
+//! which closes async-imap's known holes: swallowed tagged NO/BAD, dropped
+//! APPENDUID, the bounded unsolicited channel, responses it cannot parse
+//! (NAMESPACE). Every network wait has [`ConnectOptions::timeout`].
 //!
-//! ```ignore
-//! pub struct Connection;                       // one authenticated session
-//! pub struct ConnectOptions { pub timeout: Duration }   // Default: 60 s per await
-//! pub struct Capabilities;                     // has("CONDSTORE"), has("UIDPLUS"), …
-//! pub enum ImapError { … }                     // thiserror; see kind()
-//! pub enum ErrorKind { Auth, Network, Tls, Protocol, Refused }
+//! API: [`Connection::connect`] → `list`, `namespace`, `examine`/`select`,
+//! `uid_search_all`, `fetch_meta`, `fetch_flags`, `fetch_bodies`,
+//! `fetch_body_chunked`, `create`, `append` (→ APPENDUID), `uid_store_add_deleted`,
+//! `uid_expunge` (UIDPLUS only), `quota_root`, `noop`, `logout`. Errors are
+//! [`ImapError`] with [`ErrorKind`] and [`ImapError::retryable`]. Names:
+//! [`decode_mailbox_name`]/[`encode_mailbox_name`] (modified UTF-7),
+//! [`compress_uid_set`].
 //!
-//! impl Connection {
-//!     pub async fn connect(ep: &Endpoint, password: &Secret, opts: &ConnectOptions) -> Result<Connection, ImapError>;
-//!     pub fn capabilities(&self) -> &Capabilities;
-//!     pub async fn list(&mut self) -> Result<Vec<Folder>, ImapError>;
-//!     pub async fn examine(&mut self, raw: &str) -> Result<MailboxState, ImapError>;
-//!     pub async fn uid_search_all(&mut self) -> Result<Vec<Uid>, ImapError>;
-//!     pub async fn fetch_meta(&mut self, uids: &str, changed_since: Option<u64>) -> Result<Vec<MessageMeta>, ImapError>;
-//!     pub async fn fetch_bodies(&mut self, uids: &[Uid], on_message: &mut (dyn FnMut(Uid, Vec<u8>) -> Result<(), BoxError> + Send)) -> Result<(), ImapError>;
-//!     pub async fn fetch_body_chunked(&mut self, uid: Uid, size: u64, chunk: u32, on_chunk: &mut (dyn FnMut(&[u8]) -> Result<(), BoxError> + Send)) -> Result<(), ImapError>;
-//!     pub async fn logout(self) -> Result<(), ImapError>;
-//! }
-//! pub fn decode_utf7(raw: &str) -> String;   pub fn encode_utf7(display: &str) -> String;
-//! ```
+//! Files: `conn.rs` (connect, TLS/STARTTLS, login), `commands.rs` (mailbox and
+//! message commands), `wire.rs` (command/response loop), `tls.rs` (rustls
+//! setup), `names.rs` (modified UTF-7, UID sets), `namespace.rs`, `error.rs`.
+
+mod commands;
+mod conn;
+mod error;
+mod names;
+mod namespace;
+mod tls;
+mod wire;
+
+#[cfg(test)]
+mod test_server;
+#[cfg(test)]
+mod tests;
+
+pub use commands::{QuotaResource, QuotaRoot};
+pub use conn::{Capabilities, ConnectOptions, Connection};
+pub use error::{BoxError, ErrorKind, ImapError, ServerResponse};
+pub use names::{compress_uid_set, decode_mailbox_name, encode_mailbox_name};
+pub use namespace::Namespace;

@@ -1,0 +1,646 @@
+//! Mailbox and message commands. Each one runs through `Wire::run`, which
+//! checks the tagged completion: a NO/BAD is an error naming the command and
+//! the mailbox, never an empty result.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+
+use async_imap::imap_proto::rfc2087::QuotaResourceName;
+use async_imap::imap_proto::{
+    AttributeValue, MailboxDatum, MailboxListData, NameAttribute, Response, ResponseCode, Status,
+};
+
+use super::conn::Connection;
+use super::error::{BoxError, ImapError, ServerResponse};
+use super::names::{compress_uid_set, decode_mailbox_name, is_sequence_set, unescape_quoted};
+use super::namespace::{parse_namespace_line, Namespace};
+use super::wire::{Cmd, Ctx};
+use crate::model::{Flags, Folder, InternalDate, MailboxState, MessageMeta, Uid};
+
+/// One quota root of a mailbox (RFC 2087 GETQUOTAROOT).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaRoot {
+    pub name: String,
+    pub resources: Vec<QuotaResource>,
+}
+
+/// A resource of a quota root. `STORAGE` is in KiB, as the server says;
+/// `MESSAGE` is a count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaResource {
+    pub name: String,
+    pub usage: u64,
+    pub limit: u64,
+}
+
+const SPECIAL_USE: [&str; 8] = [
+    "\\All",
+    "\\Archive",
+    "\\Drafts",
+    "\\Flagged",
+    "\\Junk",
+    "\\Sent",
+    "\\Trash",
+    "\\Important",
+];
+
+fn attribute_name(a: &NameAttribute<'_>) -> Cow<'static, str> {
+    Cow::Borrowed(match a {
+        NameAttribute::NoInferiors => "\\Noinferiors",
+        NameAttribute::NoSelect => "\\Noselect",
+        NameAttribute::Marked => "\\Marked",
+        NameAttribute::Unmarked => "\\Unmarked",
+        NameAttribute::All => "\\All",
+        NameAttribute::Archive => "\\Archive",
+        NameAttribute::Drafts => "\\Drafts",
+        NameAttribute::Flagged => "\\Flagged",
+        NameAttribute::Junk => "\\Junk",
+        NameAttribute::Sent => "\\Sent",
+        NameAttribute::Trash => "\\Trash",
+        NameAttribute::Extension(s) => return Cow::Owned(s.to_string()),
+        _ => "\\Unknown",
+    })
+}
+
+fn folder_from(l: &MailboxListData<'_>) -> Folder {
+    let raw = unescape_quoted(&l.name);
+    let attrs: Vec<Cow<'static, str>> = l.name_attributes.iter().map(attribute_name).collect();
+    let special_use = attrs
+        .iter()
+        .find_map(|a| SPECIAL_USE.iter().find(|s| s.eq_ignore_ascii_case(a)))
+        .map(|s| s.to_string());
+    let selectable = !attrs
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent"));
+    Folder {
+        display: decode_mailbox_name(&raw),
+        delimiter: l
+            .delimiter
+            .as_deref()
+            .and_then(|d| unescape_quoted(d).chars().next()),
+        raw,
+        special_use,
+        selectable,
+    }
+}
+
+/// Parses the text of a tagged line read raw (`NO [CODE] text`).
+fn tagged_text(line: &str) -> (Status, ServerResponse) {
+    let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let (status, name) = match word.to_ascii_uppercase().as_str() {
+        "OK" => (Status::Ok, "OK"),
+        "NO" => (Status::No, "NO"),
+        _ => (Status::Bad, "BAD"),
+    };
+    let code = rest.strip_prefix('[').and_then(|r| {
+        let end = r.find([']', ' '])?;
+        Some(r[..end].to_ascii_uppercase())
+    });
+    (
+        status,
+        ServerResponse {
+            status: name,
+            code,
+            text: rest.trim().to_string(),
+        },
+    )
+}
+
+fn ctx<'a>(host: &'a str, command: &'static str, mailbox: Option<&str>) -> Ctx<'a> {
+    Ctx {
+        host,
+        command,
+        mailbox: mailbox.map(decode_mailbox_name),
+    }
+}
+
+impl Connection {
+    fn check_set(command: &'static str, set: &str) -> Result<(), ImapError> {
+        if is_sequence_set(set) {
+            Ok(())
+        } else {
+            Err(ImapError::InvalidArgument {
+                command,
+                what: format!("`{set}` is not a UID set"),
+            })
+        }
+    }
+
+    fn require(&self, cap: &str, what: &str) -> Result<(), ImapError> {
+        if self.caps.has(cap) {
+            Ok(())
+        } else {
+            Err(ImapError::Unsupported {
+                host: self.ep.host.clone(),
+                what: what.to_string(),
+            })
+        }
+    }
+
+    /// All folders (`LIST "" "*"`, with `RETURN (SPECIAL-USE)` when offered).
+    pub async fn list(&mut self) -> Result<Vec<Folder>, ImapError> {
+        let cmd = if self.caps.has("SPECIAL-USE") {
+            Cmd::new(r#"LIST "" "*" RETURN (SPECIAL-USE)"#)
+        } else {
+            Cmd::new(r#"LIST "" "*""#)
+        };
+        let c = Ctx {
+            host: &self.ep.host,
+            command: "LIST",
+            mailbox: None,
+        };
+        let mut folders = Vec::new();
+        self.wire
+            .run(&c, cmd, &mut |r| {
+                if let Response::MailboxData(MailboxDatum::List(l)) = r {
+                    folders.push(folder_from(l));
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(folders)
+    }
+
+    /// The personal namespace (NAMESPACE, or `LIST "" ""` for the delimiter
+    /// when the server has no NAMESPACE).
+    pub async fn namespace(&mut self) -> Result<Namespace, ImapError> {
+        if self.caps.has("NAMESPACE") {
+            let c = Ctx {
+                host: &self.ep.host,
+                command: "NAMESPACE",
+                mailbox: None,
+            };
+            let (tagged, lines) = self.wire.run_raw(&c, Cmd::new("NAMESPACE")).await?;
+            let (status, sr) = tagged_text(&tagged);
+            if status != Status::Ok {
+                return Err(c.command_error(sr));
+            }
+            for line in &lines {
+                if let Some(ns) = parse_namespace_line(line).map_err(|e| c.parse_error(e))? {
+                    return Ok(ns);
+                }
+            }
+        }
+        let c = Ctx {
+            host: &self.ep.host,
+            command: "LIST",
+            mailbox: None,
+        };
+        let mut delimiter = None;
+        self.wire
+            .run(&c, Cmd::new(r#"LIST "" """#), &mut |r| {
+                if let Response::MailboxData(MailboxDatum::List(l)) = r {
+                    delimiter = l
+                        .delimiter
+                        .as_deref()
+                        .and_then(|d| unescape_quoted(d).chars().next());
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(Namespace {
+            prefix: String::new(),
+            delimiter,
+        })
+    }
+
+    async fn open(&mut self, command: &'static str, raw: &str) -> Result<MailboxState, ImapError> {
+        let mut cmd = Cmd::new(command).arg(raw);
+        if self.caps.has("CONDSTORE") {
+            cmd = cmd.text(" (CONDSTORE)");
+        }
+        // A failed SELECT/EXAMINE leaves no mailbox selected.
+        self.selected = None;
+        let c = Ctx {
+            host: &self.ep.host,
+            command,
+            mailbox: Some(decode_mailbox_name(raw)),
+        };
+        let mut state = MailboxState::default();
+        let mut uidvalidity = None;
+        self.wire
+            .run(&c, cmd, &mut |r| {
+                match r {
+                    Response::MailboxData(MailboxDatum::Exists(n)) => state.exists = *n,
+                    Response::Data {
+                        status: Status::Ok,
+                        outcome,
+                    } => match outcome.code {
+                        Some(ResponseCode::UidValidity(v)) => uidvalidity = Some(v),
+                        Some(ResponseCode::UidNext(n)) => state.uidnext = Some(n),
+                        Some(ResponseCode::HighestModSeq(m)) => state.highestmodseq = Some(m),
+                        _ => {}
+                    },
+                    _ => {}
+                }
+                Ok(())
+            })
+            .await?;
+        state.uidvalidity =
+            uidvalidity.ok_or_else(|| c.missing("no UIDVALIDITY in the response"))?;
+        self.selected = Some(raw.to_string());
+        Ok(state)
+    }
+
+    /// EXAMINE (read-only), with `(CONDSTORE)` when offered.
+    pub async fn examine(&mut self, raw: &str) -> Result<MailboxState, ImapError> {
+        self.open("EXAMINE", raw).await
+    }
+
+    /// SELECT (read-write), with `(CONDSTORE)` when offered.
+    pub async fn select(&mut self, raw: &str) -> Result<MailboxState, ImapError> {
+        self.open("SELECT", raw).await
+    }
+
+    /// `UID SEARCH ALL`, sorted.
+    pub async fn uid_search_all(&mut self) -> Result<Vec<Uid>, ImapError> {
+        let c = ctx(&self.ep.host, "UID SEARCH", self.selected.as_deref());
+        let mut uids = Vec::new();
+        self.wire
+            .run(&c, Cmd::new("UID SEARCH ALL"), &mut |r| {
+                if let Response::MailboxData(MailboxDatum::Search(found)) = r {
+                    uids.extend_from_slice(found);
+                }
+                Ok(())
+            })
+            .await?;
+        uids.sort_unstable();
+        uids.dedup();
+        Ok(uids)
+    }
+
+    fn fetch_cmd(
+        &self,
+        set: &str,
+        items: &str,
+        changed_since: Option<u64>,
+    ) -> Result<Cmd<'static>, ImapError> {
+        Self::check_set("UID FETCH", set)?;
+        let condstore = self.caps.has("CONDSTORE");
+        let mut text = format!(
+            "UID FETCH {set} ({items}{})",
+            if condstore { " MODSEQ" } else { "" }
+        );
+        if let Some(n) = changed_since {
+            self.require("CONDSTORE", "CONDSTORE (FETCH CHANGEDSINCE)")?;
+            text.push_str(&format!(" (CHANGEDSINCE {n})"));
+        }
+        Ok(Cmd::new(text))
+    }
+
+    /// `UID FETCH <set> (UID FLAGS INTERNALDATE RFC822.SIZE [MODSEQ]) [(CHANGEDSINCE n)]`,
+    /// sorted by UID. Unsolicited FETCH responses (flag changes of other
+    /// messages) lack some items and are ignored.
+    pub async fn fetch_meta(
+        &mut self,
+        uid_set: &str,
+        changed_since: Option<u64>,
+    ) -> Result<Vec<MessageMeta>, ImapError> {
+        let cmd = self.fetch_cmd(uid_set, "UID FLAGS INTERNALDATE RFC822.SIZE", changed_since)?;
+        let c = ctx(&self.ep.host, "UID FETCH", self.selected.as_deref());
+        let mut found = BTreeMap::new();
+        self.wire
+            .run(&c, cmd, &mut |r| {
+                let Response::Fetch(_, attrs) = r else {
+                    return Ok(());
+                };
+                let (mut uid, mut flags, mut date, mut size, mut modseq) =
+                    (None, None, None, None, None);
+                for a in attrs {
+                    match a {
+                        AttributeValue::Uid(u) => uid = Some(*u),
+                        AttributeValue::Flags(f) => {
+                            flags = Some(Flags::new(f.iter().map(|s| s.to_string())))
+                        }
+                        AttributeValue::InternalDate(d) => date = Some(d.to_string()),
+                        AttributeValue::Rfc822Size(s) => size = Some(u64::from(*s)),
+                        AttributeValue::ModSeq(m) => modseq = Some(*m),
+                        _ => {}
+                    }
+                }
+                if let (Some(uid), Some(flags), Some(date), Some(size)) = (uid, flags, date, size) {
+                    let internaldate = InternalDate::parse_imap(&date).ok_or_else(|| {
+                        c.parse_error(format!("bad INTERNALDATE `{date}` for UID {uid}"))
+                    })?;
+                    found.insert(
+                        uid,
+                        MessageMeta {
+                            uid,
+                            flags,
+                            internaldate,
+                            size,
+                            modseq,
+                        },
+                    );
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(found.into_values().collect())
+    }
+
+    /// `UID FETCH <set> (UID FLAGS [MODSEQ]) [(CHANGEDSINCE n)]`, sorted by UID.
+    pub async fn fetch_flags(
+        &mut self,
+        uid_set: &str,
+        changed_since: Option<u64>,
+    ) -> Result<Vec<(Uid, Flags, Option<u64>)>, ImapError> {
+        let cmd = self.fetch_cmd(uid_set, "UID FLAGS", changed_since)?;
+        let c = ctx(&self.ep.host, "UID FETCH", self.selected.as_deref());
+        let mut found = BTreeMap::new();
+        self.wire
+            .run(&c, cmd, &mut |r| {
+                let Response::Fetch(_, attrs) = r else {
+                    return Ok(());
+                };
+                let (mut uid, mut flags, mut modseq) = (None, None, None);
+                for a in attrs {
+                    match a {
+                        AttributeValue::Uid(u) => uid = Some(*u),
+                        AttributeValue::Flags(f) => {
+                            flags = Some(Flags::new(f.iter().map(|s| s.to_string())))
+                        }
+                        AttributeValue::ModSeq(m) => modseq = Some(*m),
+                        _ => {}
+                    }
+                }
+                if let (Some(uid), Some(flags)) = (uid, flags) {
+                    found.insert(uid, (flags, modseq));
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(found.into_iter().map(|(u, (f, m))| (u, f, m)).collect())
+    }
+
+    /// One `UID FETCH <uids> (UID BODY.PEEK[])`; `on_message` gets each
+    /// message as soon as its response is parsed. A UID the server does not
+    /// return is not reported here: the caller compares. If `on_message`
+    /// fails, the rest of the response is read and dropped (the session stays
+    /// usable) and its error is returned as [`ImapError::Callback`].
+    pub async fn fetch_bodies(
+        &mut self,
+        uids: &[Uid],
+        on_message: &mut (dyn FnMut(Uid, Vec<u8>) -> Result<(), BoxError> + Send),
+    ) -> Result<(), ImapError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let wanted: HashSet<Uid> = uids.iter().copied().collect();
+        let mut delivered: HashSet<Uid> = HashSet::new();
+        let cmd = Cmd::new(format!(
+            "UID FETCH {} (UID BODY.PEEK[])",
+            compress_uid_set(uids)
+        ));
+        let c = ctx(&self.ep.host, "UID FETCH", self.selected.as_deref());
+        self.wire
+            .run(&c, cmd, &mut |r| {
+                let Response::Fetch(_, attrs) = r else {
+                    return Ok(());
+                };
+                let uid = attrs.iter().find_map(|a| match a {
+                    AttributeValue::Uid(u) => Some(*u),
+                    _ => None,
+                });
+                let body = attrs.iter().find_map(|a| match a {
+                    AttributeValue::BodySection {
+                        section: None,
+                        index: None,
+                        data: Some(d),
+                    } => Some(d),
+                    _ => None,
+                });
+                if let (Some(uid), Some(body)) = (uid, body) {
+                    if wanted.contains(&uid) && delivered.insert(uid) {
+                        on_message(uid, body.to_vec()).map_err(|e| c.callback_error(e))?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Fetches one message in `BODY.PEEK[]<offset.chunk>` pieces until a short
+    /// piece, handing each to `on_chunk`: memory stays at one chunk whatever
+    /// the message size. `size` (RFC822.SIZE) is only a hint for messages; the
+    /// end is where the server's data ends. A message the server does not
+    /// return at all is an error.
+    pub async fn fetch_body_chunked(
+        &mut self,
+        uid: Uid,
+        size: u64,
+        chunk: u32,
+        on_chunk: &mut (dyn FnMut(&[u8]) -> Result<(), BoxError> + Send),
+    ) -> Result<(), ImapError> {
+        if chunk == 0 {
+            return Err(ImapError::InvalidArgument {
+                command: "UID FETCH",
+                what: "chunk size 0".into(),
+            });
+        }
+        let mut offset: u64 = 0;
+        loop {
+            let cmd = Cmd::new(format!(
+                "UID FETCH {uid} (UID BODY.PEEK[]<{offset}.{chunk}>)"
+            ));
+            let c = ctx(&self.ep.host, "UID FETCH", self.selected.as_deref());
+            let mut got: Option<usize> = None;
+            self.wire
+                .run(&c, cmd, &mut |r| {
+                    let Response::Fetch(_, attrs) = r else {
+                        return Ok(());
+                    };
+                    if !attrs
+                        .iter()
+                        .any(|a| matches!(a, AttributeValue::Uid(u) if *u == uid))
+                    {
+                        return Ok(());
+                    }
+                    for a in attrs {
+                        if let AttributeValue::BodySection {
+                            section: None,
+                            data,
+                            ..
+                        } = a
+                        {
+                            if got.is_none() {
+                                let data: &[u8] = data.as_deref().unwrap_or(&[]);
+                                got = Some(data.len());
+                                on_chunk(data).map_err(|e| c.callback_error(e))?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+                .await?;
+            let Some(n) = got else {
+                return Err(c.missing(format!(
+                    "message UID {uid} was not returned at offset {offset} (expected {size} bytes)"
+                )));
+            };
+            offset += n as u64;
+            if n < chunk as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    /// CREATE.
+    pub async fn create(&mut self, raw: &str) -> Result<(), ImapError> {
+        let c = ctx(&self.ep.host, "CREATE", Some(raw));
+        self.wire
+            .run(&c, Cmd::new("CREATE").arg(raw), &mut |_| Ok(()))
+            .await?;
+        Ok(())
+    }
+
+    /// APPEND with the given flags and INTERNALDATE; returns the new UID when
+    /// the server says it (APPENDUID, RFC 4315). Bytes with a NUL go as
+    /// literal8 when the server has BINARY. A refusal (e.g. bare LF, NUL) is
+    /// an [`ImapError::Command`] with the server's text; the caller decides
+    /// whether to retry with CRLF line endings.
+    pub async fn append(
+        &mut self,
+        raw_mailbox: &str,
+        flags: &Flags,
+        date: Option<&InternalDate>,
+        bytes: &[u8],
+    ) -> Result<Option<Uid>, ImapError> {
+        let binary = bytes.contains(&0) && self.caps.has("BINARY");
+        let mut cmd = Cmd::new("APPEND").arg(raw_mailbox);
+        cmd = cmd.text(&format!(
+            " ({})",
+            flags.iter().collect::<Vec<_>>().join(" ")
+        ));
+        if let Some(d) = date {
+            cmd = cmd.text(&format!(" \"{}\"", d.to_imap()));
+        }
+        let cmd = cmd.text(" ").literal(Cow::Borrowed(bytes), binary);
+        let c = ctx(&self.ep.host, "APPEND", Some(raw_mailbox));
+        let done = self.wire.run(&c, cmd, &mut |_| Ok(())).await?;
+        Ok(done.append_uid)
+    }
+
+    /// `UID STORE <set> +FLAGS.SILENT (\Deleted)`.
+    pub async fn uid_store_add_deleted(&mut self, uid_set: &str) -> Result<(), ImapError> {
+        Self::check_set("UID STORE", uid_set)?;
+        let c = ctx(&self.ep.host, "UID STORE", self.selected.as_deref());
+        let cmd = Cmd::new(format!("UID STORE {uid_set} +FLAGS.SILENT (\\Deleted)"));
+        self.wire.run(&c, cmd, &mut |_| Ok(())).await?;
+        Ok(())
+    }
+
+    /// `UID EXPUNGE <set>` (UIDPLUS): removes exactly those UIDs, never other
+    /// messages marked `\Deleted`. Without UIDPLUS this refuses.
+    pub async fn uid_expunge(&mut self, uid_set: &str) -> Result<(), ImapError> {
+        Self::check_set("UID EXPUNGE", uid_set)?;
+        self.require(
+            "UIDPLUS",
+            "UIDPLUS (UID EXPUNGE), needed to expunge only chosen messages",
+        )?;
+        let c = ctx(&self.ep.host, "UID EXPUNGE", self.selected.as_deref());
+        self.wire
+            .run(&c, Cmd::new(format!("UID EXPUNGE {uid_set}")), &mut |_| {
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// GETQUOTAROOT (RFC 2087): the quota roots of a mailbox and their
+    /// resources.
+    pub async fn quota_root(&mut self, raw: &str) -> Result<Vec<QuotaRoot>, ImapError> {
+        self.require("QUOTA", "QUOTA (GETQUOTAROOT)")?;
+        let c = ctx(&self.ep.host, "GETQUOTAROOT", Some(raw));
+        let mut names: Vec<String> = Vec::new();
+        let mut quotas: Vec<QuotaRoot> = Vec::new();
+        self.wire
+            .run(&c, Cmd::new("GETQUOTAROOT").arg(raw), &mut |r| {
+                match r {
+                    Response::QuotaRoot(qr) => {
+                        names.extend(qr.quota_root_names.iter().map(|n| unescape_quoted(n)));
+                    }
+                    Response::Quota(q) => quotas.push(QuotaRoot {
+                        name: unescape_quoted(&q.root_name),
+                        resources: q
+                            .resources
+                            .iter()
+                            .map(|r| QuotaResource {
+                                name: match &r.name {
+                                    QuotaResourceName::Storage => "STORAGE".to_string(),
+                                    QuotaResourceName::Message => "MESSAGE".to_string(),
+                                    QuotaResourceName::Atom(a) => a.to_ascii_uppercase(),
+                                },
+                                usage: r.usage,
+                                limit: r.limit,
+                            })
+                            .collect(),
+                    }),
+                    _ => {}
+                }
+                Ok(())
+            })
+            .await?;
+        // In QUOTAROOT order; a root without a QUOTA response has no limits.
+        let mut out: Vec<QuotaRoot> = names
+            .iter()
+            .map(|n| {
+                quotas
+                    .iter()
+                    .find(|q| &q.name == n)
+                    .cloned()
+                    .unwrap_or(QuotaRoot {
+                        name: n.clone(),
+                        resources: Vec::new(),
+                    })
+            })
+            .collect();
+        out.extend(quotas.into_iter().filter(|q| !names.contains(&q.name)));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_entries_become_folders() {
+        let l = MailboxListData {
+            name_attributes: vec![
+                NameAttribute::Extension(Cow::Borrowed("\\HasNoChildren")),
+                NameAttribute::Sent,
+            ],
+            delimiter: Some(Cow::Borrowed("/")),
+            name: Cow::Borrowed("&kAFP4W4IMH8-"),
+        };
+        let f = folder_from(&l);
+        assert_eq!(f.raw, "&kAFP4W4IMH8-");
+        assert_eq!(f.display, "送信済み");
+        assert_eq!(f.delimiter, Some('/'));
+        assert_eq!(f.special_use.as_deref(), Some("\\Sent"));
+        assert!(f.selectable);
+
+        let node = MailboxListData {
+            name_attributes: vec![NameAttribute::NoSelect],
+            delimiter: None,
+            name: Cow::Borrowed(r#"a\"b"#),
+        };
+        let f = folder_from(&node);
+        assert!(!f.selectable);
+        assert_eq!(f.raw, r#"a"b"#);
+        assert_eq!(f.delimiter, None);
+        assert_eq!(f.special_use, None);
+    }
+
+    #[test]
+    fn raw_tagged_lines() {
+        let (s, sr) = tagged_text("NO [UNAVAILABLE] try later");
+        assert_eq!(s, Status::No);
+        assert_eq!(sr.code.as_deref(), Some("UNAVAILABLE"));
+        assert_eq!(sr.text, "[UNAVAILABLE] try later");
+        assert_eq!(tagged_text("OK Namespace completed").0, Status::Ok);
+        assert_eq!(tagged_text("BAD").0, Status::Bad);
+    }
+}

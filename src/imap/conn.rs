@@ -1,0 +1,311 @@
+//! Opening a session: TCP, TLS (implicit or STARTTLS), greeting, capabilities,
+//! authentication. Mailbox and message commands are in `commands.rs`.
+
+use std::time::Duration;
+
+use async_imap::imap_proto::{Capability, Response, Status};
+use base64::Engine as _;
+
+use super::error::ImapError;
+use super::tls::{self, Stream};
+use super::wire::{server_response, Cmd, Ctx, Wire};
+use crate::model::{Endpoint, Secret, TlsMode};
+
+/// How to talk to a server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Limit for every single network wait (connect, handshake, each response,
+    /// each 64 KiB written). A wait that exceeds it is a network error and the
+    /// session is not used again.
+    pub timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The server's capabilities, as listed by CAPABILITY (after login).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    caps: Vec<String>,
+}
+
+impl Capabilities {
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(caps: I) -> Capabilities {
+        Capabilities {
+            caps: caps.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Case-insensitive: `has("condstore")` is `has("CONDSTORE")`.
+    pub fn has(&self, cap: &str) -> bool {
+        self.caps.iter().any(|c| c.eq_ignore_ascii_case(cap))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.caps.iter().map(String::as_str)
+    }
+}
+
+/// One authenticated IMAP session.
+pub struct Connection {
+    pub(crate) wire: Wire,
+    pub(crate) ep: Endpoint,
+    pub(crate) caps: Capabilities,
+    /// The mailbox selected or examined last (raw name), for error messages.
+    pub(crate) selected: Option<String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("host", &self.ep.host)
+            .field("user", &self.ep.username)
+            .field("selected", &self.selected)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ctx<'a>(host: &'a str, command: &'static str) -> Ctx<'a> {
+    Ctx {
+        host,
+        command,
+        mailbox: None,
+    }
+}
+
+/// Reads the greeting. `Ok(true)` for PREAUTH (already authenticated).
+async fn greeting(wire: &mut Wire, host: &str) -> Result<bool, ImapError> {
+    let c = ctx(host, "the greeting");
+    let greeting = wire
+        .read(&c, |r| match r {
+            Response::Data {
+                status: Status::Ok, ..
+            } => Ok(false),
+            Response::Data {
+                status: Status::PreAuth,
+                ..
+            } => Ok(true),
+            Response::Data { status, outcome } => Err(Some(server_response(
+                status,
+                outcome.code.as_ref(),
+                outcome.information.as_deref(),
+            ))),
+            _ => Err(None),
+        })
+        .await?;
+    match greeting {
+        Ok(preauth) => Ok(preauth),
+        Err(Some(source)) => Err(ImapError::Greeting {
+            host: host.to_string(),
+            source: Box::new(source),
+        }),
+        Err(None) => Err(c.parse_error("the server's first response is not a greeting")),
+    }
+}
+
+async fn capability(wire: &mut Wire, host: &str) -> Result<Capabilities, ImapError> {
+    let mut caps = Vec::new();
+    wire.run(&ctx(host, "CAPABILITY"), Cmd::new("CAPABILITY"), &mut |r| {
+        if let Response::Capabilities(list) = r {
+            caps.extend(list.iter().map(|c| match c {
+                Capability::Imap4rev1 => "IMAP4rev1".to_string(),
+                Capability::Auth(m) => format!("AUTH={m}"),
+                Capability::Atom(a) => a.to_string(),
+            }));
+        }
+        Ok(())
+    })
+    .await?;
+    let caps = Capabilities::new(caps);
+    wire.literal_plus = caps.has("LITERAL+");
+    wire.literal_minus = caps.has("LITERAL-");
+    Ok(caps)
+}
+
+async fn authenticate(
+    wire: &mut Wire,
+    ep: &Endpoint,
+    password: &Secret,
+    caps: &Capabilities,
+) -> Result<(), ImapError> {
+    let (name, cmd) = if caps.has("AUTH=PLAIN") {
+        let mut token = Vec::new();
+        token.push(0);
+        token.extend_from_slice(ep.username.as_bytes());
+        token.push(0);
+        token.extend_from_slice(password.expose().as_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&token);
+        let cmd = if caps.has("SASL-IR") {
+            Cmd::new(format!("AUTHENTICATE PLAIN {b64}"))
+        } else {
+            Cmd::new("AUTHENTICATE PLAIN").after_continuation(b64)
+        };
+        ("AUTHENTICATE", cmd)
+    } else if caps.has("LOGINDISABLED") {
+        return Err(ImapError::LoginDisabled {
+            host: ep.host.clone(),
+            user: ep.username.clone(),
+        });
+    } else {
+        (
+            "LOGIN",
+            Cmd::new("LOGIN").arg(&ep.username).arg(password.expose()),
+        )
+    };
+    match wire.run(&ctx(&ep.host, name), cmd, &mut |_| Ok(())).await {
+        Ok(_) => Ok(()),
+        Err(ImapError::Command { source, .. }) => Err(ImapError::Login {
+            host: ep.host.clone(),
+            user: ep.username.clone(),
+            source,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+impl Connection {
+    /// Connects, secures and authenticates. TLS is verified against the system
+    /// roots plus `ep.ca_file`; STARTTLS that is not offered is an error, and
+    /// `TlsMode::None` is refused unless the host is loopback.
+    pub async fn connect(
+        ep: &Endpoint,
+        password: &Secret,
+        opts: &ConnectOptions,
+    ) -> Result<Connection, ImapError> {
+        let host = ep.host.as_str();
+        let config = match ep.tls {
+            TlsMode::None => {
+                if !tls::is_loopback(host) {
+                    return Err(ImapError::PlaintextRefused {
+                        host: host.to_string(),
+                    });
+                }
+                None
+            }
+            TlsMode::Implicit | TlsMode::Starttls => Some(tls::client_config(ep)?),
+        };
+        let tcp: Stream = Box::new(tls::connect_tcp(ep, opts.timeout).await?);
+        let mut wire = match (ep.tls, config) {
+            (TlsMode::Implicit, Some(config)) => Wire::new(
+                tls::wrap(tcp, ep, config, opts.timeout).await?,
+                opts.timeout,
+            ),
+            (TlsMode::Starttls, Some(config)) => {
+                let mut plain = Wire::new(tcp, opts.timeout);
+                greeting(&mut plain, host).await?;
+                let caps = capability(&mut plain, host).await?;
+                if !caps.has("STARTTLS") {
+                    return Err(ImapError::StartTlsNotOffered {
+                        host: host.to_string(),
+                    });
+                }
+                plain
+                    .run(
+                        &ctx(host, "STARTTLS"),
+                        Cmd::new("STARTTLS"),
+                        &mut |_| Ok(()),
+                    )
+                    .await?;
+                let stream = tls::wrap(plain.into_stream(), ep, config, opts.timeout).await?;
+                // No greeting after STARTTLS; capabilities are asked again.
+                Wire::new(stream, opts.timeout)
+            }
+            _ => Wire::new(tcp, opts.timeout),
+        };
+        let preauth = if ep.tls == TlsMode::Starttls {
+            false
+        } else {
+            greeting(&mut wire, host).await?
+        };
+        if !preauth {
+            let caps = capability(&mut wire, host).await?;
+            authenticate(&mut wire, ep, password, &caps).await?;
+        }
+        // Capabilities change with login (CONDSTORE, QUOTA, … often appear only now).
+        let caps = capability(&mut wire, host).await?;
+        Ok(Connection {
+            wire,
+            ep: ep.clone(),
+            caps,
+            selected: None,
+        })
+    }
+
+    /// Capabilities after login.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.ep
+    }
+
+    pub async fn noop(&mut self) -> Result<(), ImapError> {
+        let c = ctx(&self.ep.host, "NOOP");
+        self.wire.run(&c, Cmd::new("NOOP"), &mut |_| Ok(())).await?;
+        Ok(())
+    }
+
+    /// Ends the session politely. A server that closes the connection right
+    /// after its BYE, without the tagged OK, is fine too.
+    pub async fn logout(mut self) -> Result<(), ImapError> {
+        let c = ctx(&self.ep.host, "LOGOUT");
+        match self.wire.run(&c, Cmd::new("LOGOUT"), &mut |_| Ok(())).await {
+            Ok(_) | Err(ImapError::Disconnected { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_are_case_insensitive() {
+        let caps = Capabilities::new(["IMAP4rev1", "AUTH=PLAIN", "CONDSTORE"]);
+        assert!(caps.has("condstore"));
+        assert!(caps.has("auth=plain"));
+        assert!(!caps.has("UIDPLUS"));
+        assert_eq!(caps.iter().count(), 3);
+    }
+
+    #[test]
+    fn default_timeout_is_a_minute() {
+        assert_eq!(ConnectOptions::default().timeout, Duration::from_secs(60));
+    }
+
+    /// Sessions move between tasks: the type and its futures must be Send.
+    #[allow(dead_code)]
+    fn connection_and_its_futures_are_send(c: &mut Connection, ep: &Endpoint, pw: &Secret) {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(c);
+        is_send(&Connection::connect(ep, pw, &ConnectOptions::default()));
+        is_send(&c.list());
+        is_send(&c.namespace());
+        is_send(&c.fetch_bodies(&[], &mut |_, _| Ok(())));
+        is_send(&c.fetch_body_chunked(1, 0, 1, &mut |_| Ok(())));
+        is_send(&c.append("INBOX", &crate::model::Flags::default(), None, b""));
+    }
+
+    #[tokio::test]
+    async fn plaintext_to_a_remote_host_is_refused_before_connecting() {
+        let ep = Endpoint {
+            host: "imap.example.com".into(),
+            port: 143,
+            tls: TlsMode::None,
+            username: "taro@example.com".into(),
+            ca_file: None,
+        };
+        let err = Connection::connect(&ep, &Secret::new("hunter2"), &ConnectOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), super::super::ErrorKind::Tls);
+        assert!(!err.to_string().contains("hunter2"));
+    }
+}

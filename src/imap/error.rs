@@ -1,0 +1,295 @@
+//! Errors of the IMAP layer.
+//!
+//! Policy: every message says what failed on which host (and as whom, or on
+//! which mailbox); the cause — an I/O error, rustls's certificate verdict, the
+//! server's tagged `NO`/`BAD` text — is the `#[source]`, not repeated in the
+//! text. A password never appears in any of them: none of the variants has a
+//! place for it. [`ImapError::kind`] tells the CLI which hint to give and
+//! [`ImapError::retryable`] tells the engine whether trying again can help.
+
+use std::fmt;
+
+/// A boxed error from a caller's callback or from a lower layer.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What kind of failure an [`ImapError`] is, for hints and exit codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The server rejected the credentials (or could not check them).
+    Auth,
+    /// DNS, connect, timeouts, dropped connections.
+    Network,
+    /// Certificate verification, TLS handshake, STARTTLS not offered,
+    /// plain text refused.
+    Tls,
+    /// A tagged `NO`/`BAD`, or a response we cannot understand.
+    Protocol,
+    /// The server lacks something we need (UIDPLUS, QUOTA, a login method).
+    Unsupported,
+    /// The caller's own callback failed (e.g. the disk is full); the server
+    /// is not at fault and the connection is still usable.
+    Caller,
+}
+
+/// A server's `NO`, `BAD` or `BYE` response: the cause of a failed command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerResponse {
+    /// `NO`, `BAD` or `BYE`.
+    pub status: &'static str,
+    /// The response code without brackets and arguments (`UNAVAILABLE`,
+    /// `AUTHENTICATIONFAILED`, `TRYCREATE`, `OVERQUOTA`), when there is one.
+    pub code: Option<String>,
+    /// The human-readable text, with the bracketed code when there was one.
+    pub text: String,
+}
+
+impl fmt::Display for ServerResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "server said {} {}", self.status, self.text)
+    }
+}
+
+impl std::error::Error for ServerResponse {}
+
+impl ServerResponse {
+    /// Temporary conditions (RFC 5530): trying again later can succeed.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self.code.as_deref(), Some("UNAVAILABLE" | "INUSE"))
+    }
+}
+
+/// An error of the IMAP layer; see the module docs for the policy.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImapError {
+    #[error("cannot connect to {host}:{port}")]
+    Connect {
+        host: String,
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("timed out after {secs} s waiting for {waiting_for} from {host}")]
+    Timeout {
+        host: String,
+        waiting_for: String,
+        secs: u64,
+    },
+    #[error("connection to {host} lost during {during}")]
+    Disconnected {
+        host: String,
+        during: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    #[error("TLS handshake with {host} failed")]
+    Tls {
+        host: String,
+        /// rustls's verdict (e.g. an unknown issuer), when that was the cause.
+        #[source]
+        source: BoxError,
+    },
+    #[error("cannot set up TLS for {host}: {what}")]
+    TlsSetup {
+        host: String,
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    #[error("{host} does not offer STARTTLS; refusing to continue without TLS")]
+    StartTlsNotOffered { host: String },
+    #[error(
+        "refusing an unencrypted connection to {host}: TLS can only be off for loopback hosts"
+    )]
+    PlaintextRefused { host: String },
+    #[error("{host} refused the session in its greeting")]
+    Greeting {
+        host: String,
+        #[source]
+        source: Box<ServerResponse>,
+    },
+    #[error("cannot log in to {host} as {user}")]
+    Login {
+        host: String,
+        user: String,
+        #[source]
+        source: Box<ServerResponse>,
+    },
+    #[error("cannot log in to {host} as {user}: the server forbids LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN")]
+    LoginDisabled { host: String, user: String },
+    #[error("{command}{} failed on {host}", in_mailbox(mailbox))]
+    Command {
+        host: String,
+        command: &'static str,
+        /// The mailbox concerned, decoded for people.
+        mailbox: Option<String>,
+        #[source]
+        source: Box<ServerResponse>,
+    },
+    #[error("{host} does not support {what}")]
+    Unsupported { host: String, what: String },
+    #[error(
+        "cannot understand {host}'s response to {command}{}",
+        in_mailbox(mailbox)
+    )]
+    Parse {
+        host: String,
+        command: &'static str,
+        mailbox: Option<String>,
+        #[source]
+        source: BoxError,
+    },
+    #[error("{command}{} on {host}: {what}", in_mailbox(mailbox))]
+    Missing {
+        host: String,
+        command: &'static str,
+        mailbox: Option<String>,
+        what: String,
+    },
+    #[error("handling data from {command}{} on {host} failed", in_mailbox(mailbox))]
+    Callback {
+        host: String,
+        command: &'static str,
+        mailbox: Option<String>,
+        #[source]
+        source: BoxError,
+    },
+    #[error("invalid argument for {command}: {what}")]
+    InvalidArgument { command: &'static str, what: String },
+}
+
+fn in_mailbox(mailbox: &Option<String>) -> String {
+    match mailbox {
+        Some(m) => format!(" of mailbox `{m}`"),
+        None => String::new(),
+    }
+}
+
+impl ImapError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ImapError::Connect { .. }
+            | ImapError::Timeout { .. }
+            | ImapError::Disconnected { .. }
+            | ImapError::Greeting { .. } => ErrorKind::Network,
+            ImapError::Tls { .. }
+            | ImapError::TlsSetup { .. }
+            | ImapError::StartTlsNotOffered { .. }
+            | ImapError::PlaintextRefused { .. } => ErrorKind::Tls,
+            ImapError::Login { .. } => ErrorKind::Auth,
+            ImapError::LoginDisabled { .. } | ImapError::Unsupported { .. } => {
+                ErrorKind::Unsupported
+            }
+            ImapError::Command { .. }
+            | ImapError::Parse { .. }
+            | ImapError::Missing { .. }
+            | ImapError::InvalidArgument { .. } => ErrorKind::Protocol,
+            ImapError::Callback { .. } => ErrorKind::Caller,
+        }
+    }
+
+    /// Whether trying again (on a new connection) can help: network trouble,
+    /// timeouts, a greeting `BYE`, and `NO [UNAVAILABLE]`/`[INUSE]`.
+    pub fn retryable(&self) -> bool {
+        match self.kind() {
+            ErrorKind::Network => true,
+            _ => self
+                .server_response()
+                .is_some_and(ServerResponse::is_temporary),
+        }
+    }
+
+    /// The server's `NO`/`BAD`/`BYE` behind this error, if any.
+    pub fn server_response(&self) -> Option<&ServerResponse> {
+        match self {
+            ImapError::Greeting { source, .. }
+            | ImapError::Login { source, .. }
+            | ImapError::Command { source, .. } => Some(source.as_ref()),
+            ImapError::Disconnected {
+                source: Some(source),
+                ..
+            } => source.downcast_ref::<ServerResponse>(),
+            _ => None,
+        }
+    }
+
+    /// The server's text (with its bracketed code), if this error came from one.
+    pub fn server_text(&self) -> Option<&str> {
+        self.server_response().map(|r| r.text.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    fn no(code: Option<&str>, text: &str) -> ServerResponse {
+        ServerResponse {
+            status: "NO",
+            code: code.map(str::to_string),
+            text: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn login_error_names_host_and_user_and_keeps_server_text_as_source() {
+        let e = ImapError::Login {
+            host: "imap.example.com".into(),
+            user: "taro@example.com".into(),
+            source: Box::new(no(
+                Some("AUTHENTICATIONFAILED"),
+                "[AUTHENTICATIONFAILED] Authentication failed.",
+            )),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot log in to imap.example.com as taro@example.com"
+        );
+        assert_eq!(
+            e.source().unwrap().to_string(),
+            "server said NO [AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(e.kind(), ErrorKind::Auth);
+        assert!(!e.retryable());
+    }
+
+    #[test]
+    fn unavailable_is_retryable() {
+        let e = ImapError::Login {
+            host: "h".into(),
+            user: "u".into(),
+            source: Box::new(no(Some("UNAVAILABLE"), "[UNAVAILABLE] Temporary failure")),
+        };
+        assert!(e.retryable());
+        let t = ImapError::Timeout {
+            host: "h".into(),
+            waiting_for: "the greeting".into(),
+            secs: 60,
+        };
+        assert_eq!(t.kind(), ErrorKind::Network);
+        assert!(t.retryable());
+    }
+
+    #[test]
+    fn command_error_names_command_and_mailbox() {
+        let e = ImapError::Command {
+            host: "localhost".into(),
+            command: "EXAMINE",
+            mailbox: Some("Nope".into()),
+            source: Box::new(no(
+                Some("NONEXISTENT"),
+                "[NONEXISTENT] Mailbox doesn't exist: Nope",
+            )),
+        };
+        assert_eq!(
+            e.to_string(),
+            "EXAMINE of mailbox `Nope` failed on localhost"
+        );
+        assert_eq!(e.kind(), ErrorKind::Protocol);
+        assert_eq!(
+            e.server_text(),
+            Some("[NONEXISTENT] Mailbox doesn't exist: Nope")
+        );
+    }
+}
