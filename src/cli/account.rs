@@ -98,14 +98,21 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
             config.add_account(&args.name, acct)?;
             if uses_keyring {
                 // Ask first: the config is only written once the password is safe.
-                let secret = read_password(&format!("password for {} at {}: ", args.user, args.host))?;
-                credentials::set_keyring(&args.name, &args.user, &secret).map_err(|source| OpError::Credential {
-                    account: args.name.clone(),
-                    source,
+                let secret =
+                    read_password(&format!("password for {} at {}: ", args.user, args.host))?;
+                credentials::set_keyring(&args.name, &args.user, &secret).map_err(|source| {
+                    OpError::Credential {
+                        account: args.name.clone(),
+                        source,
+                    }
                 })?;
             }
             config.save()?;
-            println!("added account `{}` to {}", args.name, g.config_path.display());
+            println!(
+                "added account `{}` to {}",
+                args.name,
+                g.config_path.display()
+            );
             Ok(0)
         }
         AccountCmd::Remove { name } => {
@@ -114,15 +121,22 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
             if matches!(acct.password_source(), PasswordSource::Keyring) {
                 let _ = credentials::delete_keyring(&name, &acct.username);
             }
-            println!("removed account `{name}` from the configuration; its mail stays in the store");
+            println!(
+                "removed account `{name}` from the configuration; its mail stays in the store"
+            );
             Ok(0)
         }
         AccountCmd::SetPassword { name } => {
             let acct = config.account(&name)?.clone();
-            let secret = read_password(&format!("password for {} at {}: ", acct.username, acct.host))?;
-            credentials::set_keyring(&name, &acct.username, &secret).map_err(|source| OpError::Credential {
-                account: name.clone(),
-                source,
+            let secret = read_password(&format!(
+                "password for {} at {}: ",
+                acct.username, acct.host
+            ))?;
+            credentials::set_keyring(&name, &acct.username, &secret).map_err(|source| {
+                OpError::Credential {
+                    account: name.clone(),
+                    source,
+                }
             })?;
             if !matches!(acct.password_source(), PasswordSource::Keyring) {
                 eprintln!("warning: account `{name}` takes its password from elsewhere (password_env, password_command or password); the keyring entry is used only without those");
@@ -136,13 +150,13 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
 /// Asks on the terminal without echo, or reads one line from stdin.
 fn read_password(prompt: &str) -> Result<Secret, OpError> {
     let pw = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(prompt).map_err(|e| OpError::usage(format!("cannot read the password: {e}"), None))?
+        rpassword::prompt_password(prompt)
+            .map_err(|e| OpError::usage(format!("cannot read the password: {e}"), None))?
     } else {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| OpError::usage(format!("cannot read the password from stdin: {e}"), None))?;
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+            OpError::usage(format!("cannot read the password from stdin: {e}"), None)
+        })?;
         line.trim_end_matches(['\r', '\n']).to_string()
     };
     if pw.is_empty() {

@@ -11,7 +11,11 @@ use super::{report_error, Globals};
 #[derive(clap::Args, Debug)]
 pub struct BackupArgs {
     /// Accounts to back up (names from the config file).
-    #[arg(value_name = "ACCOUNT", required_unless_present = "all", conflicts_with = "all")]
+    #[arg(
+        value_name = "ACCOUNT",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
     accounts: Vec<String>,
     /// Back up every configured account.
     #[arg(long)]
@@ -42,7 +46,10 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
     };
     if names.is_empty() {
         return Err(OpError::usage(
-            format!("the configuration `{}` has no accounts", g.config_path.display()),
+            format!(
+                "the configuration `{}` has no accounts",
+                g.config_path.display()
+            ),
             Some("add one with `mailkeep account add NAME --host HOST --user USER`"),
         ));
     }

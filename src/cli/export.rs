@@ -27,11 +27,18 @@ pub fn run(g: &Globals, args: ExportArgs) -> Result<i32, OpError> {
     let store = Store::open_read_only(&g.store_path)?;
     let bars = Bars::new(g.progress);
     let bar = bars.counter(store.index().totals()?.messages, "exporting");
-    let report = export(&store, &args.account, args.format, args.folder.as_deref(), &args.out, &mut |n| {
-        if let Some(b) = &bar {
-            b.set_position(n);
-        }
-    })?;
+    let report = export(
+        &store,
+        &args.account,
+        args.format,
+        args.folder.as_deref(),
+        &args.out,
+        &mut |n| {
+            if let Some(b) = &bar {
+                b.set_position(n);
+            }
+        },
+    )?;
     bars.clear();
     println!(
         "exported {} messages ({}) in {} folders to {}",

@@ -93,7 +93,10 @@ pub fn main() -> i32 {
         }
     };
     let globals = Globals {
-        config_path: cli.config.clone().unwrap_or_else(config::default_config_path),
+        config_path: cli
+            .config
+            .clone()
+            .unwrap_or_else(config::default_config_path),
         store_path: cli.store.clone().unwrap_or_else(config::default_store_path),
         quiet: cli.quiet,
         progress: !cli.quiet && std::io::stderr().is_terminal(),

@@ -52,9 +52,11 @@ impl Progress for Bars {
         }
         let b = m.add(ProgressBar::new(bytes));
         b.set_style(
-            ProgressStyle::with_template("{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         b.set_message(format!("{account}: {folder}"));
         self.bars

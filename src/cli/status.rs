@@ -25,9 +25,13 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
     };
     if let Some(a) = &args.account {
         let known = configured.contains(a)
-            || store
-                .as_ref()
-                .is_some_and(|s| s.index().accounts().unwrap_or_default().iter().any(|(n, _)| n == a));
+            || store.as_ref().is_some_and(|s| {
+                s.index()
+                    .accounts()
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|(n, _)| n == a)
+            });
         if !known {
             return Err(OpError::usage(
                 format!("no account `{a}` in the configuration or the store"),
@@ -42,7 +46,10 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
         args.account.as_deref(),
     )?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&st).expect("status serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&st).expect("status serializes")
+        );
         return Ok(0);
     }
     if store.is_none() {
@@ -59,7 +66,13 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
     }
     for a in &st.accounts {
         println!();
-        let origin = if a.kind == "import" { " (imported)" } else if !a.configured { " (not in config)" } else { "" };
+        let origin = if a.kind == "import" {
+            " (imported)"
+        } else if !a.configured {
+            " (not in config)"
+        } else {
+            ""
+        };
         println!("account {}{origin}", a.name);
         match &a.last_run {
             Some(r) => println!(
@@ -72,23 +85,35 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
         if a.folders.is_empty() {
             continue;
         }
-        let width = a.folders.iter().map(|f| f.name.chars().count()).max().unwrap_or(6).max(6);
+        let width = a
+            .folders
+            .iter()
+            .map(|f| f.name.chars().count())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         println!(
-            "  {:width$}  {:>9}  {:>9}  {:>7}  {:>8}  {:>10}  {}",
-            "folder", "on server", "stored", "gone", "archived", "size", "last sync"
+            "  {:width$}  {:>9}  {:>9}  {:>7}  {:>8}  {:>10}  last sync",
+            "folder", "on server", "stored", "gone", "archived", "size"
         );
         for f in &a.folders {
             let pad = width - f.name.chars().count() + f.name.len();
             println!(
                 "  {:pad$}  {:>9}  {:>9}  {:>7}  {:>8}  {:>10}  {}{}",
                 f.name,
-                f.on_server.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+                f.on_server
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 f.stored,
                 f.gone_from_server,
                 f.archived,
                 human_bytes(f.raw_bytes),
                 f.last_sync_at.map(local_time).unwrap_or_else(|| "-".into()),
-                if f.folder_gone { "  (folder gone from server)" } else { "" }
+                if f.folder_gone {
+                    "  (folder gone from server)"
+                } else {
+                    ""
+                }
             );
             if let Some(e) = &f.error {
                 println!("    error: {e}");

@@ -34,20 +34,33 @@ pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
             "store: {} messages in {} packs {}, no problems",
             report.blobs_checked,
             report.packs_checked,
-            if args.deep { "decompressed and re-hashed" } else { "checked" }
+            if args.deep {
+                "decompressed and re-hashed"
+            } else {
+                "checked"
+            }
         );
     } else {
         for p in &report.problems {
             eprintln!("error: {p}");
         }
-        println!("store: {} problems in {} messages", report.problems.len(), report.blobs_checked);
+        println!(
+            "store: {} problems in {} messages",
+            report.problems.len(),
+            report.blobs_checked
+        );
         eprintln!("hint: `mailkeep repair` rebuilds the index from the packs; damaged messages can be fetched again by `mailkeep backup` while they are still on the server");
         failed = Some(FailureKind::Store);
     }
     if let Some(account) = &args.server {
         let config = g.load_config()?;
         let rows = verify_server(&config, account, &store).await?;
-        let width = rows.iter().map(|r| r.folder.chars().count()).max().unwrap_or(6).max(6);
+        let width = rows
+            .iter()
+            .map(|r| r.folder.chars().count())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         println!();
         println!(
             "{:width$}  {:>9}  {:>7}  {:>16}  {:>13}",
@@ -63,7 +76,11 @@ pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
                 r.stored,
                 r.missing_in_store.len(),
                 r.only_in_store.len(),
-                if r.uidvalidity_differs { "  (UIDVALIDITY changed since the last backup)" } else { "" }
+                if r.uidvalidity_differs {
+                    "  (UIDVALIDITY changed since the last backup)"
+                } else {
+                    ""
+                }
             );
             behind |= !r.in_step();
         }

@@ -33,6 +33,9 @@ pub enum IndexError {
 
 pub type Result<T> = std::result::Result<T, IndexError>;
 
+/// What a per-message callback may fail with; stops the iteration.
+pub type EachError = Box<dyn std::error::Error + Send + Sync>;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![M::up(include_str!("../../migrations/0001_init.sql"))])
 }
@@ -182,11 +185,9 @@ impl Index {
     pub fn pack_indexed_len(&self, pack: u32) -> Result<Option<u64>> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT indexed_len FROM packs WHERE no = ?1",
-                [pack],
-                |r| r.get::<_, i64>(0),
-            )
+            .query_row("SELECT indexed_len FROM packs WHERE no = ?1", [pack], |r| {
+                r.get::<_, i64>(0)
+            })
             .optional()?
             .map(|v| v as u64))
     }
@@ -195,7 +196,9 @@ impl Index {
         let mut st = self
             .conn
             .prepare("SELECT no, indexed_len FROM packs ORDER BY no")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -272,7 +275,13 @@ impl Index {
         let (blobs, raw_bytes, stored_bytes) = self.conn.query_row(
             "SELECT count(*), coalesce(sum(raw_size),0), coalesce(sum(length),0) FROM blobs",
             [],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
         )?;
         let messages: i64 = self
             .conn
@@ -287,9 +296,9 @@ impl Index {
 
     /// Up to `limit` blob ids, oldest first, for training a dictionary.
     pub fn sample_blobs(&self, limit: usize, max_raw: u64) -> Result<Vec<BlobId>> {
-        let mut st = self.conn.prepare(
-            "SELECT id FROM blobs WHERE raw_size <= ?1 ORDER BY pack, offset LIMIT ?2",
-        )?;
+        let mut st = self
+            .conn
+            .prepare("SELECT id FROM blobs WHERE raw_size <= ?1 ORDER BY pack, offset LIMIT ?2")?;
         let rows = st.query_map(params![max_raw as i64, limit as i64], |r| {
             Ok(blob_id(r.get::<_, Vec<u8>>(0)?))
         })?;
@@ -328,7 +337,12 @@ impl Index {
             .optional()?)
     }
 
-    pub fn mailbox(&self, account: &str, raw: &str, uidvalidity: u32) -> Result<Option<MailboxRow>> {
+    pub fn mailbox(
+        &self,
+        account: &str,
+        raw: &str,
+        uidvalidity: u32,
+    ) -> Result<Option<MailboxRow>> {
         Ok(self
             .conn
             .query_row(
@@ -382,8 +396,8 @@ impl Index {
     pub fn for_each_message(
         &self,
         account: &str,
-        each: &mut dyn FnMut(&MailboxRow, StoredMessage) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>,
-    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        each: &mut dyn FnMut(&MailboxRow, StoredMessage) -> std::result::Result<(), EachError>,
+    ) -> std::result::Result<(), EachError> {
         for mb in self.mailboxes(account)? {
             let mut st = self.conn.prepare_cached(
                 "SELECT uid, blob_id, flags, modseq, internaldate, date_offset, size, gone_at, archived_at
@@ -436,7 +450,13 @@ impl Index {
             .optional()?)
     }
 
-    pub fn set_folder_error(&self, account: &str, raw: &str, at: i64, message: Option<&str>) -> Result<()> {
+    pub fn set_folder_error(
+        &self,
+        account: &str,
+        raw: &str,
+        at: i64,
+        message: Option<&str>,
+    ) -> Result<()> {
         let account_id = self.ensure_account(account, "imap")?;
         match message {
             Some(m) => self.conn.execute(
@@ -521,7 +541,9 @@ fn blob_id(v: Vec<u8>) -> BlobId {
 
 fn ensure_account(conn: &Connection, name: &str, kind: &str) -> Result<i64> {
     if let Some(id) = conn
-        .query_row("SELECT id FROM accounts WHERE name = ?1", [name], |r| r.get(0))
+        .query_row("SELECT id FROM accounts WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
         .optional()?
     {
         return Ok(id);
@@ -744,8 +766,12 @@ mod tests {
         assert_eq!(ix.pack_indexed_len(1).unwrap(), Some(200));
 
         // A new generation becomes the current one; the old rows stay.
-        ix.apply(&[loc(mailbox("INBOX", 8, false)), loc(seen(1, b, 8))], 1, 300)
-            .unwrap();
+        ix.apply(
+            &[loc(mailbox("INBOX", 8, false)), loc(seen(1, b, 8))],
+            1,
+            300,
+        )
+        .unwrap();
         let mb8 = ix.current_mailbox("work", "INBOX").unwrap().unwrap();
         assert_eq!(mb8.uidvalidity, 8);
         assert_eq!(ix.mailboxes("work").unwrap().len(), 2);

@@ -104,4 +104,3 @@ mod hex_id {
         BlobId::from_hex(&s).ok_or_else(|| serde::de::Error::custom("bad blob id"))
     }
 }
-

@@ -101,7 +101,9 @@ async fn run_account(
         .into_iter()
         .filter(|f| f.selectable)
         .filter(|f| acct.wants_folder(&f.display))
-        .filter(|f| opts.folders.is_empty() || opts.folders.iter().any(|p| folder_matches(p, &f.display)))
+        .filter(|f| {
+            opts.folders.is_empty() || opts.folders.iter().any(|p| folder_matches(p, &f.display))
+        })
         .collect();
 
     if let Some(store) = store {
@@ -152,7 +154,8 @@ async fn worker(
                 match connect(name, acct).await {
                     Ok(c) => conn = Some(c),
                     Err(e) => {
-                        if attempt < opts.retries && matches!(&e, OpError::Imap(i) if i.retryable()) {
+                        if attempt < opts.retries && matches!(&e, OpError::Imap(i) if i.retryable())
+                        {
                             attempt += 1;
                             backoff(attempt).await;
                             continue;
@@ -180,7 +183,10 @@ async fn worker(
             }
         };
         progress.folder_done(name, &outcome);
-        outcomes.lock().unwrap_or_else(|p| p.into_inner()).push(outcome);
+        outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(outcome);
     }
     if let Some(c) = conn {
         let _ = tokio::time::timeout(Duration::from_secs(5), c.logout()).await;
@@ -298,7 +304,10 @@ pub fn summary_line(r: &AccountReport) -> String {
     if !r.vanished.is_empty() {
         s.push_str(&format!(", {} folders gone from server", r.vanished.len()));
     }
-    s.push_str(&format!(", {failed} failed in {:.1} s", r.elapsed.as_secs_f64()));
+    s.push_str(&format!(
+        ", {failed} failed in {:.1} s",
+        r.elapsed.as_secs_f64()
+    ));
     s
 }
 

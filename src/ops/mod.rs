@@ -64,9 +64,14 @@ pub enum OpError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
+    #[error(transparent)]
     Sync(#[from] SyncError),
     #[error("{message}")]
-    Usage { message: String, hint: Option<String> },
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
     #[error("cannot write to `{path}`")]
     Output {
         path: PathBuf,
@@ -89,10 +94,11 @@ impl OpError {
             OpError::Credential { .. } => FailureKind::Auth,
             OpError::Imap(e) => imap_kind(e),
             OpError::Sync(SyncError::Imap(e)) => imap_kind(e),
-            OpError::Store(StoreError::Locked(_)) | OpError::Sync(SyncError::Store(StoreError::Locked(_))) => {
-                FailureKind::Locked
+            OpError::Store(StoreError::Locked(_))
+            | OpError::Sync(SyncError::Store(StoreError::Locked(_))) => FailureKind::Locked,
+            OpError::Store(_) | OpError::Index(_) | OpError::Sync(_) | OpError::Output { .. } => {
+                FailureKind::Store
             }
-            OpError::Store(_) | OpError::Sync(_) | OpError::Output { .. } => FailureKind::Store,
         }
     }
 
@@ -122,6 +128,7 @@ fn imap_kind(e: &ImapError) -> FailureKind {
         ErrorKind::Auth => FailureKind::Auth,
         ErrorKind::Network | ErrorKind::Tls => FailureKind::Network,
         ErrorKind::Protocol | ErrorKind::Unsupported => FailureKind::Partial,
+        ErrorKind::Caller => FailureKind::Store,
     }
 }
 
@@ -142,7 +149,7 @@ fn imap_hint(e: &ImapError) -> Option<String> {
              re-running resumes where this run stopped"
                 .into(),
         ),
-        ErrorKind::Protocol | ErrorKind::Unsupported => None,
+        ErrorKind::Protocol | ErrorKind::Unsupported | ErrorKind::Caller => None,
     }
 }
 
@@ -150,8 +157,8 @@ fn imap_hint(e: &ImapError) -> Option<String> {
 pub async fn connect(name: &str, acct: &AccountConfig) -> Result<Connection, OpError> {
     let endpoint = acct.endpoint();
     let password = {
-        let (name, acct) = (name.to_string(), acct.clone());
-        tokio::task::spawn_blocking(move || credentials::resolve(&name, &acct))
+        let (owned, acct) = (name.to_string(), acct.clone());
+        tokio::task::spawn_blocking(move || credentials::resolve(&owned, &acct))
             .await
             .expect("credential task panicked")
             .map_err(|source| OpError::Credential {

@@ -53,7 +53,12 @@ pub struct FolderStatus {
 }
 
 /// Accounts in the store plus configured ones not backed up yet.
-pub fn status(store: Option<&Store>, store_path: &str, configured: &[String], only: Option<&str>) -> Result<StoreStatus, OpError> {
+pub fn status(
+    store: Option<&Store>,
+    store_path: &str,
+    configured: &[String],
+    only: Option<&str>,
+) -> Result<StoreStatus, OpError> {
     let mut out = StoreStatus {
         store: store_path.to_string(),
         messages: 0,

@@ -11,7 +11,11 @@ use crate::store::{Store, VerifyReport};
 
 use super::{connect, OpError};
 
-pub fn verify_store(store: &Store, deep: bool, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport, OpError> {
+pub fn verify_store(
+    store: &Store,
+    deep: bool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, OpError> {
     Ok(store.verify(deep, progress)?)
 }
 
@@ -31,12 +35,18 @@ pub struct Reconciled {
 
 impl Reconciled {
     pub fn in_step(&self) -> bool {
-        self.missing_in_store.is_empty() && self.only_in_store.is_empty() && !self.uidvalidity_differs
+        self.missing_in_store.is_empty()
+            && self.only_in_store.is_empty()
+            && !self.uidvalidity_differs
     }
 }
 
 /// Compares per-folder UID sets with the server, read-only (EXAMINE).
-pub async fn verify_server(config: &Config, account: &str, store: &Store) -> Result<Vec<Reconciled>, OpError> {
+pub async fn verify_server(
+    config: &Config,
+    account: &str,
+    store: &Store,
+) -> Result<Vec<Reconciled>, OpError> {
     let acct = config.account(account)?;
     let mut conn = connect(account, acct).await?;
     let mut rows = Vec::new();

@@ -453,7 +453,10 @@ impl Store {
             return Ok(());
         }
         let root = self.root.clone();
-        let w = self.writer.as_mut().expect("records pending imply a writer");
+        let w = self
+            .writer
+            .as_mut()
+            .expect("records pending imply a writer");
         w.sync().map_err(io_err(&root))?;
         let (pack, len) = (w.no, w.len());
         let records = std::mem::take(&mut self.pending);
@@ -539,7 +542,8 @@ impl Store {
         let mut head = [0u8; (HEADER_LEN + BLOB_PREFIX_LEN) as usize];
         file.read_exact_at(&mut head, loc.offset)
             .map_err(|e| corrupt(e.to_string()))?;
-        let (kind, len) = record::parse_header(&head).ok_or_else(|| corrupt("no record header".into()))?;
+        let (kind, len) =
+            record::parse_header(&head).ok_or_else(|| corrupt("no record header".into()))?;
         if kind != Kind::Blob || HEADER_LEN + len + TRAILER_LEN != loc.length {
             return Err(corrupt("record does not match the index".into()));
         }
@@ -594,9 +598,8 @@ impl Store {
                     .and_then(|mut dec| io::copy(&mut dec, &mut hashing))
             }
         };
-        let ok = res.is_ok()
-            && hashing.len == raw_len
-            && hashing.hasher.finalize().as_bytes() == &id.0;
+        let ok =
+            res.is_ok() && hashing.len == raw_len && hashing.hasher.finalize().as_bytes() == &id.0;
         if ok {
             Ok(())
         } else {
@@ -644,9 +647,9 @@ impl Store {
         }
         let dangling = self.index.messages_without_blob()?;
         if dangling > 0 {
-            report
-                .problems
-                .push(format!("{dangling} message rows point to bytes that are not stored"));
+            report.problems.push(format!(
+                "{dangling} message rows point to bytes that are not stored"
+            ));
         }
         for (no, indexed) in self.index.packs()? {
             let path = pack::pack_path(&self.root, no);
@@ -733,7 +736,9 @@ fn decode_record(raw: &pack::RawRecord, pack: u32) -> Option<Located> {
 }
 
 fn pack_file_for_append(root: &Path, no: u32) -> io::Result<File> {
-    OpenOptions::new().write(true).open(pack::pack_path(root, no))
+    OpenOptions::new()
+        .write(true)
+        .open(pack::pack_path(root, no))
 }
 
 /// Owner-only permissions on a store file or directory (best effort: the

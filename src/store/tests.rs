@@ -51,7 +51,10 @@ fn bytes_round_trip_and_are_stored_once() {
 fn second_writer_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _s = Store::open(dir.path()).unwrap();
-    assert!(matches!(Store::open(dir.path()), Err(StoreError::Locked(_))));
+    assert!(matches!(
+        Store::open(dir.path()),
+        Err(StoreError::Locked(_))
+    ));
 }
 
 #[test]
@@ -115,7 +118,9 @@ fn a_blob_whose_bytes_do_not_hash_is_not_recovered() {
     let s = Store::open(dir.path()).unwrap();
     assert_eq!(s.recovery().records_indexed, 0);
     assert_eq!(
-        std::fs::metadata(pack::pack_path(dir.path(), 1)).unwrap().len(),
+        std::fs::metadata(pack::pack_path(dir.path(), 1))
+            .unwrap()
+            .len(),
         good_len
     );
 }

@@ -238,9 +238,17 @@ pub async fn sync_folder(
             Some(view)
         }
     };
-    let plan = view.as_ref().map(|v| plan::plan(&stored, v)).unwrap_or_default();
+    let plan = view
+        .as_ref()
+        .map(|v| plan::plan(&stored, v))
+        .unwrap_or_default();
     let planned_bytes: u64 = plan.fetch.iter().map(|m| m.size).sum();
-    progress.folder_planned(account, &folder.display, plan.fetch.len() as u64, planned_bytes);
+    progress.folder_planned(
+        account,
+        &folder.display,
+        plan.fetch.len() as u64,
+        planned_bytes,
+    );
 
     if opts.dry_run {
         out.new_messages = plan.fetch.len() as u64;
@@ -272,7 +280,16 @@ pub async fn sync_folder(
     let mut complete = plan.undescribed.is_empty();
     for batch in plan::batches(&plan.fetch, opts.batch_count, opts.batch_bytes) {
         let got = if batch.len() == 1 && batch[0].size >= opts.batch_bytes {
-            fetch_huge(conn, store, account, raw, state.uidvalidity, &batch[0], opts).await?
+            fetch_huge(
+                conn,
+                store,
+                account,
+                raw,
+                state.uidvalidity,
+                &batch[0],
+                opts,
+            )
+            .await?
         } else {
             fetch_batch(conn, store, account, raw, state.uidvalidity, &batch).await?
         };
@@ -358,7 +375,13 @@ struct BatchResult {
     missing: u64,
 }
 
-fn seen_record(account: &str, raw: &str, uidvalidity: u32, m: &MessageMeta, blob: crate::model::BlobId) -> RefRecord {
+fn seen_record(
+    account: &str,
+    raw: &str,
+    uidvalidity: u32,
+    m: &MessageMeta,
+    blob: crate::model::BlobId,
+) -> RefRecord {
     RefRecord {
         account: account.to_string(),
         mailbox: raw.to_string(),
@@ -443,9 +466,12 @@ async fn fetch_huge(
         move |source| SyncError::Spool { path, source }
     };
     crate::store::pack::create_private_dir(&opts.spool_dir).map_err(spool_err(&opts.spool_dir))?;
-    let path = opts
-        .spool_dir
-        .join(format!("{}-{}-{}.part", std::process::id(), uidvalidity, meta.uid));
+    let path = opts.spool_dir.join(format!(
+        "{}-{}-{}.part",
+        std::process::id(),
+        uidvalidity,
+        meta.uid
+    ));
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .write(true)

@@ -1,3 +1,3 @@
 //! The sync engine: plan.rs decides, exec.rs applies. Uses: imap, store, index, model.
-pub mod plan;
 pub mod exec;
+pub mod plan;

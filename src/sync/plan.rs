@@ -32,7 +32,11 @@ pub enum Listing {
 }
 
 /// Picks the cheapest listing that still finds every change.
-pub fn choose_listing(stored: Option<&StoredState>, server: &MailboxState, condstore: bool) -> Listing {
+pub fn choose_listing(
+    stored: Option<&StoredState>,
+    server: &MailboxState,
+    condstore: bool,
+) -> Listing {
     let Some(stored) = stored else {
         return Listing::Full;
     };
@@ -186,21 +190,33 @@ mod tests {
             state,
             uids: msgs.iter().map(|m| m.uid).collect(),
             meta: msgs.iter().map(|m| (m.uid, m.clone())).collect(),
-            flags: msgs.iter().map(|m| (m.uid, (m.flags.clone(), None))).collect(),
+            flags: msgs
+                .iter()
+                .map(|m| (m.uid, (m.flags.clone(), None)))
+                .collect(),
         }
     }
 
     #[test]
     fn first_sync_lists_everything() {
-        assert_eq!(choose_listing(None, &server(1, 3, Some(5)), true), Listing::Full);
+        assert_eq!(
+            choose_listing(None, &server(1, 3, Some(5)), true),
+            Listing::Full
+        );
     }
 
     #[test]
     fn unchanged_condstore_folder_is_skipped() {
         let s = stored(7, &[(1, &[]), (2, &[])]);
-        assert_eq!(choose_listing(Some(&s), &server(7, 2, Some(50)), true), Listing::Skip);
+        assert_eq!(
+            choose_listing(Some(&s), &server(7, 2, Some(50)), true),
+            Listing::Skip
+        );
         // Without CONDSTORE a full listing is the only way to see flag changes.
-        assert_eq!(choose_listing(Some(&s), &server(7, 2, None), false), Listing::Full);
+        assert_eq!(
+            choose_listing(Some(&s), &server(7, 2, None), false),
+            Listing::Full
+        );
     }
 
     #[test]
@@ -220,11 +236,11 @@ mod tests {
     #[test]
     fn new_uidvalidity_or_unfinished_sync_lists_everything() {
         let s = stored(7, &[(1, &[])]);
-        assert_eq!(choose_listing(Some(&s), &server(8, 1, Some(50)), true), Listing::Full);
-        let unfinished = StoredState {
-            uidnext: None,
-            ..s
-        };
+        assert_eq!(
+            choose_listing(Some(&s), &server(8, 1, Some(50)), true),
+            Listing::Full
+        );
+        let unfinished = StoredState { uidnext: None, ..s };
         assert_eq!(
             choose_listing(Some(&unfinished), &server(7, 1, Some(50)), true),
             Listing::Full
@@ -236,7 +252,11 @@ mod tests {
         let s = stored(7, &[(1, &["\\Seen"]), (2, &[]), (3, &[])]);
         let view = full_view(
             server(7, 3, None),
-            &[meta(1, &["\\Seen"], 10), meta(2, &["\\Flagged"], 10), meta(4, &[], 10)],
+            &[
+                meta(1, &["\\Seen"], 10),
+                meta(2, &["\\Flagged"], 10),
+                meta(4, &[], 10),
+            ],
         );
         let p = plan(&s, &view);
         assert_eq!(p.fetch.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![4]);
@@ -282,15 +302,23 @@ mod tests {
             flags: [(2, (Flags::new(["\\Answered"]), Some(60)))].into(),
         };
         let p = plan(&s, &view);
-        assert_eq!(p.flag_updates, vec![(2, Flags::new(["\\Answered"]), Some(60))]);
+        assert_eq!(
+            p.flag_updates,
+            vec![(2, Flags::new(["\\Answered"]), Some(60))]
+        );
         assert!(p.fetch.is_empty() && p.gone.is_empty());
     }
 
     #[test]
     fn batches_respect_count_and_bytes_and_isolate_huge_messages() {
-        let msgs: Vec<_> = (1..=7).map(|u| meta(u, &[], if u == 4 { 1000 } else { 30 })).collect();
+        let msgs: Vec<_> = (1..=7)
+            .map(|u| meta(u, &[], if u == 4 { 1000 } else { 30 }))
+            .collect();
         let b = batches(&msgs, 2, 100);
-        let uids: Vec<Vec<Uid>> = b.iter().map(|v| v.iter().map(|m| m.uid).collect()).collect();
+        let uids: Vec<Vec<Uid>> = b
+            .iter()
+            .map(|v| v.iter().map(|m| m.uid).collect())
+            .collect();
         assert_eq!(uids, vec![vec![1, 2], vec![4], vec![3, 5], vec![6, 7]]);
         let b = batches(&msgs[..3], 10, 70);
         assert_eq!(b.len(), 2);
