@@ -199,18 +199,30 @@ impl Dovecot {
         }
     }
 
-    /// Stops the server (SIGTERM, then SIGKILL after 10 s). Idempotent.
+    /// Stops the server (SIGTERM to the master, SIGKILL after 10 s). Idempotent.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        // SAFETY: plain kill(2) on the pid of our own child.
-        unsafe {
-            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-        }
+        // Closing the wrapper's stdin makes it SIGTERM the master and wait for it.
+        drop(child.stdin.take());
         if wait_timeout(&mut child, Duration::from_secs(10)).is_none() {
+            self.kill_master();
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    fn kill_master(&self) {
+        let pid_file = self.dir.path().join("run").join("master.pid");
+        if let Some(pid) = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<libc::pid_t>().ok())
+        {
+            // SAFETY: kill(2) on the master of this server, which we started.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
         }
     }
 
@@ -225,18 +237,20 @@ impl Dovecot {
     }
 
     fn kill_child(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.stop();
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
-        let child = Command::new(dovecot_binary())
-            .arg("-F")
+        // `dovecot -F` under a small sh wrapper that SIGTERMs it when its stdin (a pipe
+        // held only by this process) closes: on `stop`, and also when the test process
+        // dies without running Drop, so no server outlives its tests.
+        let child = Command::new("sh")
             .arg("-c")
+            .arg(WRAPPER)
+            .arg("dovecot-wrapper")
+            .arg(dovecot_binary())
             .arg(self.config_path())
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new()
@@ -383,6 +397,19 @@ impl Drop for Dovecot {
         self.stop();
     }
 }
+
+/// Runs `$1 -F -c $2`; when stdin reaches EOF, SIGTERMs it; exits with its status.
+const WRAPPER: &str = r#"exec 3<&0
+"$1" -F -c "$2" </dev/null &
+pid=$!
+( read -r _ <&3; kill -TERM "$pid" 2>/dev/null ) &
+watcher=$!
+exec 3<&-
+wait "$pid"
+status=$?
+kill "$watcher" 2>/dev/null
+exit "$status"
+"#;
 
 /// The `dovecot` binary: `/usr/sbin/dovecot`, else whatever `PATH` finds.
 fn dovecot_binary() -> PathBuf {
