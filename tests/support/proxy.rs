@@ -1,0 +1,383 @@
+//! `FaultProxy`: a plain TCP proxy on 127.0.0.1 in front of a server's plain IMAP port
+//! that injects one `Fault` into each connection. Runs on std threads.
+//!
+//! The fault is chosen when a connection is accepted (`set_fault` affects only later
+//! connections), and every connection accepted while a fault is set gets it, counted
+//! per connection (wrap it in `Fault::OnlyConnection` to hit just one).
+//!
+//! Byte-counting faults (`DropAfterServerBytes`, `Stall`) forward raw bytes and cut at
+//! the exact byte. IMAP-aware faults (`TaggedNoInFetch`, `RemoveCapability`) split the
+//! server's stream into whole responses (lines plus their `{n}` literals) and the
+//! client's into command lines; they assume a plain-text session (no STARTTLS, no
+//! COMPRESS through the proxy).
+
+use std::collections::HashSet;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use super::imap_wire::literal_len;
+
+/// What the proxy does to a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Pass everything through unchanged.
+    None,
+    /// Forward exactly this many server→client bytes of the connection, then shut
+    /// down both sockets (the client sees EOF, the server a closed connection).
+    DropAfterServerBytes(u64),
+    /// Count the untagged `* n FETCH` responses carrying a literal that answer a
+    /// `[UID] FETCH … BODY[`/`BODY.PEEK[`/`BINARY[`/`BINARY.PEEK[` command, over the
+    /// whole connection. Once `after_messages` of them have been forwarded, the rest of
+    /// the fetch command in flight is swallowed (untagged responses included) and its
+    /// tagged completion is replaced by `<tag> NO [SERVERBUG] injected fault`. Fires
+    /// once per connection; later commands pass through. A fetch in chunks
+    /// (`BODY.PEEK[]<o.n>`) counts each chunk.
+    TaggedNoInFetch { after_messages: usize },
+    /// Remove this capability (case-insensitive) from every `* CAPABILITY` response
+    /// and every `[CAPABILITY …]` response code (greeting, LOGIN, AUTHENTICATE).
+    RemoveCapability(String),
+    /// Forward exactly this many server→client bytes, then forward nothing more from
+    /// the server while keeping both sockets open (client→server still flows), until
+    /// the client closes or the proxy is dropped.
+    Stall { after_server_bytes: u64 },
+    /// `fault` on the `n`th connection accepted by this proxy (1-based), `None` on
+    /// every other.
+    OnlyConnection { n: usize, fault: Box<Fault> },
+}
+
+struct Shared {
+    fault: Mutex<Fault>,
+    connections: AtomicUsize,
+    stopping: AtomicBool,
+    open: Mutex<Vec<TcpStream>>,
+}
+
+/// A running proxy; dropping it closes the listener and every proxied connection.
+pub struct FaultProxy {
+    port: u16,
+    shared: Arc<Shared>,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    /// Listens on a free loopback port and forwards to `127.0.0.1:target_port`.
+    pub fn start(target_port: u16, fault: Fault) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy port");
+        let port = listener.local_addr().unwrap().port();
+        let shared = Arc::new(Shared {
+            fault: Mutex::new(fault),
+            connections: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            open: Mutex::new(Vec::new()),
+        });
+        let s = shared.clone();
+        let accept_thread = std::thread::Builder::new()
+            .name(format!("fault-proxy-{port}"))
+            .spawn(move || accept_loop(listener, target_port, s))
+            .expect("spawn proxy thread");
+        FaultProxy {
+            port,
+            shared,
+            accept_thread: Some(accept_thread),
+        }
+    }
+
+    /// The port clients connect to (plain IMAP, `tls = "none"`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// The fault for connections accepted from now on.
+    pub fn set_fault(&self, fault: Fault) {
+        *self.shared.fault.lock().unwrap() = fault;
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the blocking accept.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.accept_thread.take() {
+            let _ = t.join();
+        }
+        for s in self.shared.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, target_port: u16, shared: Arc<Shared>) {
+    for client in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(client) = client else { continue };
+        let n = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        let fault = match shared.fault.lock().unwrap().clone() {
+            Fault::OnlyConnection { n: only, fault } if only == n => *fault,
+            Fault::OnlyConnection { .. } => Fault::None,
+            f => f,
+        };
+        let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
+            let _ = client.shutdown(Shutdown::Both);
+            continue;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+        {
+            let mut open = shared.open.lock().unwrap();
+            open.push(client.try_clone().unwrap());
+            open.push(server.try_clone().unwrap());
+        }
+        let conn = Conn { client, server };
+        let _ = std::thread::Builder::new()
+            .name(format!("fault-proxy-conn-{n}"))
+            .spawn(move || conn.run(fault));
+    }
+}
+
+struct Conn {
+    client: TcpStream,
+    server: TcpStream,
+}
+
+impl Conn {
+    fn run(self, fault: Fault) {
+        let fetch_tags = Arc::new(Mutex::new(HashSet::new()));
+        let framed = matches!(
+            fault,
+            Fault::TaggedNoInFetch { .. } | Fault::RemoveCapability(_)
+        );
+        let c2s = {
+            let (client, server) = (
+                self.client.try_clone().unwrap(),
+                self.server.try_clone().unwrap(),
+            );
+            let tags = fetch_tags.clone();
+            std::thread::spawn(move || {
+                let _ = if framed {
+                    client_to_server_framed(&client, &server, &tags)
+                } else {
+                    copy_raw(&client, &server)
+                };
+                close_both(&client, &server);
+            })
+        };
+        let (client, server) = (self.client, self.server);
+        let result = match fault {
+            Fault::None | Fault::OnlyConnection { .. } => copy_raw(&server, &client).map(|_| true),
+            Fault::DropAfterServerBytes(limit) => {
+                copy_limited(&server, &client, limit).map(|_| true)
+            }
+            Fault::Stall { after_server_bytes } => {
+                // Keep both sockets open: the client→server thread closes them when the
+                // client goes away, and the proxy's Drop does otherwise.
+                copy_limited(&server, &client, after_server_bytes).map(|_| false)
+            }
+            Fault::TaggedNoInFetch { after_messages } => {
+                server_to_client_framed(&server, &client, &fetch_tags, Some(after_messages), None)
+                    .map(|_| true)
+            }
+            Fault::RemoveCapability(cap) => {
+                server_to_client_framed(&server, &client, &fetch_tags, None, Some(&cap))
+                    .map(|_| true)
+            }
+        };
+        if result.unwrap_or(true) {
+            close_both(&client, &server);
+        }
+        let _ = c2s.join();
+    }
+}
+
+fn close_both(a: &TcpStream, b: &TcpStream) {
+    let _ = a.shutdown(Shutdown::Both);
+    let _ = b.shutdown(Shutdown::Both);
+}
+
+fn copy_raw(mut from: &TcpStream, mut to: &TcpStream) -> io::Result<()> {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        to.write_all(&buf[..n])?;
+    }
+}
+
+/// Forwards exactly `limit` bytes (or until EOF).
+fn copy_limited(mut from: &TcpStream, mut to: &TcpStream, limit: u64) -> io::Result<()> {
+    let mut buf = [0u8; 16 * 1024];
+    let mut left = limit;
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        let n = from.read(&mut buf[..want])?;
+        if n == 0 {
+            return Ok(());
+        }
+        to.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// Forwards client bytes as they come, noting the tags of body-fetching commands
+/// before the server can see them.
+fn client_to_server_framed(
+    client: &TcpStream,
+    mut server: &TcpStream,
+    fetch_tags: &Mutex<HashSet<String>>,
+) -> io::Result<()> {
+    let mut r = BufReader::new(client);
+    let mut continuation = false;
+    loop {
+        let mut line = Vec::new();
+        if r.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        if !continuation && is_body_fetch(&line) {
+            let tag = String::from_utf8_lossy(line.split(|&b| b == b' ').next().unwrap_or(b""))
+                .into_owned();
+            fetch_tags.lock().unwrap().insert(tag);
+        }
+        server.write_all(&line)?;
+        match literal_len(&line) {
+            Some(n) => {
+                // The literal's bytes (after `+` when synchronising), then the command
+                // goes on.
+                let copied = io::copy(&mut (&mut r).take(n), &mut server)?;
+                if copied < n {
+                    return Ok(());
+                }
+                continuation = true;
+            }
+            None => continuation = false,
+        }
+    }
+}
+
+fn is_body_fetch(line: &[u8]) -> bool {
+    let up = String::from_utf8_lossy(line).to_ascii_uppercase();
+    let mut words = up.split_whitespace();
+    let _tag = words.next();
+    let first = words.next().unwrap_or("");
+    let is_fetch = first == "FETCH" || (first == "UID" && words.next() == Some("FETCH"));
+    is_fetch && (up.contains("BODY[") || up.contains("BODY.PEEK[") || up.contains("BINARY"))
+}
+
+/// Reads one whole server response: line, literal, line, … up to a line without a
+/// literal. `None` at EOF.
+fn read_response(r: &mut BufReader<&TcpStream>) -> io::Result<Option<(Vec<Vec<u8>>, bool)>> {
+    // Segments alternate: line, literal, line, …; `has_literal` tells whether any
+    // literal came with the response.
+    let mut segments = Vec::new();
+    let mut has_literal = false;
+    loop {
+        let mut line = Vec::new();
+        if r.read_until(b'\n', &mut line)? == 0 {
+            return Ok(None);
+        }
+        let lit = literal_len(&line);
+        segments.push(line);
+        match lit {
+            Some(n) => {
+                let mut data = Vec::with_capacity(n as usize);
+                (&mut *r).take(n).read_to_end(&mut data)?;
+                if (data.len() as u64) < n {
+                    return Ok(None);
+                }
+                segments.push(data);
+                has_literal = true;
+            }
+            None => return Ok(Some((segments, has_literal))),
+        }
+    }
+}
+
+fn server_to_client_framed(
+    server: &TcpStream,
+    mut client: &TcpStream,
+    fetch_tags: &Mutex<HashSet<String>>,
+    no_after: Option<usize>,
+    remove_cap: Option<&str>,
+) -> io::Result<()> {
+    let mut r = BufReader::new(server);
+    let mut count = 0usize;
+    let mut fired = false;
+    while let Some((mut segments, has_literal)) = read_response(&mut r)? {
+        if let Some(cap) = remove_cap {
+            // Lines are the even segments; literals are never touched.
+            for seg in segments.iter_mut().step_by(2) {
+                *seg = strip_capability(seg, cap);
+            }
+        }
+        if let (Some(limit), false) = (no_after, fired) {
+            let first = String::from_utf8_lossy(&segments[0]).into_owned();
+            let tag = first.split(' ').next().unwrap_or("").to_string();
+            let in_fetch = !fetch_tags.lock().unwrap().is_empty();
+            if tag == "*" && in_fetch {
+                let is_body_fetch = has_literal
+                    && first
+                        .split(' ')
+                        .nth(2)
+                        .is_some_and(|w| w.eq_ignore_ascii_case("FETCH"));
+                if count >= limit {
+                    continue; // swallowed
+                }
+                if is_body_fetch {
+                    count += 1;
+                }
+            } else if fetch_tags.lock().unwrap().remove(&tag) && count >= limit {
+                fired = true;
+                client.write_all(format!("{tag} NO [SERVERBUG] injected fault\r\n").as_bytes())?;
+                continue;
+            }
+        }
+        for seg in &segments {
+            client.write_all(seg)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes `cap` from a `* CAPABILITY …` line or a `[CAPABILITY …]` response code.
+fn strip_capability(line: &[u8], cap: &str) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return line.to_vec();
+    };
+    let filter = |list: &str| -> String {
+        list.split(' ')
+            .filter(|c| !c.eq_ignore_ascii_case(cap))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let upper = text.to_ascii_uppercase();
+    if upper.starts_with("* CAPABILITY ") {
+        let body = text["* CAPABILITY ".len()..].trim_end_matches(['\r', '\n']);
+        return format!("* CAPABILITY {}\r\n", filter(body)).into_bytes();
+    }
+    if let Some(i) = upper.find("[CAPABILITY ") {
+        let start = i + "[CAPABILITY ".len();
+        if let Some(len) = text[start..].find(']') {
+            let end = start + len;
+            return format!(
+                "{}{}{}",
+                &text[..start],
+                filter(&text[start..end]),
+                &text[end..]
+            )
+            .into_bytes();
+        }
+    }
+    line.to_vec()
+}
