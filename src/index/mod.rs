@@ -617,7 +617,8 @@ fn apply_mailbox(tx: &Transaction<'_>, m: &MailboxRecord) -> Result<()> {
                 uidnext = coalesce(?5, uidnext), highestmodseq = coalesce(?6, highestmodseq),
                 server_count = coalesce(?7, server_count),
                 last_sync_at = CASE WHEN ?5 IS NOT NULL THEN ?8 ELSE last_sync_at END,
-                is_current = ?9, gone_at = CASE WHEN ?9 = 0 THEN coalesce(gone_at, ?8) ELSE NULL END
+                is_current = CASE WHEN ?9 THEN 1 ELSE is_current END,
+                gone_at = CASE WHEN ?9 THEN NULL ELSE coalesce(gone_at, ?8) END
          WHERE id = ?1",
         params![
             id,

@@ -10,7 +10,7 @@ use crate::imap::Connection;
 use crate::model::records::{MailboxRecord, RefEvent, RefRecord};
 use crate::model::Folder;
 use crate::store::now;
-use crate::sync::exec::{self, FolderOutcome, Progress, SharedStore, SyncError, SyncOptions};
+use crate::sync::exec::{self, FolderOutcome, Progress, SharedStore, SyncOptions};
 
 use super::{connect, folder_matches, OpError};
 
@@ -149,7 +149,8 @@ async fn worker(
             break;
         };
         let mut attempt = 0u32;
-        let outcome = loop {
+        let mut outcome = FolderOutcome::new(&folder);
+        loop {
             if conn.is_none() {
                 match connect(name, acct).await {
                     Ok(c) => conn = Some(c),
@@ -160,28 +161,36 @@ async fn worker(
                             backoff(attempt).await;
                             continue;
                         }
-                        break failed(&folder, &e.to_string());
+                        outcome.error = Some(error_chain(&e));
+                        break;
                     }
                 }
             }
             let c = conn.as_mut().expect("connected above");
-            match exec::sync_folder(c, store, name, &folder, &opts.sync, progress).await {
-                Ok(o) => break o,
+            let before = outcome.new_messages;
+            match exec::sync_folder(c, store, name, &folder, &opts.sync, progress, &mut outcome)
+                .await
+            {
+                Ok(()) => break,
                 Err(e) if e.retryable() && attempt < opts.retries => {
                     // The connection is gone: reconnect and resume the folder;
                     // what was committed stays, the rest is fetched again.
+                    // Only attempts that got nothing done count against the limit.
                     conn = None;
-                    attempt += 1;
+                    if outcome.new_messages == before {
+                        attempt += 1;
+                    }
                     backoff(attempt).await;
                 }
                 Err(e) => {
-                    if matches!(e, SyncError::Imap(_)) && e.retryable() {
+                    if e.retryable() {
                         conn = None;
                     }
-                    break failed(&folder, &error_chain(&e));
+                    outcome.error = Some(error_chain(&e));
+                    break;
                 }
             }
-        };
+        }
         progress.folder_done(name, &outcome);
         outcomes
             .lock()
@@ -193,18 +202,10 @@ async fn worker(
     }
 }
 
+/// 0.5 s before the first reconnect, doubling up to 16 s.
 async fn backoff(attempt: u32) {
-    let secs = 1u64 << attempt.min(5);
-    tokio::time::sleep(Duration::from_secs(secs)).await;
-}
-
-fn failed(folder: &Folder, error: &str) -> FolderOutcome {
-    FolderOutcome {
-        folder: folder.display.clone(),
-        raw: folder.raw.clone(),
-        error: Some(error.to_string()),
-        ..Default::default()
-    }
+    let ms = 500u64 << attempt.min(5);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 /// The error and its causes on one line: "a: b: c".

@@ -149,7 +149,19 @@ pub async fn stored_state(
     .await
 }
 
-/// Brings one folder of the store up to date with the server.
+impl FolderOutcome {
+    pub fn new(folder: &Folder) -> FolderOutcome {
+        FolderOutcome {
+            folder: folder.display.clone(),
+            raw: folder.raw.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Brings one folder of the store up to date with the server. Counts are
+/// added to `out`, also when it fails half-way, so that a retry after a
+/// dropped connection continues the same tally.
 pub async fn sync_folder(
     conn: &mut Connection,
     store: Option<&SharedStore>,
@@ -157,15 +169,11 @@ pub async fn sync_folder(
     folder: &Folder,
     opts: &SyncOptions,
     progress: &dyn Progress,
-) -> Result<FolderOutcome, SyncError> {
+    out: &mut FolderOutcome,
+) -> Result<(), SyncError> {
     let raw = folder.raw.as_str();
     let state = conn.examine(raw).await?;
-    let mut out = FolderOutcome {
-        folder: folder.display.clone(),
-        raw: raw.to_string(),
-        on_server: state.exists,
-        ..Default::default()
-    };
+    out.on_server = state.exists;
     let stored = stored_state(store, account, raw, state.uidvalidity).await?;
     if let Some(store) = store {
         let (a, r) = (account.to_string(), raw.to_string());
@@ -255,7 +263,7 @@ pub async fn sync_folder(
         out.new_bytes = planned_bytes;
         out.flag_updates = plan.flag_updates.len() as u64;
         out.gone = plan.gone.len() as u64;
-        return Ok(out);
+        return Ok(());
     }
     let store = store.expect("a real run has a store");
 
@@ -274,33 +282,46 @@ pub async fn sync_folder(
         at: now(),
     };
     record_changes(store, account, raw, &state, &plan, mailbox.clone()).await?;
-    out.flag_updates = plan.flag_updates.len() as u64;
-    out.gone = plan.gone.len() as u64;
+    out.flag_updates += plan.flag_updates.len() as u64;
+    out.gone += plan.gone.len() as u64;
 
     let mut complete = plan.undescribed.is_empty();
     for batch in plan::batches(&plan.fetch, opts.batch_count, opts.batch_bytes) {
-        let got = if batch.len() == 1 && batch[0].size >= opts.batch_bytes {
-            fetch_huge(
+        let mut got = BatchResult::default();
+        let res = if batch.len() == 1 && batch[0].size >= opts.batch_bytes {
+            let huge = &batch[0];
+            let r = fetch_huge(
                 conn,
                 store,
                 account,
                 raw,
                 state.uidvalidity,
-                &batch[0],
+                huge,
                 opts,
+                &mut got,
             )
-            .await?
+            .await;
+            progress.fetched(account, &folder.display, got.stored, got.bytes);
+            r
         } else {
-            fetch_batch(conn, store, account, raw, state.uidvalidity, &batch).await?
+            let ctx = BatchCtx {
+                store,
+                account,
+                raw,
+                uidvalidity: state.uidvalidity,
+                folder: &folder.display,
+                progress,
+            };
+            fetch_batch(conn, &ctx, &batch, &mut got).await
         };
         out.new_messages += got.stored;
         out.deduplicated += got.deduplicated;
         out.new_bytes += got.bytes;
         out.not_returned += got.missing;
+        res?;
         if got.missing > 0 {
             complete = false;
         }
-        progress.fetched(account, &folder.display, got.stored, got.bytes);
     }
 
     if complete {
@@ -319,7 +340,7 @@ pub async fn sync_folder(
         })
         .await?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Writes the folder record, flag changes and departures in one commit.
@@ -399,59 +420,92 @@ fn seen_record(
     }
 }
 
+struct BatchCtx<'a> {
+    store: &'a SharedStore,
+    account: &'a str,
+    raw: &'a str,
+    uidvalidity: u32,
+    folder: &'a str,
+    progress: &'a dyn Progress,
+}
+
+/// Commit at least this often while a FETCH streams in, so a dropped
+/// connection costs little download.
+const COMMIT_EVERY_BYTES: u64 = 1024 * 1024;
+
+/// One UID FETCH; each message goes into the store as it arrives, with a
+/// commit every [`COMMIT_EVERY_BYTES`] and at the end, also when the fetch
+/// fails half-way: what arrived whole is kept.
 async fn fetch_batch(
     conn: &mut Connection,
-    store: &SharedStore,
-    account: &str,
-    raw: &str,
-    uidvalidity: u32,
+    ctx: &BatchCtx<'_>,
     batch: &[MessageMeta],
-) -> Result<BatchResult, SyncError> {
+    got: &mut BatchResult,
+) -> Result<(), SyncError> {
     let uids: Vec<Uid> = batch.iter().map(|m| m.uid).collect();
-    let mut received: BTreeMap<Uid, Vec<u8>> = BTreeMap::new();
-    let mut duplicate = None;
-    conn.fetch_bodies(&uids, &mut |uid, bytes| -> Result<(), BoxError> {
-        if received.insert(uid, bytes).is_some() {
-            duplicate = Some(uid);
-        }
-        Ok(())
-    })
-    .await?;
-    if let Some(uid) = duplicate {
-        return Err(SyncError::Duplicate {
-            folder: raw.to_string(),
-            uid,
-        });
-    }
     let metas: BTreeMap<Uid, MessageMeta> = batch.iter().map(|m| (m.uid, m.clone())).collect();
-    let missing = uids.iter().filter(|u| !received.contains_key(u)).count() as u64;
-    let (account, raw) = (account.to_string(), raw.to_string());
-    blocking(store, move |s| {
-        let mut r = BatchResult {
-            missing,
-            ..Default::default()
-        };
-        for (uid, bytes) in received {
+    let mut received: BTreeSet<Uid> = BTreeSet::new();
+    let mut failure: Option<SyncError> = None;
+    let mut since_commit = 0u64;
+    let res = conn
+        .fetch_bodies(&uids, &mut |uid, bytes| -> Result<(), BoxError> {
             let Some(meta) = metas.get(&uid) else {
                 // Not asked for (an unsolicited FETCH): ignore.
-                continue;
+                return Ok(());
             };
-            let (id, new) = s.put_blob(&bytes)?;
-            s.add_ref(seen_record(&account, &raw, uidvalidity, meta, id))?;
-            r.stored += 1;
-            r.bytes += bytes.len() as u64;
-            if !new {
-                r.deduplicated += 1;
+            if !received.insert(uid) {
+                let e = SyncError::Duplicate {
+                    folder: ctx.raw.to_string(),
+                    uid,
+                };
+                let text = e.to_string();
+                failure = Some(e);
+                return Err(text.into());
             }
-        }
-        s.commit()?;
-        Ok(r)
-    })
-    .await
+            let len = bytes.len() as u64;
+            since_commit += len;
+            let commit = since_commit >= COMMIT_EVERY_BYTES;
+            if commit {
+                since_commit = 0;
+            }
+            let stored = tokio::task::block_in_place(|| -> Result<bool, SyncError> {
+                let mut s = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+                let (id, new) = s.put_blob(&bytes)?;
+                s.add_ref(seen_record(ctx.account, ctx.raw, ctx.uidvalidity, meta, id))?;
+                if commit {
+                    s.commit()?;
+                }
+                Ok(new)
+            });
+            match stored {
+                Ok(new) => {
+                    got.stored += 1;
+                    got.bytes += len;
+                    got.deduplicated += u64::from(!new);
+                    ctx.progress.fetched(ctx.account, ctx.folder, 1, len);
+                    Ok(())
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    failure = Some(e);
+                    Err(text.into())
+                }
+            }
+        })
+        .await;
+    // Whatever arrived whole is made durable, whether or not the FETCH ended well.
+    blocking(ctx.store, |s| Ok(s.commit()?)).await?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    res?;
+    got.missing = uids.iter().filter(|u| !received.contains(u)).count() as u64;
+    Ok(())
 }
 
 /// A message too big to hold in memory: fetched in chunks into a spool file,
 /// then streamed into a pack.
+#[allow(clippy::too_many_arguments)]
 async fn fetch_huge(
     conn: &mut Connection,
     store: &SharedStore,
@@ -460,7 +514,8 @@ async fn fetch_huge(
     uidvalidity: u32,
     meta: &MessageMeta,
     opts: &SyncOptions,
-) -> Result<BatchResult, SyncError> {
+    got: &mut BatchResult,
+) -> Result<(), SyncError> {
     let spool_err = |path: &PathBuf| {
         let path = path.clone();
         move |source| SyncError::Spool { path, source }
@@ -493,10 +548,8 @@ async fn fetch_huge(
     }
     if written == 0 {
         let _ = std::fs::remove_file(&path);
-        return Ok(BatchResult {
-            missing: 1,
-            ..Default::default()
-        });
+        got.missing = 1;
+        return Ok(());
     }
     let (account, raw, meta) = (account.to_string(), raw.to_string(), meta.clone());
     let spooled = path.clone();
@@ -504,14 +557,13 @@ async fn fetch_huge(
         let (id, new) = s.put_blob_file(&spooled)?;
         s.add_ref(seen_record(&account, &raw, uidvalidity, &meta, id))?;
         s.commit()?;
-        Ok(BatchResult {
-            stored: 1,
-            deduplicated: u64::from(!new),
-            bytes: written,
-            missing: 0,
-        })
+        Ok(new)
     })
     .await;
     let _ = std::fs::remove_file(&path);
-    result
+    let new = result?;
+    got.stored = 1;
+    got.deduplicated = u64::from(!new);
+    got.bytes = written;
+    Ok(())
 }
