@@ -188,8 +188,10 @@ mk_dovecot_start() {
         MK_IMAPS_PORT=$(mk_free_port)
         [ "$MK_IMAP_PORT" != "$MK_IMAPS_PORT" ] || continue
         mk_dovecot_config "$dir" "$MK_IMAP_PORT" "$MK_IMAPS_PORT"
-        rm -f "$dir/run/anvil-auth-penalty"
+        rm -f "$dir/run/anvil-auth-penalty" "$dir/dovecot.log"
+        # "starting up" is logged once all listeners are bound: the greeting is ours.
         if dovecot -c "$dir/dovecot.conf" 2>>"$dir/dovecot.stderr" &&
+            grep -q "starting up" "$dir/dovecot.log" 2>/dev/null &&
             mk_wait_greeting "$MK_IMAP_PORT"; then
             return 0
         fi

@@ -241,6 +241,7 @@ impl Dovecot {
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
+        let starts_before = self.log().matches("starting up").count();
         // `dovecot -F` under a small sh wrapper that SIGTERMs it when its stdin (a pipe
         // held only by this process) closes: on `stop`, and also when the test process
         // dies without running Drop, so no server outlives its tests.
@@ -268,29 +269,32 @@ impl Dovecot {
             })?;
         self.child = Some(child);
         let deadline = Instant::now() + READY_TIMEOUT;
-        for port in [self.imap_port, self.imaps_port] {
-            loop {
-                if let Some(status) = self.child.as_mut().unwrap().try_wait().ok().flatten() {
-                    let stderr = std::fs::read_to_string(self.dir.path().join("dovecot.stderr"))
-                        .unwrap_or_default();
-                    return Err(format!("dovecot exited with {status}; stderr:\n{stderr}"));
-                }
-                if port == self.imap_port && greeting_ok(port) {
-                    break;
-                }
-                if port == self.imaps_port && TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    return Err(format!(
-                        "no `* OK` greeting on 127.0.0.1:{port} within {READY_TIMEOUT:?}"
-                    ));
-                }
-                // Wait for the listener to come up; each probe is itself bounded.
-                std::thread::sleep(Duration::from_millis(20));
+        // The master logs "starting up" only once all its listeners are bound, so a
+        // greeting seen after that comes from this server, not from whoever else might
+        // hold a port we lost a race for.
+        let started = |log: &str| log.matches("starting up").count() > starts_before;
+        let mut waiting_for = "the master's `starting up` log line";
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().ok().flatten() {
+                let stderr = std::fs::read_to_string(self.dir.path().join("dovecot.stderr"))
+                    .unwrap_or_default();
+                return Err(format!("dovecot exited with {status}; stderr:\n{stderr}"));
             }
+            if started(&self.log()) {
+                waiting_for = "a `* OK` greeting on the imap port";
+                if greeting_ok(self.imap_port) {
+                    waiting_for = "the imaps port";
+                    if TcpStream::connect(("127.0.0.1", self.imaps_port)).is_ok() {
+                        return Ok(());
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no {waiting_for} within {READY_TIMEOUT:?}"));
+            }
+            // Poll the condition; each probe is itself bounded.
+            std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(())
     }
 
     fn write_config(&self) {
