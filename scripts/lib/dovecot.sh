@@ -164,11 +164,14 @@ namespace inbox {
 EOF
 }
 
-# Waits (at most 20 s) for a `* OK` greeting on 127.0.0.1:$1.
+# mk_wait_greeting DIR PORT: waits (at most 20 s) for the server of DIR to log that
+# it started (it does once all listeners are bound, so the greeting is its own) and
+# for a `* OK` greeting on 127.0.0.1:PORT.
 mk_wait_greeting() {
-    local port=$1 line
+    local dir=$1 port=$2 line
     for _ in $(seq 1 100); do
-        if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
+        if grep -q "starting up" "$dir/dovecot.log" 2>/dev/null &&
+            { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
             line=""
             IFS= read -r -t 5 line <&3 || true
             exec 3<&- 3>&-
@@ -189,10 +192,8 @@ mk_dovecot_start() {
         [ "$MK_IMAP_PORT" != "$MK_IMAPS_PORT" ] || continue
         mk_dovecot_config "$dir" "$MK_IMAP_PORT" "$MK_IMAPS_PORT"
         rm -f "$dir/run/anvil-auth-penalty" "$dir/dovecot.log"
-        # "starting up" is logged once all listeners are bound: the greeting is ours.
         if dovecot -c "$dir/dovecot.conf" 2>>"$dir/dovecot.stderr" &&
-            grep -q "starting up" "$dir/dovecot.log" 2>/dev/null &&
-            mk_wait_greeting "$MK_IMAP_PORT"; then
+            mk_wait_greeting "$dir" "$MK_IMAP_PORT"; then
             return 0
         fi
         mk_dovecot_stop "$dir"
