@@ -80,10 +80,11 @@ mk_dovecot_setup() {
 # mk_dovecot_config DIR IMAP_PORT IMAPS_PORT: writes DIR/dovecot.conf.
 mk_dovecot_config() {
     local dir=$1 imap_port=$2 imaps_port=$3
-    local login_user=dovenull internal_user=dovecot uid=dovecot gid=dovecot
+    local login_user=dovenull internal_user=dovecot internal_group=dovecot uid=dovecot gid=dovecot
     if [ "$(id -u)" -ne 0 ]; then
         login_user=$(id -un)
         internal_user=$login_user
+        internal_group=$(id -gn)
         uid=$(id -u)
         gid=$(id -g)
     fi
@@ -105,6 +106,7 @@ auth_mechanisms = plain login
 auth_failure_delay = 0
 default_login_user = $login_user
 default_internal_user = $internal_user
+default_internal_group = $internal_group
 first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:$dir/mail/%u/Maildir

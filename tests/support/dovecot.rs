@@ -303,9 +303,13 @@ impl Dovecot {
         let RunAs {
             login_user,
             internal_user,
+            internal_group,
             mail_uid: uid,
             mail_gid: gid,
         } = run_as();
+        let internal_group = internal_group
+            .map(|g| format!("default_internal_group = {g}\n"))
+            .unwrap_or_default();
         let quota = match o.quota_kib {
             Some(kib) => format!(
                 "mail_plugins = $mail_plugins quota\n\
@@ -350,7 +354,7 @@ auth_mechanisms = plain login
 auth_failure_delay = 0
 default_login_user = {login_user}
 default_internal_user = {internal_user}
-first_valid_uid = 1
+{internal_group}first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:{d}/mail/%u/Maildir
 mail_max_userip_connections = 100
@@ -448,6 +452,8 @@ fn check_dovecot_version() {
 struct RunAs {
     login_user: String,
     internal_user: String,
+    /// `default_internal_group` when not the packaged `dovecot` group (non-root).
+    internal_group: Option<String>,
     /// Owner of the mail: the `dovecot` user as root, else the current user.
     mail_uid: u32,
     mail_gid: u32,
@@ -474,6 +480,7 @@ fn run_as() -> RunAs {
             return RunAs {
                 login_user: "dovenull".into(),
                 internal_user: "dovecot".into(),
+                internal_group: None,
                 mail_uid: (*pw).pw_uid,
                 mail_gid: (*pw).pw_gid,
             };
@@ -484,9 +491,15 @@ fn run_as() -> RunAs {
         let name = std::ffi::CStr::from_ptr((*pw).pw_name)
             .to_string_lossy()
             .into_owned();
+        let gr = libc::getgrgid(gid);
+        assert!(!gr.is_null(), "cannot find the name of gid {gid}");
+        let group = std::ffi::CStr::from_ptr((*gr).gr_name)
+            .to_string_lossy()
+            .into_owned();
         RunAs {
             login_user: name.clone(),
             internal_user: name,
+            internal_group: Some(group),
             mail_uid: uid,
             mail_gid: gid,
         }
