@@ -469,6 +469,14 @@ fn env_isolates_the_environment() {
         Some(d.ca_file().to_str().unwrap())
     );
     assert_eq!(parsed["accounts"]["other"]["tls"].as_str(), Some("none"));
+    let p = FaultProxy::start(d.imap_port(), Fault::None);
+    env.add_account_via("via proxy", &p, &d, "bob");
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    let parsed: toml::Table = toml::from_str(&text).expect("valid TOML");
+    let acct = &parsed["accounts"]["via proxy"];
+    assert_eq!(acct["port"].as_integer(), Some(p.port() as i64));
+    assert_eq!(acct["tls"].as_str(), Some("none"));
+    assert_eq!(acct["password_env"].as_str(), Some("MK_PW_VIA_PROXY"));
 
     let out = env
         .command_for(std::path::Path::new("env"))
@@ -482,6 +490,7 @@ fn env_isolates_the_environment() {
         [
             "HOME",
             "MK_PW_DEMO_1",
+            "MK_PW_VIA_PROXY",
             "MK_PW_X",
             "NO_COLOR",
             "PATH",

@@ -80,10 +80,11 @@ mk_dovecot_setup() {
 # mk_dovecot_config DIR IMAP_PORT IMAPS_PORT: writes DIR/dovecot.conf.
 mk_dovecot_config() {
     local dir=$1 imap_port=$2 imaps_port=$3
-    local login_user=dovenull internal_user=dovecot uid=dovecot gid=dovecot
+    local login_user=dovenull internal_user=dovecot internal_group=dovecot uid=dovecot gid=dovecot
     if [ "$(id -u)" -ne 0 ]; then
         login_user=$(id -un)
         internal_user=$login_user
+        internal_group=$(id -gn)
         uid=$(id -u)
         gid=$(id -g)
     fi
@@ -105,6 +106,7 @@ auth_mechanisms = plain login
 auth_failure_delay = 0
 default_login_user = $login_user
 default_internal_user = $internal_user
+default_internal_group = $internal_group
 first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:$dir/mail/%u/Maildir
@@ -164,11 +166,14 @@ namespace inbox {
 EOF
 }
 
-# Waits (at most 20 s) for a `* OK` greeting on 127.0.0.1:$1.
+# mk_wait_greeting DIR PORT: waits (at most 20 s) for the server of DIR to log that
+# it started (it does once all listeners are bound, so the greeting is its own) and
+# for a `* OK` greeting on 127.0.0.1:PORT.
 mk_wait_greeting() {
-    local port=$1 line
+    local dir=$1 port=$2 line
     for _ in $(seq 1 100); do
-        if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
+        if grep -q "starting up" "$dir/dovecot.log" 2>/dev/null &&
+            { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
             line=""
             IFS= read -r -t 5 line <&3 || true
             exec 3<&- 3>&-
@@ -188,9 +193,9 @@ mk_dovecot_start() {
         MK_IMAPS_PORT=$(mk_free_port)
         [ "$MK_IMAP_PORT" != "$MK_IMAPS_PORT" ] || continue
         mk_dovecot_config "$dir" "$MK_IMAP_PORT" "$MK_IMAPS_PORT"
-        rm -f "$dir/run/anvil-auth-penalty"
+        rm -f "$dir/run/anvil-auth-penalty" "$dir/dovecot.log"
         if dovecot -c "$dir/dovecot.conf" 2>>"$dir/dovecot.stderr" &&
-            mk_wait_greeting "$MK_IMAP_PORT"; then
+            mk_wait_greeting "$dir" "$MK_IMAP_PORT"; then
             return 0
         fi
         mk_dovecot_stop "$dir"

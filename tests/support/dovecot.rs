@@ -241,6 +241,7 @@ impl Dovecot {
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
+        let starts_before = self.log().matches("starting up").count();
         // `dovecot -F` under a small sh wrapper that SIGTERMs it when its stdin (a pipe
         // held only by this process) closes: on `stop`, and also when the test process
         // dies without running Drop, so no server outlives its tests.
@@ -268,29 +269,32 @@ impl Dovecot {
             })?;
         self.child = Some(child);
         let deadline = Instant::now() + READY_TIMEOUT;
-        for port in [self.imap_port, self.imaps_port] {
-            loop {
-                if let Some(status) = self.child.as_mut().unwrap().try_wait().ok().flatten() {
-                    let stderr = std::fs::read_to_string(self.dir.path().join("dovecot.stderr"))
-                        .unwrap_or_default();
-                    return Err(format!("dovecot exited with {status}; stderr:\n{stderr}"));
-                }
-                if port == self.imap_port && greeting_ok(port) {
-                    break;
-                }
-                if port == self.imaps_port && TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    return Err(format!(
-                        "no `* OK` greeting on 127.0.0.1:{port} within {READY_TIMEOUT:?}"
-                    ));
-                }
-                // Wait for the listener to come up; each probe is itself bounded.
-                std::thread::sleep(Duration::from_millis(20));
+        // The master logs "starting up" only once all its listeners are bound, so a
+        // greeting seen after that comes from this server, not from whoever else might
+        // hold a port we lost a race for.
+        let started = |log: &str| log.matches("starting up").count() > starts_before;
+        let mut waiting_for = "the master's `starting up` log line";
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().ok().flatten() {
+                let stderr = std::fs::read_to_string(self.dir.path().join("dovecot.stderr"))
+                    .unwrap_or_default();
+                return Err(format!("dovecot exited with {status}; stderr:\n{stderr}"));
             }
+            if started(&self.log()) {
+                waiting_for = "a `* OK` greeting on the imap port";
+                if greeting_ok(self.imap_port) {
+                    waiting_for = "the imaps port";
+                    if TcpStream::connect(("127.0.0.1", self.imaps_port)).is_ok() {
+                        return Ok(());
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no {waiting_for} within {READY_TIMEOUT:?}"));
+            }
+            // Poll the condition; each probe is itself bounded.
+            std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(())
     }
 
     fn write_config(&self) {
@@ -299,9 +303,13 @@ impl Dovecot {
         let RunAs {
             login_user,
             internal_user,
+            internal_group,
             mail_uid: uid,
             mail_gid: gid,
         } = run_as();
+        let internal_group = internal_group
+            .map(|g| format!("default_internal_group = {g}\n"))
+            .unwrap_or_default();
         let quota = match o.quota_kib {
             Some(kib) => format!(
                 "mail_plugins = $mail_plugins quota\n\
@@ -346,7 +354,7 @@ auth_mechanisms = plain login
 auth_failure_delay = 0
 default_login_user = {login_user}
 default_internal_user = {internal_user}
-first_valid_uid = 1
+{internal_group}first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:{d}/mail/%u/Maildir
 mail_max_userip_connections = 100
@@ -444,6 +452,8 @@ fn check_dovecot_version() {
 struct RunAs {
     login_user: String,
     internal_user: String,
+    /// `default_internal_group` when not the packaged `dovecot` group (non-root).
+    internal_group: Option<String>,
     /// Owner of the mail: the `dovecot` user as root, else the current user.
     mail_uid: u32,
     mail_gid: u32,
@@ -470,6 +480,7 @@ fn run_as() -> RunAs {
             return RunAs {
                 login_user: "dovenull".into(),
                 internal_user: "dovecot".into(),
+                internal_group: None,
                 mail_uid: (*pw).pw_uid,
                 mail_gid: (*pw).pw_gid,
             };
@@ -480,9 +491,15 @@ fn run_as() -> RunAs {
         let name = std::ffi::CStr::from_ptr((*pw).pw_name)
             .to_string_lossy()
             .into_owned();
+        let gr = libc::getgrgid(gid);
+        assert!(!gr.is_null(), "cannot find the name of gid {gid}");
+        let group = std::ffi::CStr::from_ptr((*gr).gr_name)
+            .to_string_lossy()
+            .into_owned();
         RunAs {
             login_user: name.clone(),
             internal_user: name,
+            internal_group: Some(group),
             mail_uid: uid,
             mail_gid: gid,
         }

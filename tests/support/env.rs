@@ -13,6 +13,7 @@ use tempfile::TempDir;
 
 use super::dovecot::Dovecot;
 use super::mailkeep_bin;
+use super::proxy::FaultProxy;
 
 /// How long `Env::run` lets the binary run before killing it and panicking.
 pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -105,6 +106,19 @@ impl Env {
             toml_str(user),
             toml_str(&var),
             toml_str(&server.ca_file().display().to_string()),
+        );
+        self.add_account_raw(name, &body, Some((&var, server.password(user))));
+    }
+
+    /// Appends `[accounts.NAME]` for `user` on `server` reached through `proxy`:
+    /// host `127.0.0.1`, the proxy's port, `tls = "none"` (plain IMAP on loopback).
+    pub fn add_account_via(&self, name: &str, proxy: &FaultProxy, server: &Dovecot, user: &str) {
+        let var = password_env_name(name);
+        let body = format!(
+            "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = {}\npassword_env = {}\n",
+            proxy.port(),
+            toml_str(user),
+            toml_str(&var),
         );
         self.add_account_raw(name, &body, Some((&var, server.password(user))));
     }

@@ -2,7 +2,24 @@
 //! a fault-injecting TCP proxy, an isolated environment to run the `mailkeep` binary,
 //! and deterministic test mail.
 //!
-//! Include it from a test file with `mod support;` and `use support::*;`.
+//! Include it from a test file with `mod support;` and `use support::*;`:
+//!
+//! ```ignore
+//! let server = Dovecot::start(DovecotOptions::default());   // alice, bob; Sent, Drafts, …
+//! let mut imap = server.client("alice");                      // independent TLS client
+//! let uid = imap.append("INBOX", &["\\Seen"], None, &gen_message(1, 2_000, "hi"));
+//! let env = Env::new();
+//! env.add_account("main", &server, "alice");                  // MK_PW_MAIN is set by run()
+//! env.run(&["backup", "main"]).assert_success();
+//! assert_eq!(imap.fetch_all("INBOX")[0].uid, uid);            // the server is unchanged
+//!
+//! let proxy = FaultProxy::start(server.imap_port(), Fault::DropAfterServerBytes(4_000));
+//! env.add_account_via("flaky", &proxy, &server, "alice");     // tls = "none" via proxy
+//! ```
+//!
+//! Everything panics with a clear message (and Dovecot's log where it helps) instead
+//! of returning errors: it is test code. Nothing here skips a test except
+//! `corpus_dir()` when `MAILKEEP_CORPUS` is unset.
 #![allow(dead_code, unused_imports)]
 
 mod client;
