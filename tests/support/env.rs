@@ -77,6 +77,9 @@ impl Env {
             .expect("create Env temp dir");
         let config = dir.path().join("config.toml");
         std::fs::write(&config, "# written by tests/support/env.rs\n").expect("write config");
+        // As `mailkeep account add` writes it: readable by its owner only.
+        std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod config");
         for sub in [
             "home",
             "xdg/config",
