@@ -593,3 +593,99 @@ fn corpus_survives_server_store_export_byte_for_byte() {
     );
     deep_verify_is_clean(&env);
 }
+
+#[test]
+fn a_huge_message_is_fetched_in_chunks_byte_for_byte() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    // Over the 8 MiB batch limit: fetched alone, in chunks, through a spool file.
+    let mut big = gen_message(1, 9 * 1024 * 1024, "huge");
+    big.extend_from_slice(b"the end\r\n");
+    c.append("INBOX", &[], None, &big);
+    c.append("INBOX", &[], None, &gen_message(2, 1000, "small"));
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("fetched 2 new"), "{}", r.stdout);
+    assert_eq!(
+        exported_folder(&env, "work", "INBOX"),
+        server_folder(&srv, "alice", "INBOX")
+    );
+    assert!(
+        std::fs::read_dir(env.store.join("tmp"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0,
+        "no spool files are left behind"
+    );
+    deep_verify_is_clean(&env);
+}
+
+#[test]
+fn without_condstore_flag_changes_are_found_by_a_full_listing() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    let uid = c.append("INBOX", &[], None, &gen_message(1, 300, "plain"));
+    c.append("INBOX", &[], None, &gen_message(2, 300, "plain"));
+    let proxy = FaultProxy::start(srv.imap_port(), Fault::RemoveCapability("CONDSTORE".into()));
+    let env = Env::new();
+    env.add_account_via("work", &proxy, &srv, "alice");
+    assert_eq!(env.run(&["backup", "work"]).code, 0);
+    c.store_flags("INBOX", uid, "+FLAGS", &["\\Seen", "$Important"]);
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("fetched 0 new") && r.stdout.contains("1 flag changes"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn mbox_export_holds_every_message() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    c.create("Lists");
+    // A body line that mbox readers would take for a message start.
+    c.append(
+        "Lists",
+        &[],
+        None,
+        b"Subject: quoting\r\n\r\nFrom here on\r\n>From there\r\n",
+    );
+    for i in 0..5 {
+        c.append("Lists", &[], None, &gen_message(i, 700, "mbox"));
+    }
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    assert_eq!(env.run(&["backup", "work"]).code, 0);
+    let out = env.dir.path().join("mbox");
+    let r = env.run(&[
+        "export",
+        "--account",
+        "work",
+        "--format",
+        "mbox",
+        "--folder",
+        "Lists",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files = files_under(&out);
+    assert_eq!(
+        files.len(),
+        1,
+        "one mbox file per folder: {:?}",
+        files.keys()
+    );
+    let text = String::from_utf8_lossy(files.values().next().unwrap()).to_string();
+    assert_eq!(
+        text.matches("\nFrom ").count() + usize::from(text.starts_with("From ")),
+        6
+    );
+    assert!(
+        text.contains("\n>From here on") && text.contains("\n>>From there"),
+        "mboxrd quoting"
+    );
+}

@@ -115,6 +115,9 @@ impl OpError {
             OpError::Store(StoreError::Locked(_)) | OpError::Sync(SyncError::Store(StoreError::Locked(_))) => {
                 Some("wait for the other run to finish; if none is running, the lock is released when its process ends".into())
             }
+            OpError::Store(StoreError::Missing(_)) => Some(
+                "run `mailkeep backup ACCOUNT` to create it, or pass `--store DIR` where your store is".into(),
+            ),
             OpError::Store(StoreError::Corrupt { .. }) => {
                 Some("run `mailkeep verify --deep` to see every damaged record".into())
             }
