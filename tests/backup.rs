@@ -20,6 +20,26 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Compares two sorted lists of messages without printing megabytes.
+fn assert_same_messages(ours: &[Vec<u8>], theirs: &[Vec<u8>], what: &str) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: message counts differ");
+    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        if a != b {
+            let at = a
+                .iter()
+                .zip(b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
+            panic!(
+                "{what}: message {i} differs at byte {at} (lengths {} and {}): {:?}",
+                a.len(),
+                b.len(),
+                String::from_utf8_lossy(&a[..a.len().min(200)])
+            );
+        }
+    }
+}
+
 fn server() -> Dovecot {
     Dovecot::start(DovecotOptions::default())
 }
@@ -152,10 +172,10 @@ fn first_backup_is_byte_exact_and_second_fetches_nothing() {
     );
 
     for folder in ["INBOX", "Work", "Work/2019"] {
-        assert_eq!(
-            exported_folder(&env, "work", folder),
-            server_folder(&srv, "alice", folder),
-            "folder {folder} differs from the server"
+        assert_same_messages(
+            &exported_folder(&env, "work", folder),
+            &server_folder(&srv, "alice", folder),
+            folder,
         );
     }
     let st = status_json(&env);
@@ -330,9 +350,10 @@ fn renamed_folder_japanese_name_and_duplicates_stored_once() {
         st["unique_messages"], 2,
         "a renamed folder's mail is not stored again"
     );
-    assert_eq!(
-        exported_folder(&env, "work", "送信済み"),
-        server_folder(&srv, "alice", "&kAFP4W4IMH8-")
+    assert_same_messages(
+        &exported_folder(&env, "work", "送信済み"),
+        &server_folder(&srv, "alice", "&kAFP4W4IMH8-"),
+        "送信済み",
     );
 }
 
@@ -444,9 +465,10 @@ fn tagged_no_in_the_middle_of_a_fetch_fails_that_folder() {
     proxy.set_fault(Fault::None);
     let r = env.run(&["backup", "work"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        exported_folder(&env, "work", "Big"),
-        server_folder(&srv, "alice", "Big")
+    assert_same_messages(
+        &exported_folder(&env, "work", "Big"),
+        &server_folder(&srv, "alice", "Big"),
+        "Big",
     );
 }
 
@@ -466,9 +488,10 @@ fn dropped_connection_is_resumed() {
         proxy.connections() >= 2,
         "the connection was cut and reopened"
     );
-    assert_eq!(
-        exported_folder(&env, "work", "INBOX"),
-        server_folder(&srv, "alice", "INBOX")
+    assert_same_messages(
+        &exported_folder(&env, "work", "INBOX"),
+        &server_folder(&srv, "alice", "INBOX"),
+        "INBOX",
     );
     deep_verify_is_clean(&env);
 }
@@ -530,9 +553,10 @@ fn kill_9_in_the_middle_then_rerun_loses_nothing() {
     let st = status_json(&env);
     assert_eq!(folder_status(&st, "work", "INBOX")["stored"], 400);
     assert_eq!(st["messages"], 400, "no duplicate rows");
-    assert_eq!(
-        exported_folder(&env, "work", "INBOX"),
-        server_folder(&srv, "alice", "INBOX")
+    assert_same_messages(
+        &exported_folder(&env, "work", "INBOX"),
+        &server_folder(&srv, "alice", "INBOX"),
+        "INBOX",
     );
     deep_verify_is_clean(&env);
     let v = env.run(&["verify", "--server", "work"]);
@@ -587,9 +611,10 @@ fn corpus_survives_server_store_export_byte_for_byte() {
     env.add_account("work", &srv, "alice");
     let r = env.run(&["backup", "work"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        exported_folder(&env, "work", "Corpus"),
-        server_folder(&srv, "alice", "Corpus")
+    assert_same_messages(
+        &exported_folder(&env, "work", "Corpus"),
+        &server_folder(&srv, "alice", "Corpus"),
+        "Corpus",
     );
     deep_verify_is_clean(&env);
 }
@@ -608,9 +633,10 @@ fn a_huge_message_is_fetched_in_chunks_byte_for_byte() {
     let r = env.run(&["backup", "work"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("fetched 2 new"), "{}", r.stdout);
-    assert_eq!(
-        exported_folder(&env, "work", "INBOX"),
-        server_folder(&srv, "alice", "INBOX")
+    assert_same_messages(
+        &exported_folder(&env, "work", "INBOX"),
+        &server_folder(&srv, "alice", "INBOX"),
+        "INBOX",
     );
     assert!(
         std::fs::read_dir(env.store.join("tmp"))
