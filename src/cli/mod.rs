@@ -159,3 +159,15 @@ pub fn local_time(unix: i64) -> String {
         })
         .unwrap_or_else(|| "-".into())
 }
+
+/// Columns a string takes on a terminal (CJK characters take two).
+pub fn display_width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// `s` padded with spaces to `width` terminal columns.
+pub fn pad(s: &str, width: usize) -> String {
+    let mut out = s.to_string();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(display_width(s))));
+    out
+}

@@ -88,7 +88,7 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
         let width = a
             .folders
             .iter()
-            .map(|f| f.name.chars().count())
+            .map(|f| super::display_width(&f.name))
             .max()
             .unwrap_or(6)
             .max(6);
@@ -97,10 +97,9 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
             "folder", "on server", "stored", "gone", "archived", "size"
         );
         for f in &a.folders {
-            let pad = width - f.name.chars().count() + f.name.len();
             println!(
-                "  {:pad$}  {:>9}  {:>9}  {:>7}  {:>8}  {:>10}  {}{}",
-                f.name,
+                "  {}  {:>9}  {:>9}  {:>7}  {:>8}  {:>10}  {}{}",
+                super::pad(&f.name, width),
                 f.on_server
                     .map(|n| n.to_string())
                     .unwrap_or_else(|| "-".into()),
