@@ -120,6 +120,14 @@ pub async fn run(g: &Globals, args: ArchiveArgs) -> Result<i32, OpError> {
             report.pending_intents
         );
     }
+    if !report.not_backed_up.is_empty() && !g.quiet {
+        eprintln!(
+            "note: the store holds nothing yet of {} folders of `{name}` (`{}`); a dry run plans only from mail already backed up",
+            report.not_backed_up.len(),
+            report.not_backed_up.join("`, `")
+        );
+        eprintln!("hint: run `mailkeep backup {name}` first to see the whole plan");
+    }
     if !args.folder.is_empty() && !report.skipped_drafts.is_empty() && !g.quiet {
         eprintln!(
             "note: left the drafts folder `{}` alone; add `--include-drafts` to archive from it",

@@ -89,6 +89,9 @@ pub struct ArchiveReport {
     pub folders: Vec<FolderArchive>,
     /// Drafts folders matched but skipped (no `--include-drafts`).
     pub skipped_drafts: Vec<String>,
+    /// Dry run: folders the store holds nothing of yet (a dry run plans
+    /// only from mail already backed up).
+    pub not_backed_up: Vec<String>,
     pub quota_before: Option<Vec<RootUsage>>,
     /// Dry run: what the plan would leave; real run: what the server says.
     pub quota_after: Option<Vec<RootUsage>>,
@@ -213,6 +216,7 @@ pub async fn archive_account(
         pending_intents: 0,
         folders: Vec::new(),
         skipped_drafts: Vec::new(),
+        not_backed_up: Vec::new(),
         quota_before: None,
         quota_after: None,
         target_percent: opts.until_below,
@@ -260,7 +264,11 @@ pub async fn archive_account(
                 mailbox_id,
                 on_server,
             }),
-            Ok(None) => {}
+            Ok(None) => {
+                if opts.dry_run {
+                    report.not_backed_up.push(f.display.clone());
+                }
+            }
             Err(Fail::Folder(e)) => fa.error = Some(e),
             Err(f) => return Err(fatal(f)),
         }
