@@ -609,3 +609,55 @@ fn killed_at_each_step_a_rerun_converges_and_loses_nothing() {
         backup_reports_nothing_gone(&env, "acct");
     }
 }
+
+#[test]
+fn a_folder_whose_uidvalidity_changed_is_refused_until_backed_up() {
+    let srv = Dovecot::start(DovecotOptions::default());
+    let mut c = srv.client("alice");
+    c.create("Work");
+    for i in 0..3 {
+        c.append(
+            "Work",
+            &[],
+            Some(&old_date(i)),
+            &gen_message(i, 1_500, "old"),
+        );
+    }
+    let env = Env::new();
+    env.add_account("main", &srv, "alice");
+    env.run(&["backup", "main"]).assert_success();
+    // The folder is recreated: same mail, new UIDVALIDITY, UIDs from 1 again.
+    c.delete_mailbox("Work");
+    c.create("Work");
+    for i in 3..6 {
+        c.append(
+            "Work",
+            &[],
+            Some(&old_date(i)),
+            &gen_message(i, 1_500, "old"),
+        );
+    }
+    let before = server_state(&srv, "alice", &["Work"]);
+
+    let args = ["archive", "main", "--older-than", "2y", "--folder", "Work"];
+    let r = env.run(&args);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.stderr.contains("`Work`") && r.stderr.contains("UIDVALIDITY"),
+        "{r}"
+    );
+    assert_eq!(
+        server_state(&srv, "alice", &["Work"]),
+        before,
+        "nothing removed"
+    );
+
+    // Its new generation is backed up now: the next run archives from it.
+    env.run(&args).assert_success();
+    assert!(server_state(&srv, "alice", &["Work"])["Work"].is_empty());
+    let stored = exported(&env, "main");
+    for m in &before["Work"] {
+        assert!(stored.contains(&m.bytes), "UID {} lost", m.uid);
+    }
+    deep_verify_is_clean(&env);
+}

@@ -242,7 +242,7 @@ pub async fn archive_account(
 
     let (folders, drafts) = eligible(&listed, acct, opts);
     report.skipped_drafts = drafts;
-    report.quota_before = read_quota(&mut conn, &folders).await?;
+    report.quota_before = quota_of(&mut conn, &folders, opts).await?;
     if let (Some(q), Some(store), false) = (&report.quota_before, store, opts.dry_run) {
         with_store(store, |s| remember(s, name, q));
     }
@@ -340,7 +340,7 @@ pub async fn archive_account(
             archived_this_round += fa.archived - before;
         }
         let all: Vec<Folder> = ready.iter().map(|r| r.folder.clone()).collect();
-        quota_now = read_quota(&mut conn, &all).await?;
+        quota_now = quota_of(&mut conn, &all, opts).await?;
         let Some(target) = opts.until_below else {
             break;
         };
@@ -358,6 +358,20 @@ pub async fn archive_account(
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.logout()).await;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// The quota, for the report and for `--until-below`. Choosing by age, a
+/// server that refuses GETQUOTAROOT only costs the quota lines.
+async fn quota_of(
+    conn: &mut Connection,
+    folders: &[Folder],
+    opts: &ArchiveOptions,
+) -> Result<Option<Vec<RootUsage>>, OpError> {
+    match read_quota(conn, folders).await {
+        Ok(q) => Ok(q),
+        Err(e) if opts.until_below.is_none() && e.server_response().is_some() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn fatal(f: Fail) -> OpError {
