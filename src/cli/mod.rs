@@ -7,9 +7,11 @@
 //! respected (indicatif draws no colour when it is set).
 
 mod account;
+mod archive;
 mod backup;
 mod export;
 mod progress;
+mod quota;
 mod repair;
 mod status;
 mod verify;
@@ -61,6 +63,10 @@ enum Command {
     Export(export::ExportArgs),
     /// Rebuild the store's index from its packs.
     Repair,
+    /// Show the server's quota: usage and limit per quota root.
+    Quota(quota::QuotaArgs),
+    /// Free server space: back up, verify, then remove old mail from the server (it stays in the store).
+    Archive(archive::ArchiveArgs),
 }
 
 /// Resolved global settings.
@@ -120,6 +126,8 @@ pub fn main() -> i32 {
             Command::Verify(args) => verify::run(&globals, args).await,
             Command::Export(args) => export::run(&globals, args),
             Command::Repair => repair::run(&globals),
+            Command::Quota(args) => quota::run(&globals, args).await,
+            Command::Archive(args) => archive::run(&globals, args).await,
         }
     });
     match result {

@@ -1,5 +1,6 @@
 //! `mailkeep status [ACCOUNT] [--json]`
 
+use crate::ops::quota::{describe_count, describe_storage};
 use crate::ops::status::status;
 use crate::ops::{human_bytes, OpError};
 use crate::store::{Store, StoreError};
@@ -81,6 +82,23 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
                 r.summary.as_deref().unwrap_or("did not finish")
             ),
             None => println!("  last backup: never"),
+        }
+        for q in &a.quota {
+            let mut parts = Vec::new();
+            if let Some(u) = &q.storage {
+                parts.push(describe_storage(u));
+            }
+            if let Some(u) = &q.messages {
+                parts.push(format!("messages {}", describe_count(u)));
+            }
+            if !parts.is_empty() {
+                println!(
+                    "  quota: {} (root `{}`, as of {})",
+                    parts.join(", "),
+                    q.root,
+                    local_time(q.seen_at)
+                );
+            }
         }
         if a.folders.is_empty() {
             continue;

@@ -13,6 +13,8 @@ use rusqlite_migration::{Migrations, M};
 use crate::model::records::{Located, MailboxRecord, Record, RefEvent, RefRecord};
 use crate::model::{BlobId, Flags, InternalDate, Uid};
 
+pub mod archive;
+
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error("cannot open the index `{path}`")]
@@ -37,7 +39,10 @@ pub type Result<T> = std::result::Result<T, IndexError>;
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../../migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_init.sql")),
+        M::up(include_str!("../../migrations/0004_archive.sql")),
+    ])
 }
 
 /// Where a blob's record sits.

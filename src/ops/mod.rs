@@ -6,8 +6,10 @@
 //! decides the exit code and its [`OpError::hint`] what the user can do.
 //! Whether retrying can help is the IMAP layer's call (`retryable`).
 
+pub mod archive;
 pub mod backup;
 pub mod export;
+pub mod quota;
 pub mod status;
 pub mod verify;
 
