@@ -11,6 +11,8 @@ mod backup;
 mod export;
 mod progress;
 mod repair;
+mod search;
+mod show;
 mod status;
 mod verify;
 
@@ -61,6 +63,12 @@ enum Command {
     Export(export::ExportArgs),
     /// Rebuild the store's index from its packs.
     Repair,
+    /// Find stored mail: words, phrases, from:, subject:, before:, folder:, has:attachment ….
+    Search(search::SearchArgs),
+    /// Print one stored message (headers, text, attachments), or its exact bytes.
+    Show(show::ShowArgs),
+    /// Rebuild the search index from the stored messages.
+    Reindex,
 }
 
 /// Resolved global settings.
@@ -120,6 +128,9 @@ pub fn main() -> i32 {
             Command::Verify(args) => verify::run(&globals, args).await,
             Command::Export(args) => export::run(&globals, args),
             Command::Repair => repair::run(&globals),
+            Command::Search(args) => search::run(&globals, args),
+            Command::Show(args) => show::run(&globals, args),
+            Command::Reindex => search::reindex(&globals),
         }
     });
     match result {
