@@ -148,7 +148,7 @@ fn from_message(m: &Message<'_>, depth: usize) -> Extracted {
             })
             .unwrap_or_else(|| "application/octet-stream".into())
             .to_ascii_lowercase();
-        let mut name = part.attachment_name().map(|n| repair_text(n));
+        let mut name = part.attachment_name().map(repair_text);
         if let PartType::Message(inner) = &part.body {
             if depth < MAX_NESTING {
                 let e = from_message(inner, depth + 1);
