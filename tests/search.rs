@@ -160,6 +160,19 @@ fn messages() -> Vec<Msg> {
                  nothing closes here \xff\xfe\r\n"
             .to_vec(),
     });
+    // Makes mail-parser 0.11 panic (a message/rfc822 right inside another).
+    v.push(Msg {
+        folder: "INBOX",
+        internaldate: "01-Jun-2020 10:00:00 +0000",
+        subject: "nested forward outer",
+        bytes: b"From: carol@example.net\r\nSubject: nested forward outer\r\n\
+                 Content-Type: multipart/mixed; boundary=\"B1\"\r\n\r\n--B1\r\n\
+                 Content-Type: text/plain\r\n\r\nhi\r\n--B1\r\nContent-Type: message/rfc822\r\n\r\n\
+                 Subject: mid\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\
+                 Content-Type: multipart/mixed; boundary=--X\r\n\r\n----X\r\n\
+                 Content-Type: text/plain\r\n\r\ninner platypus text\r\n----X--\r\n\r\n--B1--\r\n"
+            .to_vec(),
+    });
     // Not mail at all.
     v.push(Msg {
         folder: "INBOX",
@@ -277,6 +290,8 @@ fn search_finds_mail_in_every_charset_by_every_field() {
     assert_eq!(s(&["subject:widget"]), ["broken widget report"]);
     assert_eq!(s(&["from:bob@example.net"]), ["broken widget report"]);
     assert_eq!(s(&["zebrafish"]), [""]);
+    assert_eq!(s(&["platypus"]), ["nested forward outer"]);
+    assert_eq!(s(&["from:carol"]), ["nested forward outer"]);
 
     // Everything, newest first; --limit.
     let all = s(&[]);
@@ -368,7 +383,9 @@ fn show_prints_decoded_text_and_raw_is_byte_exact() {
     assert!(att.contains("The invoice is attached."), "{att}");
     let broken = show(6);
     assert!(broken.contains("Subject:    broken widget report"), "{broken}");
-    let not_mail = show(7);
+    let nested = show(7);
+    assert!(nested.contains("Subject:    nested forward outer"), "{nested}");
+    let not_mail = show(8);
     assert!(not_mail.contains("zebrafish"), "{not_mail}");
 
     // Ids: any unique prefix; an ambiguous one is an error that says so.
@@ -440,4 +457,48 @@ fn reindex_gives_the_same_results_and_backup_catches_up() {
     // verify stays clean with the search tables in the index.
     let r = env.run(&["verify", "--deep"]);
     assert_eq!(r.code, 0, "{r}");
+}
+
+/// Backs up the whole `varied/` corpus, then finds Japanese mail in it.
+#[test]
+fn corpus_japanese_mail_is_found() {
+    let Some(corpus) = support::corpus_dir() else {
+        return;
+    };
+    let srv = Dovecot::start(DovecotOptions::default());
+    let mut c = srv.client("alice");
+    c.create("Corpus");
+    let mut files: Vec<_> = std::fs::read_dir(corpus.join("varied"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut appended = 0;
+    for f in &files {
+        if c.try_append("Corpus", &std::fs::read(f).unwrap()).contains(" OK") {
+            appended += 1;
+        }
+    }
+    assert!(appended > 1400, "Dovecot took only {appended}");
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    let t = std::time::Instant::now();
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{r}");
+    println!("backup with indexing: {:.1} s", t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
+    let r = env.run(&["reindex"]);
+    assert_eq!(r.code, 0, "{r}");
+    println!("reindex: {:.1} s: {}", t.elapsed().as_secs_f64(), r.stdout.trim());
+    for q in std::env::var("MK_SEARCH_PROBE").unwrap_or_default().split(';') {
+        if q.is_empty() {
+            continue;
+        }
+        let r = env.run(&["search", "--limit", "20", q]);
+        println!("== {q}\n{}{}", r.stdout, r.stderr);
+    }
+    if let Some(keep) = std::env::var_os("MK_SEARCH_KEEP") {
+        let _ = std::fs::remove_dir_all(&keep);
+        std::process::Command::new("cp").arg("-a").arg(env.store.as_os_str()).arg(&keep).status().unwrap();
+    }
 }

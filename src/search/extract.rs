@@ -6,6 +6,10 @@
 //! Japanese headers sent without MIME encoding (raw ISO-2022-JP escapes or
 //! 8-bit Shift_JIS/EUC-JP) are decoded too.
 
+use std::cell::Cell;
+use std::panic::AssertUnwindSafe;
+use std::sync::Once;
+
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
 
@@ -85,11 +89,41 @@ impl Extracted {
 
 /// Decodes a message. `bytes` may be only the start of a large message.
 pub fn extract(bytes: &[u8]) -> Extracted {
-    let parsed = MessageParser::default().parse(bytes);
+    // mail-parser 0.11 panics on some malformed MIME structures ("Invalid
+    // part ID, could not find multipart"): such a message is read raw.
+    quiet_panic_hook();
+    PARSING.with(|p| p.set(true));
+    let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        match MessageParser::default().parse(bytes) {
+            Some(m) if looks_like_mail(&m) => Some(from_message(&m, 0)),
+            _ => None,
+        }
+    }));
+    PARSING.with(|p| p.set(false));
     match parsed {
-        Some(m) if looks_like_mail(&m) => from_message(&m, 0),
-        _ => raw_scan(bytes),
+        Ok(Some(e)) => e,
+        Ok(None) | Err(_) => raw_scan(bytes),
     }
+}
+
+thread_local! {
+    /// Set while this thread runs mail-parser, whose panics are caught.
+    static PARSING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs (once) a panic hook that keeps quiet about panics inside
+/// mail-parser, which [`extract`] catches, and hands every other panic to
+/// the hook that was there before.
+fn quiet_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !PARSING.with(|p| p.get()) {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// mail-parser takes almost anything; text with no header fields it knows
@@ -458,6 +492,18 @@ mod tests {
         assert_eq!(e.texts[0], "// Not an RFC-822 Document");
         let e = extract(b"");
         assert_eq!(e.to_doc(BlobId::of(b"")).body, "");
+    }
+
+    #[test]
+    fn a_message_mail_parser_panics_on_is_read_raw() {
+        // A message/rfc822 directly inside a message/rfc822 holding a
+        // multipart (as in SpamAssassin's `nice/mime9`).
+        let m = b"From: a@b\r\nSubject: outer\r\nContent-Type: multipart/mixed; boundary=\"B1\"\r\n\r\n--B1\r\nContent-Type: text/plain\r\n\r\nhi\r\n--B1\r\nContent-Type: message/rfc822\r\n\r\nSubject: mid\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=--X\r\n\r\n----X\r\nContent-Type: text/plain\r\n\r\ninner text\r\n----X--\r\n\r\n--B1--\r\n";
+        let e = extract(m);
+        assert!(!e.parsed);
+        assert_eq!(e.subject, "outer");
+        assert_eq!(e.from, "a@b");
+        assert!(e.texts[0].contains("inner text"));
     }
 
     #[test]
