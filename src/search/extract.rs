@@ -155,6 +155,7 @@ fn from_message(m: &Message<'_>, depth: usize) -> Extracted {
     };
     let subject = match (m.subject(), raw_header("Subject")) {
         (Some(s), Some(raw)) if needs_repair(s) => decode_raw_header(raw, charset.as_deref()),
+        (Some(s), _) if s.contains("=?") => decode_encoded_words(s),
         (Some(s), _) => s.to_string(),
         (None, _) => String::new(),
     };
@@ -342,6 +343,83 @@ fn unfold(s: &str) -> String {
         .join(" ")
 }
 
+/// Decodes the MIME encoded words (`=?charset?B|Q?text?=`) that mail-parser
+/// left as they were (it gives up on a word that does not decode cleanly,
+/// e.g. ISO-2022-JP with carrier emoji); what cannot be decoded stays.
+fn decode_encoded_words(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    let mut after_word = false;
+    while let Some(start) = rest.find("=?") {
+        let (before, word) = rest.split_at(start);
+        let Some((decoded, len)) = encoded_word(word) else {
+            out.push_str(before);
+            out.push_str("=?");
+            rest = &word[2..];
+            after_word = false;
+            continue;
+        };
+        // White space between two encoded words is not part of the text.
+        if !(after_word && before.trim().is_empty()) {
+            out.push_str(before);
+        }
+        out.push_str(&decoded);
+        rest = &word[len..];
+        after_word = true;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One encoded word at the start of `w`: its text and its length.
+fn encoded_word(w: &str) -> Option<(String, usize)> {
+    let body = w.strip_prefix("=?")?;
+    let mut parts = body.splitn(3, '?');
+    let charset = parts.next()?;
+    let encoding = parts.next()?;
+    let rest = parts.next()?;
+    let end = rest.find("?=")?;
+    let text = &rest[..end];
+    if charset.is_empty() || text.contains(char::is_whitespace) {
+        return None;
+    }
+    let bytes = match encoding {
+        "B" | "b" => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(text.trim_end_matches('='))
+                .ok()?
+        }
+        "Q" | "q" => {
+            let mut v = Vec::new();
+            let b = text.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                match b[i] {
+                    b'_' => v.push(b' '),
+                    b'=' => {
+                        let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                        v.push(u8::from_str_radix(hex, 16).ok()?);
+                        i += 2;
+                    }
+                    c => v.push(c),
+                }
+                i += 1;
+            }
+            v
+        }
+        _ => return None,
+    };
+    let len = 2 + charset.len() + 1 + encoding.len() + 1 + end + 2;
+    // RFC 2231 language suffix: `charset*lang`.
+    let charset = charset.split('*').next().unwrap_or(charset);
+    let decoded = match charset_decoder(charset.as_bytes()) {
+        Some(dec) => dec(&bytes),
+        None => String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    Some((decoded, len))
+}
+
 /// Text that still holds ISO-2022-JP escapes or replacement characters was
 /// not decoded right.
 fn needs_repair(s: &str) -> bool {
@@ -377,6 +455,10 @@ fn decode_raw_header(raw: &[u8], charset: Option<&str>) -> String {
             if !needs_repair(&s) {
                 return s;
             }
+        }
+        let words = decode_encoded_words(&unfolded);
+        if words != unfolded {
+            return words;
         }
     }
     if raw.contains(&0x1b) {
@@ -482,6 +564,21 @@ mod tests {
         let e = extract(&m);
         assert_eq!(e.subject, "テスト");
         assert_eq!(e.texts[0].trim(), "テ");
+    }
+
+    #[test]
+    fn encoded_words_mail_parser_leaves_alone_are_decoded() {
+        // 題名 and an au emoji outside JIS X 0208, in ISO-2022-JP.
+        let m = b"Subject: =?iso-2022-jp?B?GyRCQmpMPnZeGyhC?=\r\nFrom: a@b\r\n\r\nx\r\n";
+        assert!(
+            extract(m).subject.starts_with("題名"),
+            "{}",
+            extract(m).subject
+        );
+        assert_eq!(
+            decode_encoded_words("=?utf-8?Q?caf=C3=A9_au?= =?utf-8?B?5LiA?= x =?bad"),
+            "café au一 x =?bad"
+        );
     }
 
     #[test]
