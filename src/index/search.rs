@@ -223,10 +223,20 @@ impl Index {
         Ok(added)
     }
 
-    /// Empties the search index (before `reindex` fills it again).
+    /// Empties the search index (before `reindex` fills it again). The FTS
+    /// table is dropped and created again from its own definition (as the
+    /// migrations left it): deleting its rows one by one would leave delete
+    /// markers that take more room than the text, and would not mend a
+    /// damaged full-text index.
     pub fn search_clear(&self) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute_batch("DELETE FROM search_fts; DELETE FROM search_docs;")?;
+        let create: String = tx.query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'search_fts'",
+            [],
+            |r| r.get(0),
+        )?;
+        tx.execute_batch("DROP TABLE search_fts; DELETE FROM search_docs;")?;
+        tx.execute_batch(&create)?;
         tx.commit()?;
         Ok(())
     }
