@@ -11,5 +11,6 @@ pub mod imap;
 pub mod index;
 pub mod model;
 pub mod ops;
+pub mod search;
 pub mod store;
 pub mod sync;

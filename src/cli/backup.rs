@@ -89,6 +89,11 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
     for name in &names {
         let report = backup_account(&config, name, store.as_ref(), &opts, &bars).await;
         bars.clear();
+        let indexed = match (&store, args.dry_run) {
+            (Some(s), false) => index_for_search(s, &bars).await,
+            _ => Ok(()),
+        };
+        bars.clear();
         if args.dry_run && !g.quiet {
             for f in &report.folders {
                 if f.error.is_none() && (f.new_messages > 0 || f.flag_updates > 0 || f.gone > 0) {
@@ -123,6 +128,32 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
         if report.failed_folders().next().is_some() && report.error.is_none() {
             eprintln!("hint: the other folders were backed up; run the same command again to retry the failed ones");
         }
+        if let Err(e) = indexed {
+            eprintln!(
+                "error: the mail of `{name}` was backed up, but the search index was not updated: {}",
+                crate::ops::backup::error_chain(&e)
+            );
+            eprintln!("hint: run `mailkeep reindex` to rebuild the search index");
+            kinds.push(Some(e.kind()));
+        }
     }
     Ok(super::combine(kinds))
+}
+
+/// Adds what the backup stored to the search index, off the async threads.
+async fn index_for_search(store: &SharedStore, bars: &Bars) -> Result<(), OpError> {
+    let store = store.clone();
+    let bar = bars.counter(0, "indexing for search");
+    tokio::task::spawn_blocking(move || {
+        let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+        crate::ops::search::index_pending(&mut s, &mut |done, total| {
+            if let Some(b) = &bar {
+                b.set_length(total);
+                b.set_position(done);
+            }
+        })
+        .map(|_| ())
+    })
+    .await
+    .expect("search indexing task panicked")
 }

@@ -13,6 +13,8 @@ mod export;
 mod progress;
 mod quota;
 mod repair;
+mod search;
+mod show;
 mod status;
 mod verify;
 
@@ -67,6 +69,12 @@ enum Command {
     Quota(quota::QuotaArgs),
     /// Free server space: back up, verify, then remove old mail from the server (it stays in the store).
     Archive(archive::ArchiveArgs),
+    /// Find stored mail: words, phrases, from:, subject:, before:, folder:, has:attachment ….
+    Search(search::SearchArgs),
+    /// Print one stored message (headers, text, attachments), or its exact bytes.
+    Show(show::ShowArgs),
+    /// Rebuild the search index from the stored messages.
+    Reindex,
 }
 
 /// Resolved global settings.
@@ -128,6 +136,9 @@ pub fn main() -> i32 {
             Command::Repair => repair::run(&globals),
             Command::Quota(args) => quota::run(&globals, args).await,
             Command::Archive(args) => archive::run(&globals, args).await,
+            Command::Search(args) => search::run(&globals, args),
+            Command::Show(args) => show::run(&globals, args),
+            Command::Reindex => search::reindex(&globals),
         }
     });
     match result {

@@ -4,6 +4,10 @@
 //! Uses: `model`. Everything it holds comes from pack records (see
 //! [`Index::apply`]), so it can be rebuilt from the packs alone.
 
+mod search;
+
+pub use search::{SearchColumn, SearchDoc, SearchFilter, SearchHit, SearchPlace, SearchTerm};
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -41,6 +45,7 @@ pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_init.sql")),
+        M::up(include_str!("../../migrations/0002_search.sql")),
         M::up(include_str!("../../migrations/0004_archive.sql")),
     ])
 }
