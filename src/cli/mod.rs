@@ -11,6 +11,7 @@ mod backup;
 mod export;
 mod progress;
 mod repair;
+mod restore;
 mod status;
 mod verify;
 
@@ -61,6 +62,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Rebuild the store's index from its packs.
     Repair,
+    /// Put stored mail back on an IMAP account, never twice.
+    Restore(restore::RestoreArgs),
 }
 
 /// Resolved global settings.
@@ -120,6 +123,7 @@ pub fn main() -> i32 {
             Command::Verify(args) => verify::run(&globals, args).await,
             Command::Export(args) => export::run(&globals, args),
             Command::Repair => repair::run(&globals),
+            Command::Restore(args) => restore::run(&globals, args).await,
         }
     });
     match result {

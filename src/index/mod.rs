@@ -7,6 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+mod restore;
+
+pub use restore::RestoredUid;
+
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 
@@ -37,7 +41,10 @@ pub type Result<T> = std::result::Result<T, IndexError>;
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../../migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_init.sql")),
+        M::up(include_str!("../../migrations/0003_restore.sql")),
+    ])
 }
 
 /// Where a blob's record sits.
