@@ -158,12 +158,18 @@ fn print_report(r: &RestoreReport, quiet: bool) {
         );
     }
     if r.folders.iter().any(|f| f.error.is_some()) {
-        eprintln!("hint: run the same command again: what is already on the target is not appended twice");
+        eprintln!(
+            "hint: run the same command again: what is already on the target is not appended twice"
+        );
     }
 }
 
 fn table(r: &RestoreReport) -> String {
-    let verb = if r.dry_run { "WOULD APPEND" } else { "APPENDED" };
+    let verb = if r.dry_run {
+        "WOULD APPEND"
+    } else {
+        "APPENDED"
+    };
     let rows: Vec<[String; 7]> = r
         .folders
         .iter()

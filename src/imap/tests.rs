@@ -463,7 +463,10 @@ async fn fetch_identity_gives_size_date_and_message_id_without_bodies() {
     );
     assert_eq!(got[1].size, no_id.len() as u64);
     assert!(
-        got[1].message_id_header.iter().all(|b| b.is_ascii_whitespace()),
+        got[1]
+            .message_id_header
+            .iter()
+            .all(|b| b.is_ascii_whitespace()),
         "{:?}",
         String::from_utf8_lossy(&got[1].message_id_header)
     );

@@ -7,8 +7,9 @@
 //!    Message-ID of each message (`fetch_identity`).
 //! 2. A stored message is skipped when the map names a UID the target still
 //!    has (same UIDVALIDITY), or when the target holds a message with its
-//!    Message-ID, INTERNALDATE and size (exact, or as CRLF); without a
-//!    Message-ID, when a message of that size and date serves the same bytes.
+//!    Message-ID, INTERNALDATE and size (exact, or as CRLF, give or take two
+//!    bytes); without a Message-ID, when a message of that size and date
+//!    serves the same bytes (up to the final line ending).
 //! 3. Otherwise `APPEND`; the APPENDUID goes into a batch that is written to
 //!    the map in one transaction every [`RECORD_EVERY`] messages, at the end
 //!    of the folder and before any error is returned.
@@ -33,7 +34,7 @@ use crate::sync::exec::SharedStore;
 
 use super::backup::error_chain;
 use super::{connect, OpError};
-use check::{crlf_form, message_id, TargetIndex};
+use check::{crlf_form, message_id, same_bytes, TargetIndex};
 use plan::{FolderPlan, Item, Selection, TargetShape, ToFolder};
 
 /// Restore-map records are written at least this often (messages).
@@ -205,7 +206,17 @@ pub async fn restore(
     let outcomes = Mutex::new(Vec::new());
     let mut initial = Some(first);
     let workers: Vec<_> = (0..opts.jobs.max(1))
-        .map(|_| worker(initial.take(), config, store, opts, progress, &queue, &outcomes))
+        .map(|_| {
+            worker(
+                initial.take(),
+                config,
+                store,
+                opts,
+                progress,
+                &queue,
+                &outcomes,
+            )
+        })
         .collect();
     futures::future::join_all(workers).await;
     reports.extend(outcomes.into_inner().unwrap_or_else(|p| p.into_inner()));
@@ -453,7 +464,9 @@ impl FolderRun<'_> {
                             Err(e2) => return Err(e2.into()),
                         }
                     }
-                    self.report.refused.push(refused(&self.plan.target, item, &bytes, &reason));
+                    self.report
+                        .refused
+                        .push(refused(&self.plan.target, item, &bytes, &reason));
                     self.settled(item, Settled::Refused, None);
                 }
                 Err(e) => return Err(e.into()),
@@ -485,12 +498,17 @@ impl FolderRun<'_> {
         if candidates.is_empty() {
             return Ok(None);
         }
-        let nul80: Vec<u8> = crlf.iter().map(|&b| if b == 0 { 0x80 } else { b }).collect();
+        let nul80: Vec<u8> = crlf
+            .iter()
+            .map(|&b| if b == 0 { 0x80 } else { b })
+            .collect();
         let mut found = None;
         self.conn
             .fetch_bodies(&candidates, &mut |uid, served| {
                 if found.is_none()
-                    && (served == bytes || served == crlf.as_ref() || served == nul80)
+                    && (same_bytes(&served, bytes)
+                        || same_bytes(&served, &crlf)
+                        || same_bytes(&served, &nul80))
                 {
                     found = Some(uid);
                 }
@@ -626,7 +644,11 @@ pub fn summary_line(r: &RestoreReport) -> String {
     let converted = sum(|f| f.converted);
     let refused = sum(|f| f.refused.len() as u64);
     let failed = r.folders.iter().filter(|f| f.error.is_some()).count();
-    let verb = if r.dry_run { "would append" } else { "appended" };
+    let verb = if r.dry_run {
+        "would append"
+    } else {
+        "appended"
+    };
     let to = if r.source == r.target {
         r.target.clone()
     } else {

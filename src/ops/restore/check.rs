@@ -86,6 +86,27 @@ pub fn crlf_form(bytes: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// How far a target's size may be from ours and still count: Dovecot, for
+/// one, drops a bare CR at the very end of a message it is given.
+pub const SIZE_SLACK: u64 = 2;
+
+fn size_matches(target: u64, ours: &[u64]) -> bool {
+    ours.iter().any(|s| target.abs_diff(*s) <= SIZE_SLACK)
+}
+
+/// The same message, as far as a server's handling of the last line ending
+/// goes: equal once trailing CR and LF bytes are dropped from both.
+pub fn same_bytes(served: &[u8], ours: &[u8]) -> bool {
+    fn trim(b: &[u8]) -> &[u8] {
+        let end = b
+            .iter()
+            .rposition(|&c| c != b'\r' && c != b'\n')
+            .map_or(0, |i| i + 1);
+        &b[..end]
+    }
+    served == ours || trim(served) == trim(ours)
+}
+
 /// What a target folder holds, indexed for the duplicate check. Each target
 /// message can stand for one stored message only (claimed once).
 #[derive(Debug, Default)]
@@ -132,24 +153,28 @@ impl TargetIndex {
 
     /// A message with this Message-ID and INTERNALDATE and one of `sizes`
     /// (the exact size, or the size in CRLF form, as servers that convert
-    /// count it), not claimed yet: claims and returns it.
+    /// count it; give or take [`SIZE_SLACK`]), not claimed yet: claims and
+    /// returns it.
     pub fn claim_by_id(&mut self, id: &str, unix: i64, sizes: &[u64]) -> Option<Uid> {
         let list = self.by_id.get(&(id.to_string(), unix))?;
         let uid = list
             .iter()
-            .find(|(u, s)| sizes.contains(s) && !self.claimed.contains(u))
+            .find(|(u, s)| size_matches(*s, sizes) && !self.claimed.contains(u))
             .map(|(u, _)| *u)?;
         self.claimed.insert(uid);
         Some(uid)
     }
 
     /// Unclaimed messages without a Message-ID with this INTERNALDATE and one
-    /// of `sizes`: candidates whose bytes must be compared.
+    /// of `sizes` (give or take [`SIZE_SLACK`]): candidates whose bytes must
+    /// be compared.
     pub fn candidates_without_id(&self, unix: i64, sizes: &[u64]) -> Vec<Uid> {
         let mut out = Vec::new();
         for s in sizes {
-            if let Some(list) = self.without_id.get(&(*s, unix)) {
-                out.extend(list.iter().filter(|u| !self.claimed.contains(u)));
+            for t in s.saturating_sub(SIZE_SLACK)..=s + SIZE_SLACK {
+                if let Some(list) = self.without_id.get(&(t, unix)) {
+                    out.extend(list.iter().filter(|u| !self.claimed.contains(u)));
+                }
             }
         }
         out.sort_unstable();
@@ -177,8 +202,14 @@ mod tests {
             message_id(b"message-id:\r\n   <folded@x>\r\nX: y\r\n\r\n"),
             Some("<folded@x>".into())
         );
-        assert_eq!(message_id(b"Message-Id: bare-id\n\nbody"), Some("bare-id".into()));
-        assert_eq!(message_id(b"Subject: none\r\n\r\nMessage-ID: <no@x>\r\n"), None);
+        assert_eq!(
+            message_id(b"Message-Id: bare-id\n\nbody"),
+            Some("bare-id".into())
+        );
+        assert_eq!(
+            message_id(b"Subject: none\r\n\r\nMessage-ID: <no@x>\r\n"),
+            None
+        );
         assert_eq!(message_id(b"Message-ID:   \r\n\r\n"), None);
         assert_eq!(message_id(b"\r\n"), None);
         assert_eq!(message_id(b""), None);
@@ -194,6 +225,14 @@ mod tests {
         assert_eq!(&*crlf_form(b"a\n\r\nb\r\r\n"), b"a\r\n\r\nb\r\n\r\n");
         let nul = b"a\0b\r\n";
         assert_eq!(&*crlf_form(nul), nul, "NUL is not a line ending");
+    }
+
+    #[test]
+    fn bytes_compare_up_to_the_final_line_ending() {
+        assert!(same_bytes(b"a\r\nb", b"a\r\nb\r"));
+        assert!(same_bytes(b"a\r\nb\r\n", b"a\r\nb\r\n"));
+        assert!(!same_bytes(b"a\r\nb", b"a\r\nc"));
+        assert!(!same_bytes(b"a\nb", b"a\r\nb"));
     }
 
     fn ident(uid: Uid, size: u64, unix: i64, header: &str) -> MessageIdentity {
@@ -216,7 +255,7 @@ mod tests {
             ident(3, 50, 5, "\r\n"),
         ]);
         assert_eq!(ix.len(), 3);
-        assert_eq!(ix.claim_by_id("<a@x>", 5, &[99]), None, "size differs");
+        assert_eq!(ix.claim_by_id("<a@x>", 5, &[97]), None, "size differs");
         assert_eq!(ix.claim_by_id("<a@x>", 6, &[100]), None, "date differs");
         assert_eq!(ix.claim_by_id("<a@x>", 5, &[100]), Some(1));
         assert_eq!(ix.claim_by_id("<a@x>", 5, &[98, 100]), Some(2));

@@ -37,6 +37,11 @@ impl Selection {
         true
     }
 
+    /// Whether messages are chosen by more than their folder.
+    pub fn filters_messages(&self) -> bool {
+        self.archived_only || self.since.is_some() || self.before.is_some()
+    }
+
     pub fn wants_folder(&self, name: &str) -> bool {
         self.folders.is_empty() || self.folders.iter().any(|p| folder_matches(p, name))
     }
@@ -202,7 +207,10 @@ pub fn target_name(segments: &[String], shape: &TargetShape) -> (String, bool) {
             _ => s.clone(),
         })
         .collect();
-    let joiner = shape.delimiter.map(String::from).unwrap_or_else(|| "/".into());
+    let joiner = shape
+        .delimiter
+        .map(String::from)
+        .unwrap_or_else(|| "/".into());
     let body = clean
         .iter()
         .map(|s| encode_mailbox_name(s))
@@ -225,7 +233,8 @@ pub fn target_name(segments: &[String], shape: &TargetShape) -> (String, bool) {
 /// Builds the plan: for each selected source folder (every generation of it,
 /// so that mail from before a UIDVALIDITY change is not forgotten), each
 /// distinct message once per target folder, with the flags and date of its
-/// latest sighting, in the order the source had them.
+/// latest sighting, in the order the source had them. Folders left empty by
+/// the date or archive filter are left out.
 pub fn build(
     mailboxes: &[(MailboxRow, Vec<StoredMessage>)],
     all_folders: &[(String, Option<String>)],
@@ -278,7 +287,12 @@ pub fn build(
             }
         }
     }
-    plans.into_values().collect()
+    // An empty folder is recreated too, unless it is empty only because of
+    // the date or archive filter.
+    plans
+        .into_values()
+        .filter(|p| !p.items.is_empty() || !selection.filters_messages())
+        .collect()
 }
 
 #[cfg(test)]
@@ -347,7 +361,10 @@ mod tests {
             source_segments("INBOX.Work.2019", Some("."), p.as_deref()),
             segs(&["Work", "2019"])
         );
-        assert_eq!(source_segments("inbox", Some("."), p.as_deref()), segs(&["INBOX"]));
+        assert_eq!(
+            source_segments("inbox", Some("."), p.as_deref()),
+            segs(&["INBOX"])
+        );
         let dovecot = vec![
             ("INBOX".to_string(), Some("/".to_string())),
             ("Sent".to_string(), Some("/".to_string())),
