@@ -132,7 +132,7 @@ fn print_report(r: &RestoreReport, quiet: bool) {
     for f in &r.folders {
         if f.renamed {
             eprintln!(
-                "note: `{}` is named `{}` on the target: a `/` or `.` in a folder name that is the target's separator became `_`",
+                "note: `{}` is named `{}` on the target: the target's hierarchy separator inside a folder name became `_`",
                 f.sources.join("`, `"),
                 f.target
             );

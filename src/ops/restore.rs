@@ -655,9 +655,10 @@ pub fn summary_line(r: &RestoreReport) -> String {
         format!("{} to {}", r.source, r.target)
     };
     format!(
-        "restore {to}: {} folders, {in_store} in store, {verb} {appended} ({}), {already} already there, \
+        "restore {to}: {} folder{}, {in_store} in store, {verb} {appended} ({}), {already} already there, \
          {converted} converted, {refused} refused, {failed} failed in {:.1} s",
         r.folders.len(),
+        if r.folders.len() == 1 { "" } else { "s" },
         human_bytes(bytes),
         r.elapsed.as_secs_f64()
     )
