@@ -7,15 +7,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-mod restore;
-
-pub use restore::RestoredUid;
-
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 
 use crate::model::records::{Located, MailboxRecord, Record, RefEvent, RefRecord};
 use crate::model::{BlobId, Flags, InternalDate, Uid};
+
+mod restore;
+pub use restore::RestoredUid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
