@@ -20,6 +20,26 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Compares two sorted lists of messages without printing megabytes.
+fn assert_same_messages(ours: &[Vec<u8>], theirs: &[Vec<u8>], what: &str) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: message counts differ");
+    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        if a != b {
+            let at = a
+                .iter()
+                .zip(b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
+            panic!(
+                "{what}: message {i} differs at byte {at} (lengths {} and {}): {:?}",
+                a.len(),
+                b.len(),
+                String::from_utf8_lossy(&a[..a.len().min(200)])
+            );
+        }
+    }
+}
+
 fn server() -> Dovecot {
     Dovecot::start(DovecotOptions::default())
 }
@@ -152,10 +172,10 @@ fn first_backup_is_byte_exact_and_second_fetches_nothing() {
     );
 
     for folder in ["INBOX", "Work", "Work/2019"] {
-        assert_eq!(
-            exported_folder(&env, "work", folder),
-            server_folder(&srv, "alice", folder),
-            "folder {folder} differs from the server"
+        assert_same_messages(
+            &exported_folder(&env, "work", folder),
+            &server_folder(&srv, "alice", folder),
+            folder,
         );
     }
     let st = status_json(&env);
@@ -330,9 +350,10 @@ fn renamed_folder_japanese_name_and_duplicates_stored_once() {
         st["unique_messages"], 2,
         "a renamed folder's mail is not stored again"
     );
-    assert_eq!(
-        exported_folder(&env, "work", "送信済み"),
-        server_folder(&srv, "alice", "&kAFP4W4IMH8-")
+    assert_same_messages(
+        &exported_folder(&env, "work", "送信済み"),
+        &server_folder(&srv, "alice", "&kAFP4W4IMH8-"),
+        "送信済み",
     );
 }
 
@@ -444,9 +465,10 @@ fn tagged_no_in_the_middle_of_a_fetch_fails_that_folder() {
     proxy.set_fault(Fault::None);
     let r = env.run(&["backup", "work"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        exported_folder(&env, "work", "Big"),
-        server_folder(&srv, "alice", "Big")
+    assert_same_messages(
+        &exported_folder(&env, "work", "Big"),
+        &server_folder(&srv, "alice", "Big"),
+        "Big",
     );
 }
 
@@ -466,9 +488,10 @@ fn dropped_connection_is_resumed() {
         proxy.connections() >= 2,
         "the connection was cut and reopened"
     );
-    assert_eq!(
-        exported_folder(&env, "work", "INBOX"),
-        server_folder(&srv, "alice", "INBOX")
+    assert_same_messages(
+        &exported_folder(&env, "work", "INBOX"),
+        &server_folder(&srv, "alice", "INBOX"),
+        "INBOX",
     );
     deep_verify_is_clean(&env);
 }
@@ -530,9 +553,10 @@ fn kill_9_in_the_middle_then_rerun_loses_nothing() {
     let st = status_json(&env);
     assert_eq!(folder_status(&st, "work", "INBOX")["stored"], 400);
     assert_eq!(st["messages"], 400, "no duplicate rows");
-    assert_eq!(
-        exported_folder(&env, "work", "INBOX"),
-        server_folder(&srv, "alice", "INBOX")
+    assert_same_messages(
+        &exported_folder(&env, "work", "INBOX"),
+        &server_folder(&srv, "alice", "INBOX"),
+        "INBOX",
     );
     deep_verify_is_clean(&env);
     let v = env.run(&["verify", "--server", "work"]);
@@ -587,9 +611,107 @@ fn corpus_survives_server_store_export_byte_for_byte() {
     env.add_account("work", &srv, "alice");
     let r = env.run(&["backup", "work"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        exported_folder(&env, "work", "Corpus"),
-        server_folder(&srv, "alice", "Corpus")
+    assert_same_messages(
+        &exported_folder(&env, "work", "Corpus"),
+        &server_folder(&srv, "alice", "Corpus"),
+        "Corpus",
     );
     deep_verify_is_clean(&env);
+}
+
+#[test]
+fn a_huge_message_is_fetched_in_chunks_byte_for_byte() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    // Over the 8 MiB batch limit: fetched alone, in chunks, through a spool file.
+    let mut big = gen_message(1, 9 * 1024 * 1024, "huge");
+    big.extend_from_slice(b"the end\r\n");
+    c.append("INBOX", &[], None, &big);
+    c.append("INBOX", &[], None, &gen_message(2, 1000, "small"));
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("fetched 2 new"), "{}", r.stdout);
+    assert_same_messages(
+        &exported_folder(&env, "work", "INBOX"),
+        &server_folder(&srv, "alice", "INBOX"),
+        "INBOX",
+    );
+    assert!(
+        std::fs::read_dir(env.store.join("tmp"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0,
+        "no spool files are left behind"
+    );
+    deep_verify_is_clean(&env);
+}
+
+#[test]
+fn without_condstore_flag_changes_are_found_by_a_full_listing() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    let uid = c.append("INBOX", &[], None, &gen_message(1, 300, "plain"));
+    c.append("INBOX", &[], None, &gen_message(2, 300, "plain"));
+    let proxy = FaultProxy::start(srv.imap_port(), Fault::RemoveCapability("CONDSTORE".into()));
+    let env = Env::new();
+    env.add_account_via("work", &proxy, &srv, "alice");
+    assert_eq!(env.run(&["backup", "work"]).code, 0);
+    c.store_flags("INBOX", uid, "+FLAGS", &["\\Seen", "$Important"]);
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("fetched 0 new") && r.stdout.contains("1 flag changes"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn mbox_export_holds_every_message() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    c.create("Lists");
+    // A body line that mbox readers would take for a message start.
+    c.append(
+        "Lists",
+        &[],
+        None,
+        b"Subject: quoting\r\n\r\nFrom here on\r\n>From there\r\n",
+    );
+    for i in 0..5 {
+        c.append("Lists", &[], None, &gen_message(i, 700, "mbox"));
+    }
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    assert_eq!(env.run(&["backup", "work"]).code, 0);
+    let out = env.dir.path().join("mbox");
+    let r = env.run(&[
+        "export",
+        "--account",
+        "work",
+        "--format",
+        "mbox",
+        "--folder",
+        "Lists",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files = files_under(&out);
+    assert_eq!(
+        files.len(),
+        1,
+        "one mbox file per folder: {:?}",
+        files.keys()
+    );
+    let text = String::from_utf8_lossy(files.values().next().unwrap()).to_string();
+    assert_eq!(
+        text.matches("\nFrom ").count() + usize::from(text.starts_with("From ")),
+        6
+    );
+    assert!(
+        text.contains("\n>From here on") && text.contains("\n>>From there"),
+        "mboxrd quoting"
+    );
 }

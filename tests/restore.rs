@@ -668,3 +668,45 @@ fn varied_corpus_is_restored_and_what_a_strict_server_refuses_is_reported() {
     let exact = strict.iter().filter(|m| served.contains(m)).count() as u64;
     assert!(exact + n_converted >= n_appended, "{r}");
 }
+
+#[test]
+fn archived_mail_goes_back_to_the_account_it_came_from() {
+    let src = source_server();
+    let mut s = src.client("alice");
+    for i in 0..12 {
+        let date = if i < 6 {
+            format!("{:02}-Mar-2019 10:00:00 +0000", i + 1)
+        } else {
+            format!("{:02}-Mar-2023 10:00:00 +0000", i + 1)
+        };
+        s.append(
+            "INBOX",
+            &["\\Seen"],
+            Some(&date),
+            &gen_message(i, 700, "arch"),
+        );
+    }
+    let before = folder_state(&mut s, "INBOX");
+    let env = Env::new();
+    env.add_account("work", &src, "alice");
+    env.run(&["backup", "work"]).assert_success();
+    let r = env.run(&["archive", "work", "--before", "2020-01-01"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(
+        count(&mut src.client("alice"), "INBOX"),
+        6,
+        "archive took the old half: {r}"
+    );
+
+    let dry = env.run(&["restore", "work", "--archived-only", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry}");
+    assert!(dry.stdout.contains("would append 6"), "{dry}");
+    let r = env.run(&["restore", "work", "--archived-only"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(appended(&r.stdout), 6, "{r}");
+    assert_eq!(folder_state(&mut src.client("alice"), "INBOX"), before);
+    let r = env.run(&["restore", "work"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(appended(&r.stdout), 0, "{r}");
+    assert_eq!(already_there(&r.stdout), 12, "{r}");
+}

@@ -7,9 +7,11 @@
 //! respected (indicatif draws no colour when it is set).
 
 mod account;
+mod archive;
 mod backup;
 mod export;
 mod progress;
+mod quota;
 mod repair;
 mod restore;
 mod status;
@@ -64,6 +66,10 @@ enum Command {
     Repair,
     /// Put stored mail back on an IMAP account, never twice.
     Restore(restore::RestoreArgs),
+    /// Show the server's quota: usage and limit per quota root.
+    Quota(quota::QuotaArgs),
+    /// Free server space: back up, verify, then remove old mail from the server (it stays in the store).
+    Archive(archive::ArchiveArgs),
 }
 
 /// Resolved global settings.
@@ -124,6 +130,8 @@ pub fn main() -> i32 {
             Command::Export(args) => export::run(&globals, args),
             Command::Repair => repair::run(&globals),
             Command::Restore(args) => restore::run(&globals, args).await,
+            Command::Quota(args) => quota::run(&globals, args).await,
+            Command::Archive(args) => archive::run(&globals, args).await,
         }
     });
     match result {
@@ -162,4 +170,19 @@ pub fn local_time(unix: i64) -> String {
                 .to_string()
         })
         .unwrap_or_else(|| "-".into())
+}
+
+/// Columns a string takes on a terminal (CJK characters take two).
+pub fn display_width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// `s` padded with spaces to `width` terminal columns.
+pub fn pad(s: &str, width: usize) -> String {
+    let mut out = s.to_string();
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(display_width(s)),
+    ));
+    out
 }

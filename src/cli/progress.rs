@@ -53,7 +53,7 @@ impl Progress for Bars {
         let b = m.add(ProgressBar::new(bytes));
         b.set_style(
             ProgressStyle::with_template(
-                "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                "{msg:30!} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {eta}",
             )
             .expect("valid template")
             .progress_chars("=> "),

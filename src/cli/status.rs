@@ -1,5 +1,6 @@
 //! `mailkeep status [ACCOUNT] [--json]`
 
+use crate::ops::quota::{describe_count, describe_storage};
 use crate::ops::status::status;
 use crate::ops::{human_bytes, OpError};
 use crate::store::{Store, StoreError};
@@ -82,13 +83,30 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
             ),
             None => println!("  last backup: never"),
         }
+        for q in &a.quota {
+            let mut parts = Vec::new();
+            if let Some(u) = &q.storage {
+                parts.push(describe_storage(u));
+            }
+            if let Some(u) = &q.messages {
+                parts.push(format!("messages {}", describe_count(u)));
+            }
+            if !parts.is_empty() {
+                println!(
+                    "  quota: {} (root `{}`, as of {})",
+                    parts.join(", "),
+                    q.root,
+                    local_time(q.seen_at)
+                );
+            }
+        }
         if a.folders.is_empty() {
             continue;
         }
         let width = a
             .folders
             .iter()
-            .map(|f| f.name.chars().count())
+            .map(|f| super::display_width(&f.name))
             .max()
             .unwrap_or(6)
             .max(6);
@@ -97,10 +115,9 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
             "folder", "on server", "stored", "gone", "archived", "size"
         );
         for f in &a.folders {
-            let pad = width - f.name.chars().count() + f.name.len();
             println!(
-                "  {:pad$}  {:>9}  {:>9}  {:>7}  {:>8}  {:>10}  {}{}",
-                f.name,
+                "  {}  {:>9}  {:>9}  {:>7}  {:>8}  {:>10}  {}{}",
+                super::pad(&f.name, width),
                 f.on_server
                     .map(|n| n.to_string())
                     .unwrap_or_else(|| "-".into()),

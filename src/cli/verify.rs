@@ -57,7 +57,7 @@ pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
         let rows = verify_server(&config, account, &store).await?;
         let width = rows
             .iter()
-            .map(|r| r.folder.chars().count())
+            .map(|r| super::display_width(&r.folder))
             .max()
             .unwrap_or(6)
             .max(6);
@@ -68,10 +68,9 @@ pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
         );
         let mut behind = false;
         for r in &rows {
-            let pad = width - r.folder.chars().count() + r.folder.len();
             println!(
-                "{:pad$}  {:>9}  {:>7}  {:>16}  {:>13}{}",
-                r.folder,
+                "{}  {:>9}  {:>7}  {:>16}  {:>13}{}",
+                super::pad(&r.folder, width),
                 r.on_server,
                 r.stored,
                 r.missing_in_store.len(),

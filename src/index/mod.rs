@@ -15,6 +15,7 @@ use crate::model::{BlobId, Flags, InternalDate, Uid};
 
 mod restore;
 pub use restore::RestoredUid;
+pub mod archive;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -43,6 +44,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_init.sql")),
         M::up(include_str!("../../migrations/0003_restore.sql")),
+        M::up(include_str!("../../migrations/0004_archive.sql")),
     ])
 }
 

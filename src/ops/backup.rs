@@ -109,6 +109,7 @@ async fn run_account(
     if let Some(store) = store {
         if !opts.dry_run {
             report.vanished = record_vanished(store, name, &listed_raw).await?;
+            super::quota::remember_inbox(&mut first, store, name).await;
         }
     }
 

@@ -1,7 +1,7 @@
 //! `mailkeep export`: the stored bytes, unchanged, as Maildir, mboxrd or
 //! one `.eml` per message.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::formats::{eml::EmlWriter, maildir::MaildirWriter, mbox::MboxWriter};
@@ -31,8 +31,10 @@ enum Writer {
 }
 
 /// Exports every message of `account` (gone from the server and archived
-/// ones included) whose folder matches `folder` (all when `None`). A message
-/// held in several generations of one folder is written once.
+/// ones included) whose folder matches `folder` (all when `None`). Every UID
+/// of a folder generation is written, so two identical messages in a folder
+/// stay two; a message that an older generation of the same folder (before
+/// a UIDVALIDITY change) also held is written once.
 pub fn export(
     store: &Store,
     account: &str,
@@ -57,15 +59,26 @@ pub fn export(
         Format::Eml => Writer::Eml(EmlWriter::create(out).map_err(out_err(out))?),
     };
     let mut report = ExportReport::default();
-    let mut written: HashSet<(String, BlobId)> = HashSet::new();
+    // Blobs written for each folder name by its earlier generations.
+    let mut earlier: HashMap<String, HashSet<BlobId>> = HashMap::new();
+    let mut current: Option<(i64, String, HashSet<BlobId>)> = None;
     let mut folders: HashSet<String> = HashSet::new();
     let mut failure: Option<OpError> = None;
     let res = store.index().for_each_message(account, &mut |mb, m| {
         if folder.is_some_and(|p| !folder_matches(p, &mb.name)) {
             return Ok(());
         }
-        if !written.insert((mb.name.clone(), m.blob)) {
+        if current.as_ref().is_none_or(|(id, _, _)| *id != mb.id) {
+            if let Some((_, name, blobs)) = current.take() {
+                earlier.entry(name).or_default().extend(blobs);
+            }
+            current = Some((mb.id, mb.name.clone(), HashSet::new()));
+        }
+        if earlier.get(&mb.name).is_some_and(|b| b.contains(&m.blob)) {
             return Ok(());
+        }
+        if let Some((_, _, blobs)) = current.as_mut() {
+            blobs.insert(m.blob);
         }
         let bytes = match store.read_blob(&m.blob) {
             Ok(b) => b,

@@ -6,8 +6,10 @@
 //! decides the exit code and its [`OpError::hint`] what the user can do.
 //! Whether retrying can help is the IMAP layer's call (`retryable`).
 
+pub mod archive;
 pub mod backup;
 pub mod export;
+pub mod quota;
 pub mod restore;
 pub mod status;
 pub mod verify;
@@ -116,6 +118,9 @@ impl OpError {
             OpError::Store(StoreError::Locked(_)) | OpError::Sync(SyncError::Store(StoreError::Locked(_))) => {
                 Some("wait for the other run to finish; if none is running, the lock is released when its process ends".into())
             }
+            OpError::Store(StoreError::Missing(_)) => Some(
+                "run `mailkeep backup ACCOUNT` to create it, or pass `--store DIR` where your store is".into(),
+            ),
             OpError::Store(StoreError::Corrupt { .. }) => {
                 Some("run `mailkeep verify --deep` to see every damaged record".into())
             }

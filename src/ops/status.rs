@@ -23,6 +23,8 @@ pub struct AccountStatus {
     pub kind: String,
     pub configured: bool,
     pub last_run: Option<LastRun>,
+    /// The server's quota as last seen by quota, archive or backup.
+    pub quota: Vec<super::quota::SeenQuota>,
     pub folders: Vec<FolderStatus>,
 }
 
@@ -91,6 +93,7 @@ pub fn status(
             name: name.clone(),
             kind,
             last_run: None,
+            quota: Vec::new(),
             folders: Vec::new(),
         };
         if let Some(s) = store {
@@ -100,6 +103,7 @@ pub fn status(
                 ok: r.ok,
                 summary: r.summary,
             });
+            acct.quota = super::quota::last_seen(s, &name)?;
             let errors = s.index().folder_errors(&name)?;
             for mb in s.index().mailboxes(&name)? {
                 if !mb.is_current {

@@ -1,0 +1,102 @@
+//! `mailkeep quota ACCOUNT… [--all] [--json]`
+
+use crate::ops::quota::{describe_count, describe_storage, quota, QuotaReport};
+use crate::ops::OpError;
+
+use super::{report_error, Globals};
+
+#[derive(clap::Args, Debug)]
+pub struct QuotaArgs {
+    /// Accounts to ask (names from the config file).
+    #[arg(
+        value_name = "ACCOUNT",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    accounts: Vec<String>,
+    /// Ask every configured account.
+    #[arg(long)]
+    all: bool,
+    /// Machine-readable output (storage in bytes).
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(g: &Globals, args: QuotaArgs) -> Result<i32, OpError> {
+    let config = g.load_config()?;
+    let names: Vec<String> = if args.all {
+        config.accounts.keys().cloned().collect()
+    } else {
+        args.accounts.clone()
+    };
+    if names.is_empty() {
+        return Err(OpError::usage(
+            format!(
+                "the configuration `{}` has no accounts",
+                g.config_path.display()
+            ),
+            Some("add one with `mailkeep account add NAME --host HOST --user USER`"),
+        ));
+    }
+    for n in &names {
+        config.account(n)?;
+    }
+    let mut reports = Vec::new();
+    let mut kinds = Vec::new();
+    for name in &names {
+        match quota(&config, name, &g.store_path).await {
+            Ok(r) => {
+                if !args.json {
+                    print_report(&r);
+                }
+                reports.push(r);
+                kinds.push(None);
+            }
+            Err(e) => {
+                report_error(&e);
+                kinds.push(Some(e.kind()));
+            }
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("quota serializes")
+        );
+    }
+    Ok(super::combine(kinds))
+}
+
+fn print_report(r: &QuotaReport) {
+    let Some(roots) = &r.roots else {
+        println!(
+            "{}: {} offers no quota information (no QUOTA capability)",
+            r.account, r.host
+        );
+        return;
+    };
+    if roots.is_empty() {
+        println!("{}: {} sets no quota", r.account, r.host);
+        return;
+    }
+    for root in roots {
+        let folders = match root.folders.len() {
+            0 => String::new(),
+            1 => format!(" ({})", root.folders[0]),
+            n => format!(" ({} and {} other folders)", root.folders[0], n - 1),
+        };
+        println!("{}: quota root `{}`{folders}", r.account, root.root);
+        if let Some(s) = &root.storage {
+            println!("  storage   {}", describe_storage(s));
+        }
+        if let Some(m) = &root.messages {
+            println!("  messages  {}", describe_count(m));
+        }
+        for (name, u) in &root.other {
+            println!("  {:9} {}", name.to_ascii_lowercase(), describe_count(u));
+        }
+        if root.storage.is_none() && root.messages.is_none() && root.other.is_empty() {
+            println!("  no limits");
+        }
+    }
+}
