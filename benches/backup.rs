@@ -24,14 +24,17 @@ fn full_backup(c: &mut Criterion) {
     let mut group = c.benchmark_group("backup");
     group.sample_size(10);
     group.throughput(Throughput::Bytes(bytes));
-    group.bench_function(format!("first backup, {MESSAGES} messages of {SIZE} B"), |b| {
-        b.iter(|| {
-            let env = Env::new();
-            env.add_account("bench", &srv, "alice");
-            let out = env.run(&["backup", "bench"]);
-            assert_eq!(out.code, 0, "{out}");
-        });
-    });
+    group.bench_function(
+        format!("first backup, {MESSAGES} messages of {SIZE} B"),
+        |b| {
+            b.iter(|| {
+                let env = Env::new();
+                env.add_account("bench", &srv, "alice");
+                let out = env.run(&["backup", "bench"]);
+                assert_eq!(out.code, 0, "{out}");
+            });
+        },
+    );
     let env = Env::new();
     env.add_account("bench", &srv, "alice");
     assert_eq!(env.run(&["backup", "bench"]).code, 0);

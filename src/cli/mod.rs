@@ -13,6 +13,7 @@ mod export;
 mod progress;
 mod quota;
 mod repair;
+mod restore;
 mod search;
 mod show;
 mod status;
@@ -65,6 +66,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Rebuild the store's index from its packs.
     Repair,
+    /// Put stored mail back on an IMAP account, never twice.
+    Restore(restore::RestoreArgs),
     /// Show the server's quota: usage and limit per quota root.
     Quota(quota::QuotaArgs),
     /// Free server space: back up, verify, then remove old mail from the server (it stays in the store).
@@ -134,6 +137,7 @@ pub fn main() -> i32 {
             Command::Verify(args) => verify::run(&globals, args).await,
             Command::Export(args) => export::run(&globals, args),
             Command::Repair => repair::run(&globals),
+            Command::Restore(args) => restore::run(&globals, args).await,
             Command::Quota(args) => quota::run(&globals, args).await,
             Command::Archive(args) => archive::run(&globals, args).await,
             Command::Search(args) => search::run(&globals, args),
@@ -187,6 +191,9 @@ pub fn display_width(s: &str) -> usize {
 /// `s` padded with spaces to `width` terminal columns.
 pub fn pad(s: &str, width: usize) -> String {
     let mut out = s.to_string();
-    out.extend(std::iter::repeat_n(' ', width.saturating_sub(display_width(s))));
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(display_width(s)),
+    ));
     out
 }

@@ -33,6 +33,17 @@ pub struct QuotaResource {
     pub limit: u64,
 }
 
+/// What [`Connection::fetch_identity`] returns for one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageIdentity {
+    pub uid: Uid,
+    /// RFC822.SIZE as the server counts it.
+    pub size: u64,
+    pub internaldate: InternalDate,
+    /// `BODY[HEADER.FIELDS (MESSAGE-ID)]` exactly as served.
+    pub message_id_header: Vec<u8>,
+}
+
 const SPECIAL_USE: [&str; 8] = [
     "\\All",
     "\\Archive",
@@ -484,6 +495,60 @@ impl Connection {
                 return Ok(());
             }
         }
+    }
+
+    /// `UID FETCH <set> (UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS
+    /// (MESSAGE-ID)])`, sorted by UID: what it takes to recognise a message
+    /// that is already in a mailbox without downloading it. The header field
+    /// comes back raw, as the server sent it (`Message-ID: <…>` CRLF CRLF, or
+    /// just CRLF when there is none).
+    pub async fn fetch_identity(
+        &mut self,
+        uid_set: &str,
+    ) -> Result<Vec<MessageIdentity>, ImapError> {
+        Self::check_set("UID FETCH", uid_set)?;
+        let cmd = Cmd::new(format!(
+            "UID FETCH {uid_set} (UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
+        ));
+        let c = ctx(&self.ep.host, "UID FETCH", self.selected.as_deref());
+        let mut found = BTreeMap::new();
+        self.wire
+            .run(&c, cmd, &mut |r| {
+                let Response::Fetch(_, attrs) = r else {
+                    return Ok(());
+                };
+                let (mut uid, mut date, mut size, mut header) = (None, None, None, None);
+                for a in attrs {
+                    match a {
+                        AttributeValue::Uid(u) => uid = Some(*u),
+                        AttributeValue::InternalDate(d) => date = Some(d.to_string()),
+                        AttributeValue::Rfc822Size(s) => size = Some(u64::from(*s)),
+                        AttributeValue::BodySection {
+                            section: Some(_),
+                            data,
+                            ..
+                        } => header = Some(data.as_deref().unwrap_or(&[]).to_vec()),
+                        _ => {}
+                    }
+                }
+                if let (Some(uid), Some(date), Some(size)) = (uid, date, size) {
+                    let internaldate = InternalDate::parse_imap(&date).ok_or_else(|| {
+                        c.parse_error(format!("bad INTERNALDATE `{date}` for UID {uid}"))
+                    })?;
+                    found.insert(
+                        uid,
+                        MessageIdentity {
+                            uid,
+                            size,
+                            internaldate,
+                            message_id_header: header.unwrap_or_default(),
+                        },
+                    );
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(found.into_values().collect())
     }
 
     /// CREATE.

@@ -11,7 +11,7 @@
 //!
 //! API: [`Connection::connect`] → `list`, `namespace`, `examine`/`select`,
 //! `uid_search_all`, `fetch_meta`, `fetch_flags`, `fetch_bodies`,
-//! `fetch_body_chunked`, `create`, `append` (→ APPENDUID), `uid_store_add_deleted`,
+//! `fetch_body_chunked`, `fetch_identity`, `create`, `append` (→ APPENDUID), `uid_store_add_deleted`,
 //! `uid_expunge` (UIDPLUS only), `quota_root`, `noop`, `logout`. Errors are
 //! [`ImapError`] with [`ErrorKind`] and [`ImapError::retryable`]. Names:
 //! [`decode_mailbox_name`]/[`encode_mailbox_name`] (modified UTF-7),
@@ -34,7 +34,7 @@ mod test_server;
 #[cfg(test)]
 mod tests;
 
-pub use commands::{QuotaResource, QuotaRoot};
+pub use commands::{MessageIdentity, QuotaResource, QuotaRoot};
 pub use conn::{Capabilities, ConnectOptions, Connection};
 pub use error::{BoxError, ErrorKind, ImapError, ServerResponse};
 pub use names::{compress_uid_set, decode_mailbox_name, encode_mailbox_name};

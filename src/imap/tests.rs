@@ -433,6 +433,48 @@ async fn expunge_removes_exactly_the_given_uids() {
     conn.logout().await.unwrap();
 }
 
+#[tokio::test]
+async fn fetch_identity_gives_size_date_and_message_id_without_bodies() {
+    let server = TestServer::start();
+    let mut conn = connect(&server).await;
+    conn.create("Ident").await.unwrap();
+    let date = InternalDate::parse_imap("01-Feb-2019 10:20:30 +0900").unwrap();
+    let with_id = message("ident", "body");
+    let no_id = b"From: a@example.com\r\nSubject: no id\r\n\r\nbody\r\n".to_vec();
+    let u1 = conn
+        .append("Ident", &Flags::default(), Some(&date), &with_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let u2 = conn
+        .append("Ident", &Flags::default(), Some(&date), &no_id)
+        .await
+        .unwrap()
+        .unwrap();
+    conn.examine("Ident").await.unwrap();
+    let got = conn.fetch_identity("1:*").await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!((got[0].uid, got[1].uid), (u1, u2));
+    assert_eq!(got[0].size, with_id.len() as u64);
+    assert_eq!(got[0].internaldate.unix, date.unix);
+    assert_eq!(
+        String::from_utf8_lossy(&got[0].message_id_header).trim_end(),
+        "Message-ID: <ident@example.com>"
+    );
+    assert_eq!(got[1].size, no_id.len() as u64);
+    assert!(
+        got[1]
+            .message_id_header
+            .iter()
+            .all(|b| b.is_ascii_whitespace()),
+        "{:?}",
+        String::from_utf8_lossy(&got[1].message_id_header)
+    );
+    // A tagged NO is an error, never an empty answer.
+    assert!(conn.fetch_identity("1:x").await.is_err());
+    conn.logout().await.unwrap();
+}
+
 /// A fake server that greets and answers each command with `answer(tag, line)`.
 async fn fake_server(answer: fn(&str, &str) -> String) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -17,6 +17,8 @@ use rusqlite_migration::{Migrations, M};
 use crate::model::records::{Located, MailboxRecord, Record, RefEvent, RefRecord};
 use crate::model::{BlobId, Flags, InternalDate, Uid};
 
+mod restore;
+pub use restore::RestoredUid;
 pub mod archive;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_init.sql")),
         M::up(include_str!("../../migrations/0002_search.sql")),
+        M::up(include_str!("../../migrations/0003_restore.sql")),
         M::up(include_str!("../../migrations/0004_archive.sql")),
     ])
 }

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod backup;
 pub mod export;
 pub mod quota;
+pub mod restore;
 pub mod search;
 pub mod status;
 pub mod verify;

@@ -46,6 +46,13 @@ pub enum Fault {
     /// `fault` on the `n`th connection accepted by this proxy (1-based), `None` on
     /// every other.
     OnlyConnection { n: usize, fault: Box<Fault> },
+    /// Refuse APPENDs the way strict servers do, with a tagged `NO` and without
+    /// passing the message on: Cyrus refuses bare LF or CR, NUL bytes and header
+    /// lines that are neither fields nor continuations; Yahoo a message that does
+    /// not end with CRLF; any server one over its size limit (`max_size`). Other
+    /// APPENDs reach the server (sent as LITERAL+, which Dovecot offers; the proxy
+    /// answers a synchronising literal's `+` itself). Other commands pass unchanged.
+    StrictAppend { max_size: Option<u64> },
 }
 
 struct Shared {
@@ -157,14 +164,23 @@ impl Conn {
             fault,
             Fault::TaggedNoInFetch { .. } | Fault::RemoveCapability(_)
         );
+        // Both directions write to the client: whole writes under one lock.
+        let client_lock = Arc::new(Mutex::new(()));
+        let strict = match &fault {
+            Fault::StrictAppend { max_size } => Some(*max_size),
+            _ => None,
+        };
         let c2s = {
             let (client, server) = (
                 self.client.try_clone().unwrap(),
                 self.server.try_clone().unwrap(),
             );
             let tags = fetch_tags.clone();
+            let lock = client_lock.clone();
             std::thread::spawn(move || {
-                let _ = if framed {
+                let _ = if let Some(max_size) = strict {
+                    client_to_server_strict(&client, &server, max_size, &lock)
+                } else if framed {
                     client_to_server_framed(&client, &server, &tags)
                 } else {
                     copy_raw(&client, &server)
@@ -175,6 +191,9 @@ impl Conn {
         let (client, server) = (self.client, self.server);
         let result = match fault {
             Fault::None | Fault::OnlyConnection { .. } => copy_raw(&server, &client).map(|_| true),
+            Fault::StrictAppend { .. } => {
+                copy_raw_locked(&server, &client, &client_lock).map(|_| true)
+            }
             Fault::DropAfterServerBytes(limit) => {
                 copy_limited(&server, &client, limit).map(|_| true)
             }
@@ -213,6 +232,128 @@ fn copy_raw(mut from: &TcpStream, mut to: &TcpStream) -> io::Result<()> {
         }
         to.write_all(&buf[..n])?;
     }
+}
+
+fn copy_raw_locked(mut from: &TcpStream, mut to: &TcpStream, lock: &Mutex<()>) -> io::Result<()> {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let _g = lock.lock().unwrap();
+        to.write_all(&buf[..n])?;
+    }
+}
+
+/// Client → server for `Fault::StrictAppend`: an APPEND is read whole (answering
+/// `+` to synchronising literals), judged, and either refused with a tagged `NO`
+/// or sent on with LITERAL+; everything else is forwarded as it comes.
+fn client_to_server_strict(
+    client: &TcpStream,
+    mut server: &TcpStream,
+    max_size: Option<u64>,
+    lock: &Mutex<()>,
+) -> io::Result<()> {
+    let mut r = BufReader::new(client);
+    let mut to_client = client;
+    loop {
+        let mut line = Vec::new();
+        if r.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let up = String::from_utf8_lossy(&line).to_ascii_uppercase();
+        let mut words = up.split_whitespace();
+        let tag =
+            String::from_utf8_lossy(line.split(|&b| b == b' ').next().unwrap_or(b"")).into_owned();
+        let is_append = words.nth(1) == Some("APPEND");
+        if !is_append {
+            server.write_all(&line)?;
+            if let Some(n) = literal_len(&line) {
+                // A literal in another command (a password, a mailbox name).
+                let copied = io::copy(&mut (&mut r).take(n), &mut server)?;
+                if copied < n {
+                    return Ok(());
+                }
+            }
+            continue;
+        }
+        // The whole APPEND: lines and literals; the message is the last literal.
+        let mut segments: Vec<Vec<u8>> = Vec::new();
+        let mut message: Vec<u8> = Vec::new();
+        loop {
+            let Some(n) = literal_len(&line) else {
+                segments.push(line);
+                break;
+            };
+            let sync = !line.ends_with(b"+}\r\n") && !line.ends_with(b"+}\n");
+            if sync {
+                let _g = lock.lock().unwrap();
+                to_client.write_all(b"+ go ahead\r\n")?;
+                // Rewrite `{n}` as `{n+}`: the server must not answer `+` again.
+                let cut = line.len() - if line.ends_with(b"\r\n") { 3 } else { 2 };
+                line.truncate(cut);
+                line.extend_from_slice(b"+}\r\n");
+            }
+            segments.push(line);
+            let mut data = Vec::with_capacity(n as usize);
+            (&mut r).take(n).read_to_end(&mut data)?;
+            if (data.len() as u64) < n {
+                return Ok(());
+            }
+            segments.push(data.clone());
+            message = data;
+            line = Vec::new();
+            if r.read_until(b'\n', &mut line)? == 0 {
+                return Ok(());
+            }
+        }
+        if let Some(reason) = strict_refusal(&message, max_size) {
+            let _g = lock.lock().unwrap();
+            to_client.write_all(format!("{tag} NO {reason}\r\n").as_bytes())?;
+            continue;
+        }
+        for seg in &segments {
+            server.write_all(seg)?;
+        }
+    }
+}
+
+/// Why a strict server would refuse this message, if it would.
+pub fn strict_refusal(m: &[u8], max_size: Option<u64>) -> Option<&'static str> {
+    if max_size.is_some_and(|max| m.len() as u64 > max) {
+        return Some("[LIMIT] Message too large");
+    }
+    if m.contains(&0) {
+        return Some("Message contains NUL characters");
+    }
+    for (i, &b) in m.iter().enumerate() {
+        let bare_lf = b == b'\n' && (i == 0 || m[i - 1] != b'\r');
+        let bare_cr = b == b'\r' && m.get(i + 1) != Some(&b'\n');
+        if bare_lf || bare_cr {
+            return Some("Message contains bare newlines");
+        }
+    }
+    if !m.ends_with(b"\r\n") {
+        return Some("[CANNOT] Message must end with CRLF");
+    }
+    for line in m.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            continue;
+        }
+        let name_ok = line
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|c| c > 0 && line[..c].iter().all(|&b| (33..=126).contains(&b)));
+        if !name_ok {
+            return Some("Message contains invalid header");
+        }
+    }
+    None
 }
 
 /// Forwards exactly `limit` bytes (or until EOF).

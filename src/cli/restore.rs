@@ -1,0 +1,295 @@
+//! `mailkeep restore TARGET [--from ACCOUNT] [--folder P]… [--to-folder F]
+//! [--since D] [--before D] [--archived-only] [--dry-run] [--jobs N]`
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::NaiveDate;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::ops::restore::{
+    plan::{Selection, ToFolder},
+    restore, summary_line, FolderReport, RestoreOptions, RestoreProgress, RestoreReport,
+};
+use crate::ops::{human_bytes, open_store, OpError};
+use crate::store::{Store, StoreError};
+
+use super::Globals;
+
+#[derive(clap::Args, Debug)]
+pub struct RestoreArgs {
+    /// The account to restore to (a name from the config file).
+    #[arg(value_name = "ACCOUNT")]
+    target: String,
+    /// Whose stored mail to restore (any account the store holds, imported
+    /// ones too) [default: ACCOUNT].
+    #[arg(long, value_name = "ACCOUNT")]
+    from: Option<String>,
+    /// Only source folders matching this pattern (`*` matches anything); may repeat.
+    #[arg(long, value_name = "PATTERN")]
+    folder: Vec<String>,
+    /// Where on the target, with `/` between levels: `Restored/` puts the
+    /// folders below `Restored`; without the final `/`, everything goes into
+    /// that one folder.
+    #[arg(long, value_name = "FOLDER")]
+    to_folder: Option<String>,
+    /// Only messages whose INTERNALDATE is on or after this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    since: Option<NaiveDate>,
+    /// Only messages whose INTERNALDATE is before this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    before: Option<NaiveDate>,
+    /// Only messages that `archive` removed from the server.
+    #[arg(long)]
+    archived_only: bool,
+    /// Show per folder what would be appended; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Folders restored at once, each on its own connection.
+    #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    jobs: u16,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date; write it as YYYY-MM-DD, e.g. 2019-01-01"))
+}
+
+pub async fn run(g: &Globals, args: RestoreArgs) -> Result<i32, OpError> {
+    let config = g.load_config()?;
+    if !config.exists() {
+        return Err(OpError::usage(
+            format!("no configuration file at `{}`", g.config_path.display()),
+            Some("add the target account with `mailkeep account add NAME --host HOST --user USER`, or pass `--config FILE`"),
+        ));
+    }
+    config.account(&args.target)?;
+    let to_folder = match &args.to_folder {
+        None => None,
+        Some(s) => Some(ToFolder::parse(s).ok_or_else(|| {
+            OpError::usage(
+                format!("`--to-folder {s}` names no folder"),
+                Some("give a folder name, e.g. `--to-folder Restored/`"),
+            )
+        })?),
+    };
+    if let (Some(s), Some(b)) = (args.since, args.before) {
+        if s >= b {
+            return Err(OpError::usage(
+                format!("`--since {s}` is not before `--before {b}`: nothing would be restored"),
+                Some("`--since` is the first day included, `--before` the first day left out"),
+            ));
+        }
+    }
+    let store = if args.dry_run {
+        match Store::open_read_only(&g.store_path) {
+            Ok(s) => crate::ops::backup::share(s),
+            Err(StoreError::Missing(p)) => {
+                return Err(OpError::usage(
+                    format!("no store at `{}`", p.display()),
+                    Some("run `mailkeep backup` first, or pass `--store DIR`"),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        if !g.store_path.join("index.sqlite").exists() {
+            return Err(OpError::usage(
+                format!("no store at `{}`", g.store_path.display()),
+                Some("run `mailkeep backup` first, or pass `--store DIR`"),
+            ));
+        }
+        open_store(&g.store_path)?
+    };
+    let opts = RestoreOptions {
+        target: args.target.clone(),
+        from: args.from.clone(),
+        selection: Selection {
+            folders: args.folder.clone(),
+            since: args.since,
+            before: args.before,
+            archived_only: args.archived_only,
+        },
+        to_folder,
+        dry_run: args.dry_run,
+        jobs: args.jobs as usize,
+        retries: 3,
+    };
+    let bars = RestoreBars::new(g.progress);
+    let report = restore(&config, &store, &opts, &bars).await;
+    bars.clear();
+    let report = report?;
+    print_report(&report, g.quiet);
+    Ok(if report.ok() { 0 } else { 1 })
+}
+
+/// The summary table to stdout; refused messages and failed folders to stderr.
+fn print_report(r: &RestoreReport, quiet: bool) {
+    println!("{}", summary_line(r));
+    if !quiet {
+        print!("{}", table(r));
+    }
+    for f in &r.folders {
+        if f.renamed {
+            eprintln!(
+                "note: `{}` is named `{}` on the target: the target's hierarchy separator inside a folder name became `_`",
+                f.sources.join("`, `"),
+                f.target
+            );
+        }
+        for m in &f.refused {
+            eprintln!(
+                "refused: folder `{}`, {}, subject {:?}: {}",
+                m.folder, m.date, m.subject, m.reason
+            );
+        }
+        if let Some(e) = &f.error {
+            eprintln!(
+                "error: folder `{}` failed ({} messages not restored): {e}",
+                f.target,
+                f.not_done()
+            );
+        }
+    }
+    let refused: usize = r.folders.iter().map(|f| f.refused.len()).sum();
+    if refused > 0 {
+        eprintln!(
+            "hint: the target refused {refused} messages; they are still in the store (export them with `mailkeep export`)"
+        );
+    }
+    if r.folders.iter().any(|f| f.error.is_some()) {
+        eprintln!(
+            "hint: run the same command again: what is already on the target is not appended twice"
+        );
+    }
+}
+
+fn table(r: &RestoreReport) -> String {
+    let verb = if r.dry_run {
+        "WOULD APPEND"
+    } else {
+        "APPENDED"
+    };
+    let rows: Vec<[String; 7]> = r
+        .folders
+        .iter()
+        .map(|f: &FolderReport| {
+            let mut name = f.target.clone();
+            if f.created {
+                name.push_str(if r.dry_run { " (new)" } else { " (created)" });
+            }
+            [
+                name,
+                f.in_store.to_string(),
+                human_bytes(f.bytes),
+                f.appended.to_string(),
+                f.already_there.to_string(),
+                f.converted.to_string(),
+                f.refused.len().to_string(),
+            ]
+        })
+        .collect();
+    let head = [
+        "FOLDER",
+        "IN STORE",
+        "SIZE",
+        verb,
+        "ALREADY THERE",
+        "CONVERTED",
+        "REFUSED",
+    ];
+    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (i, c) in row.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = width[i] - c.chars().count();
+            if i == 0 {
+                s.push_str(c);
+                s.push_str(&" ".repeat(pad));
+            } else {
+                s.push_str("  ");
+                s.push_str(&" ".repeat(pad));
+                s.push_str(c);
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(head.to_vec());
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// One bar per folder being restored, on a terminal only.
+struct RestoreBars {
+    multi: Option<MultiProgress>,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl RestoreBars {
+    fn new(enabled: bool) -> RestoreBars {
+        RestoreBars {
+            multi: enabled.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn clear(&self) {
+        for (_, b) in self.bars.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+            b.finish_and_clear();
+        }
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
+        }
+    }
+}
+
+impl RestoreProgress for RestoreBars {
+    fn folder_started(&self, folder: &str, messages: u64, bytes: u64) {
+        let Some(m) = &self.multi else { return };
+        if messages == 0 {
+            return;
+        }
+        let b = m.add(ProgressBar::new(bytes));
+        b.set_style(
+            ProgressStyle::with_template(
+                "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b.set_message(folder.to_string());
+        self.bars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(folder.to_string(), b);
+    }
+
+    fn message_done(&self, folder: &str, bytes: u64) {
+        if let Some(b) = self
+            .bars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(folder)
+        {
+            b.inc(bytes);
+        }
+    }
+
+    fn folder_done(&self, folder: &str) {
+        if let Some(b) = self
+            .bars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(folder)
+        {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,665 @@
+//! `mailkeep restore`: puts stored mail back on an IMAP account, byte for
+//! byte, with its flags and INTERNALDATE, never twice.
+//!
+//! Order of a folder, and why a crash anywhere is harmless:
+//! 1. `EXAMINE` the target folder, read the restore map (index, migration
+//!    0003) and list what the target holds: UID, size, INTERNALDATE and
+//!    Message-ID of each message (`fetch_identity`).
+//! 2. A stored message is skipped when the map names a UID the target still
+//!    has (same UIDVALIDITY), or when the target holds a message with its
+//!    Message-ID, INTERNALDATE and size (exact, or as CRLF, give or take two
+//!    bytes); without a Message-ID, when a message of that size and date
+//!    serves the same bytes (up to the final line ending).
+//! 3. Otherwise `APPEND`; the APPENDUID goes into a batch that is written to
+//!    the map in one transaction every [`RECORD_EVERY`] messages, at the end
+//!    of the folder and before any error is returned.
+//!
+//! A crash between 3's APPEND and its record leaves a message the map does
+//! not know; the next run finds it in step 2 and records it. So the map is
+//! only a cache: losing it costs a re-check, never a duplicate.
+
+pub mod check;
+pub mod plan;
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::imap::{Connection, ImapError};
+use crate::index::{MailboxRow, RestoredUid, StoredMessage};
+use crate::model::{BlobId, InternalDate, Uid};
+use crate::store::now;
+use crate::sync::exec::SharedStore;
+
+use super::backup::error_chain;
+use super::{connect, OpError};
+use check::{crlf_form, message_id, same_bytes, TargetIndex};
+use plan::{FolderPlan, Item, Selection, TargetShape, ToFolder};
+
+/// Restore-map records are written at least this often (messages).
+pub const RECORD_EVERY: usize = 50;
+/// … and at least this often (time).
+const RECORD_AFTER: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug)]
+pub struct RestoreOptions {
+    /// The account to restore to (from the config).
+    pub target: String,
+    /// The account whose stored mail is restored; default: `target`.
+    pub from: Option<String>,
+    pub selection: Selection,
+    pub to_folder: Option<ToFolder>,
+    pub dry_run: bool,
+    pub jobs: usize,
+    /// Reconnect attempts for a folder whose connection dropped.
+    pub retries: u32,
+}
+
+/// Progress reports; the CLI draws them.
+pub trait RestoreProgress: Send + Sync {
+    fn folder_started(&self, _folder: &str, _messages: u64, _bytes: u64) {}
+    fn message_done(&self, _folder: &str, _bytes: u64) {}
+    fn folder_done(&self, _folder: &str) {}
+}
+
+/// A message the target would not take.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Refused {
+    pub folder: String,
+    pub date: String,
+    pub subject: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FolderReport {
+    pub sources: Vec<String>,
+    pub target: String,
+    #[serde(skip)]
+    pub target_raw: String,
+    /// The folder was not on the target: created (or would be).
+    pub created: bool,
+    /// A segment of the name held the target's separator and was changed.
+    pub renamed: bool,
+    pub in_store: u64,
+    pub bytes: u64,
+    /// Appended (converted ones included); with `--dry-run`: would be.
+    pub appended: u64,
+    pub appended_bytes: u64,
+    pub already_there: u64,
+    /// Appended with CRLF line endings after the exact bytes were refused.
+    pub converted: u64,
+    pub refused: Vec<Refused>,
+    pub error: Option<String>,
+}
+
+impl FolderReport {
+    fn new(plan: &FolderPlan) -> FolderReport {
+        FolderReport {
+            sources: plan.sources.clone(),
+            target: plan.target.clone(),
+            target_raw: plan.target_raw.clone(),
+            renamed: plan.renamed,
+            in_store: plan.items.len() as u64,
+            bytes: plan.bytes(),
+            ..Default::default()
+        }
+    }
+
+    /// Messages neither on the target nor refused (a failed folder).
+    pub fn not_done(&self) -> u64 {
+        self.in_store
+            .saturating_sub(self.appended + self.already_there + self.refused.len() as u64)
+    }
+}
+
+#[derive(Debug)]
+pub struct RestoreReport {
+    pub source: String,
+    pub target: String,
+    pub folders: Vec<FolderReport>,
+    pub elapsed: Duration,
+    pub dry_run: bool,
+}
+
+impl RestoreReport {
+    pub fn ok(&self) -> bool {
+        self.folders
+            .iter()
+            .all(|f| f.error.is_none() && f.refused.is_empty())
+    }
+}
+
+/// Why a folder stopped.
+#[derive(Debug, thiserror::Error)]
+enum FolderError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(transparent)]
+    Op(#[from] OpError),
+}
+
+impl FolderError {
+    fn retryable(&self) -> bool {
+        matches!(self, FolderError::Imap(e) if e.retryable())
+    }
+}
+
+/// Runs a restore (or, with `dry_run`, plans it against the target without
+/// changing anything).
+pub async fn restore(
+    config: &Config,
+    store: &SharedStore,
+    opts: &RestoreOptions,
+    progress: &dyn RestoreProgress,
+) -> Result<RestoreReport, OpError> {
+    let started = Instant::now();
+    let source = opts.from.clone().unwrap_or_else(|| opts.target.clone());
+    let acct = config.account(&opts.target)?;
+    let (mailboxes, all_folders) = load_source(store, &source).await?;
+
+    let mut first = connect(&opts.target, acct).await?;
+    let shape: TargetShape = first.namespace().await?.into();
+    let plans = plan::build(
+        &mailboxes,
+        &all_folders,
+        &opts.selection,
+        opts.to_folder.as_ref(),
+        &shape,
+    );
+    drop(mailboxes);
+    if plans.is_empty() {
+        return Err(OpError::usage(
+            format!("no folder of account `{source}` in the store matches"),
+            Some("see `mailkeep status` for its folders; `--folder` takes patterns like `Projects/*`"),
+        ));
+    }
+    let existing: BTreeSet<String> = first
+        .list()
+        .await?
+        .into_iter()
+        .map(|f| normal_name(&f.raw))
+        .collect();
+
+    let mut reports: Vec<FolderReport> = Vec::new();
+    let mut queue = VecDeque::new();
+    for p in plans {
+        let mut r = FolderReport::new(&p);
+        r.created = !existing.contains(&normal_name(&p.target_raw));
+        if r.created && !opts.dry_run {
+            // Folders are created one by one on the first connection, before
+            // any worker runs, so parents are never created twice at once.
+            if let Err(e) = first.create(&p.target_raw).await {
+                let listed = first.list().await?;
+                if !listed.iter().any(|f| f.raw == p.target_raw) {
+                    r.error = Some(error_chain(&e));
+                    reports.push(r);
+                    continue;
+                }
+            }
+        }
+        queue.push_back((p, r));
+    }
+
+    let queue = Mutex::new(queue);
+    let outcomes = Mutex::new(Vec::new());
+    let mut initial = Some(first);
+    let workers: Vec<_> = (0..opts.jobs.max(1))
+        .map(|_| {
+            worker(
+                initial.take(),
+                config,
+                store,
+                opts,
+                progress,
+                &queue,
+                &outcomes,
+            )
+        })
+        .collect();
+    futures::future::join_all(workers).await;
+    reports.extend(outcomes.into_inner().unwrap_or_else(|p| p.into_inner()));
+    reports.sort_by(|a, b| a.target.cmp(&b.target));
+    Ok(RestoreReport {
+        source,
+        target: opts.target.clone(),
+        folders: reports,
+        elapsed: started.elapsed(),
+        dry_run: opts.dry_run,
+    })
+}
+
+/// INBOX is case-insensitive; everything else is compared as is.
+fn normal_name(raw: &str) -> String {
+    if raw.eq_ignore_ascii_case("INBOX") {
+        "INBOX".into()
+    } else {
+        raw.to_string()
+    }
+}
+
+type SourceData = (
+    Vec<(MailboxRow, Vec<StoredMessage>)>,
+    Vec<(String, Option<String>)>,
+);
+
+async fn load_source(store: &SharedStore, source: &str) -> Result<SourceData, OpError> {
+    let store = store.clone();
+    let source = source.to_string();
+    tokio::task::spawn_blocking(move || -> Result<SourceData, OpError> {
+        let s = store.lock().unwrap_or_else(|p| p.into_inner());
+        let rows = s.index().mailboxes(&source)?;
+        if rows.is_empty() {
+            let known: Vec<String> = s
+                .index()
+                .accounts()?
+                .into_iter()
+                .map(|(n, _)| format!("`{n}`"))
+                .collect();
+            return Err(OpError::usage(
+                format!("the store holds no mail of account `{source}`"),
+                Some(&if known.is_empty() {
+                    "the store is empty: run `mailkeep backup` first".to_string()
+                } else {
+                    format!(
+                        "the store holds {}; pick one with `--from NAME`",
+                        known.join(", ")
+                    )
+                }),
+            ));
+        }
+        let mut all = Vec::new();
+        let mut out = Vec::new();
+        for mb in rows {
+            all.push((mb.name.clone(), mb.delimiter.clone()));
+            let msgs: Vec<StoredMessage> = s.index().messages(mb.id)?.into_values().collect();
+            out.push((mb, msgs));
+        }
+        all.sort();
+        all.dedup();
+        Ok((out, all))
+    })
+    .await
+    .expect("store task panicked")
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn worker(
+    mut conn: Option<Connection>,
+    config: &Config,
+    store: &SharedStore,
+    opts: &RestoreOptions,
+    progress: &dyn RestoreProgress,
+    queue: &Mutex<VecDeque<(FolderPlan, FolderReport)>>,
+    outcomes: &Mutex<Vec<FolderReport>>,
+) {
+    let Ok(acct) = config.account(&opts.target) else {
+        return;
+    };
+    loop {
+        let Some((plan, mut report)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+        else {
+            break;
+        };
+        progress.folder_started(&plan.target, plan.items.len() as u64, plan.bytes());
+        let mut done: HashSet<BlobId> = HashSet::new();
+        let mut attempt = 0u32;
+        loop {
+            if conn.is_none() {
+                match connect(&opts.target, acct).await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        if attempt < opts.retries && matches!(&e, OpError::Imap(i) if i.retryable())
+                        {
+                            attempt += 1;
+                            backoff(attempt).await;
+                            continue;
+                        }
+                        report.error = Some(error_chain(&e));
+                        break;
+                    }
+                }
+            }
+            let c = conn.as_mut().expect("connected above");
+            let before = done.len();
+            let mut run = FolderRun {
+                conn: c,
+                store,
+                account: &opts.target,
+                plan: &plan,
+                dry_run: opts.dry_run,
+                progress,
+                report: &mut report,
+                done: &mut done,
+                batch: Vec::new(),
+                last_flush: Instant::now(),
+                uidvalidity: 0,
+            };
+            let res = run.run().await;
+            // Whatever happened, what was appended is recorded.
+            let flushed = run.flush().await;
+            match res.and(flushed.map_err(FolderError::from)) {
+                Ok(()) => break,
+                Err(e) if e.retryable() && attempt < opts.retries => {
+                    // Reconnect and go over the folder again: the check finds
+                    // whatever the lost connection had already appended.
+                    conn = None;
+                    if done.len() == before {
+                        attempt += 1;
+                    }
+                    backoff(attempt).await;
+                }
+                Err(e) => {
+                    if e.retryable() {
+                        conn = None;
+                    }
+                    report.error = Some(error_chain(&e));
+                    break;
+                }
+            }
+        }
+        progress.folder_done(&plan.target);
+        outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(report);
+    }
+    if let Some(c) = conn {
+        let _ = tokio::time::timeout(Duration::from_secs(5), c.logout()).await;
+    }
+}
+
+/// 0.5 s before the first reconnect, doubling up to 16 s.
+async fn backoff(attempt: u32) {
+    let ms = 500u64 << attempt.min(5);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// One attempt at one folder.
+struct FolderRun<'a> {
+    conn: &'a mut Connection,
+    store: &'a SharedStore,
+    account: &'a str,
+    plan: &'a FolderPlan,
+    dry_run: bool,
+    progress: &'a dyn RestoreProgress,
+    report: &'a mut FolderReport,
+    /// Messages settled (appended, found, refused) in earlier attempts too.
+    done: &'a mut HashSet<BlobId>,
+    batch: Vec<RestoredUid>,
+    last_flush: Instant,
+    uidvalidity: u32,
+}
+
+impl FolderRun<'_> {
+    async fn run(&mut self) -> Result<(), FolderError> {
+        let raw = self.plan.target_raw.as_str();
+        if self.dry_run && self.report.created {
+            // Nothing there yet: everything would be appended.
+            for item in &self.plan.items {
+                self.report.appended += 1;
+                self.report.appended_bytes += item.size;
+            }
+            return Ok(());
+        }
+        let state = self.conn.examine(raw).await?;
+        self.uidvalidity = state.uidvalidity;
+        let recorded = {
+            let (a, r) = (self.account.to_string(), raw.to_string());
+            blocking(self.store, move |s| Ok(s.index().restored_in(&a, &r)?)).await?
+        };
+        let listing = if state.exists > 0 {
+            self.conn.fetch_identity("1:*").await?
+        } else {
+            Vec::new()
+        };
+        let mut target = TargetIndex::new(&listing);
+        drop(listing);
+
+        for item in &self.plan.items {
+            if self.done.contains(&item.blob) {
+                continue;
+            }
+            // 1. The map says it is there, and the target still has that UID.
+            if let Some(r) = recorded.get(&item.blob) {
+                if r.uidvalidity == state.uidvalidity && target.claim_uid(r.uid) {
+                    self.settled(item, Settled::AlreadyThere, None);
+                    continue;
+                }
+            }
+            let bytes = read_blob(self.store, item.blob).await?;
+            // 2. The target has it already (not filled by us, or a crash
+            //    before the record was written).
+            if let Some(uid) = self.find_on_target(&mut target, item, &bytes).await? {
+                self.settled(item, Settled::AlreadyThere, Some(uid));
+                continue;
+            }
+            if self.dry_run {
+                self.settled(item, Settled::Appended, None);
+                continue;
+            }
+            // 3. Append the exact bytes; CRLF only if they are refused.
+            match self
+                .conn
+                .append(raw, &item.flags, Some(&item.internaldate), &bytes)
+                .await
+            {
+                Ok(uid) => self.settled(item, Settled::Appended, uid),
+                Err(e) if is_refusal(&e) => {
+                    let crlf = crlf_form(&bytes);
+                    let mut reason = e;
+                    if crlf.as_ref() != bytes.as_slice() {
+                        match self
+                            .conn
+                            .append(raw, &item.flags, Some(&item.internaldate), &crlf)
+                            .await
+                        {
+                            Ok(uid) => {
+                                self.settled(item, Settled::Converted, uid);
+                                self.maybe_flush().await?;
+                                continue;
+                            }
+                            Err(e2) if is_refusal(&e2) => reason = e2,
+                            Err(e2) => return Err(e2.into()),
+                        }
+                    }
+                    self.report
+                        .refused
+                        .push(refused(&self.plan.target, item, &bytes, &reason));
+                    self.settled(item, Settled::Refused, None);
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.maybe_flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Step 2 of the module docs.
+    async fn find_on_target(
+        &mut self,
+        target: &mut TargetIndex,
+        item: &Item,
+        bytes: &[u8],
+    ) -> Result<Option<Uid>, FolderError> {
+        if target.is_empty() {
+            return Ok(None);
+        }
+        let crlf = crlf_form(bytes);
+        let sizes = [bytes.len() as u64, crlf.len() as u64];
+        let unix = item.internaldate.unix;
+        if let Some(id) = message_id(bytes) {
+            return Ok(target.claim_by_id(&id, unix, &sizes));
+        }
+        // No Message-ID: compare the bytes of the few messages with the same
+        // size and date (Dovecot serves NUL as 0x80, so that form counts too).
+        let candidates = target.candidates_without_id(unix, &sizes);
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let nul80: Vec<u8> = crlf
+            .iter()
+            .map(|&b| if b == 0 { 0x80 } else { b })
+            .collect();
+        let mut found = None;
+        self.conn
+            .fetch_bodies(&candidates, &mut |uid, served| {
+                if found.is_none()
+                    && (same_bytes(&served, bytes)
+                        || same_bytes(&served, &crlf)
+                        || same_bytes(&served, &nul80))
+                {
+                    found = Some(uid);
+                }
+                Ok(())
+            })
+            .await?;
+        if let Some(uid) = found {
+            target.claim(uid);
+        }
+        Ok(found)
+    }
+
+    fn settled(&mut self, item: &Item, how: Settled, uid: Option<Uid>) {
+        match how {
+            Settled::AlreadyThere => self.report.already_there += 1,
+            Settled::Appended | Settled::Converted => {
+                self.report.appended += 1;
+                self.report.appended_bytes += item.size;
+                if how == Settled::Converted {
+                    self.report.converted += 1;
+                }
+            }
+            Settled::Refused => {}
+        }
+        if let (Some(uid), false) = (uid, self.dry_run) {
+            self.batch.push(RestoredUid {
+                blob: item.blob,
+                uidvalidity: self.uidvalidity,
+                uid,
+            });
+        }
+        self.done.insert(item.blob);
+        self.progress.message_done(&self.plan.target, item.size);
+    }
+
+    async fn maybe_flush(&mut self) -> Result<(), OpError> {
+        if self.batch.len() >= RECORD_EVERY || self.last_flush.elapsed() >= RECORD_AFTER {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the batch to the restore map in one transaction.
+    async fn flush(&mut self) -> Result<(), OpError> {
+        self.last_flush = Instant::now();
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let (a, r) = (self.account.to_string(), self.plan.target_raw.clone());
+        blocking(self.store, move |s| {
+            Ok(s.index().record_restored(&a, &r, &batch, now())?)
+        })
+        .await
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Settled {
+    AlreadyThere,
+    Appended,
+    Converted,
+    Refused,
+}
+
+/// A tagged NO/BAD about this message (bare LF, NUL, bad header, too big),
+/// as opposed to one about the folder or the session (no such mailbox, over
+/// quota, try later), which stops the folder.
+fn is_refusal(e: &ImapError) -> bool {
+    match e {
+        ImapError::Command { source, .. } => {
+            !source.is_temporary()
+                && !matches!(
+                    source.code.as_deref(),
+                    Some("TRYCREATE" | "OVERQUOTA" | "NONEXISTENT" | "NOPERM")
+                )
+        }
+        _ => false,
+    }
+}
+
+fn refused(folder: &str, item: &Item, bytes: &[u8], e: &ImapError) -> Refused {
+    let subject = mail_parser::MessageParser::default()
+        .parse_headers(bytes)
+        .and_then(|m| m.subject().map(str::to_string))
+        .unwrap_or_else(|| "(no subject)".into());
+    Refused {
+        folder: folder.to_string(),
+        date: format_date(&item.internaldate),
+        subject,
+        reason: e
+            .server_text()
+            .map(String::from)
+            .unwrap_or_else(|| error_chain(e)),
+    }
+}
+
+fn format_date(d: &InternalDate) -> String {
+    let offset = chrono::FixedOffset::east_opt(d.offset_min * 60)
+        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
+    chrono::DateTime::from_timestamp(d.unix, 0)
+        .unwrap_or_default()
+        .with_timezone(&offset)
+        .format("%Y-%m-%d %H:%M %z")
+        .to_string()
+}
+
+async fn blocking<T: Send + 'static>(
+    store: &SharedStore,
+    f: impl FnOnce(&mut crate::store::Store) -> Result<T, OpError> + Send + 'static,
+) -> Result<T, OpError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    })
+    .await
+    .expect("store task panicked")
+}
+
+async fn read_blob(store: &SharedStore, id: BlobId) -> Result<Vec<u8>, OpError> {
+    blocking(store, move |s| Ok(s.read_blob(&id)?)).await
+}
+
+/// One line for the whole restore.
+pub fn summary_line(r: &RestoreReport) -> String {
+    use super::human_bytes;
+    let sum = |f: fn(&FolderReport) -> u64| r.folders.iter().map(f).sum::<u64>();
+    let in_store = sum(|f| f.in_store);
+    let appended = sum(|f| f.appended);
+    let bytes = sum(|f| f.appended_bytes);
+    let already = sum(|f| f.already_there);
+    let converted = sum(|f| f.converted);
+    let refused = sum(|f| f.refused.len() as u64);
+    let failed = r.folders.iter().filter(|f| f.error.is_some()).count();
+    let verb = if r.dry_run {
+        "would append"
+    } else {
+        "appended"
+    };
+    let to = if r.source == r.target {
+        r.target.clone()
+    } else {
+        format!("{} to {}", r.source, r.target)
+    };
+    format!(
+        "restore {to}: {} folder{}, {in_store} in store, {verb} {appended} ({}), {already} already there, \
+         {converted} converted, {refused} refused, {failed} failed in {:.1} s",
+        r.folders.len(),
+        if r.folders.len() == 1 { "" } else { "s" },
+        human_bytes(bytes),
+        r.elapsed.as_secs_f64()
+    )
+}
