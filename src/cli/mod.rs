@@ -9,6 +9,7 @@
 mod account;
 mod backup;
 mod export;
+mod import;
 mod progress;
 mod repair;
 mod status;
@@ -61,6 +62,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Rebuild the store's index from its packs.
     Repair,
+    /// Bring in mail from mbox files (Google Takeout too), a Maildir or .eml files.
+    Import(import::ImportArgs),
 }
 
 /// Resolved global settings.
@@ -120,6 +123,7 @@ pub fn main() -> i32 {
             Command::Verify(args) => verify::run(&globals, args).await,
             Command::Export(args) => export::run(&globals, args),
             Command::Repair => repair::run(&globals),
+            Command::Import(args) => import::run_cmd(&globals, args),
         }
     });
     match result {

@@ -13,6 +13,8 @@ use rusqlite_migration::{Migrations, M};
 use crate::model::records::{Located, MailboxRecord, Record, RefEvent, RefRecord};
 use crate::model::{BlobId, Flags, InternalDate, Uid};
 
+mod import;
+
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error("cannot open the index `{path}`")]

@@ -8,6 +8,7 @@
 
 pub mod backup;
 pub mod export;
+pub mod import;
 pub mod status;
 pub mod verify;
 
