@@ -69,9 +69,6 @@ pub enum Sniff {
 /// Looks at the start of a file or message.
 pub fn sniff(head: &[u8]) -> Sniff {
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    if let Some(what) = binary_kind(head) {
-        return Sniff::NotMail(what);
-    }
     let mut rest = head;
     loop {
         let line_end = rest.iter().position(|&b| b == b'\n').map(|i| i + 1);
@@ -97,8 +94,13 @@ pub fn sniff(head: &[u8]) -> Sniff {
             gmail: takeout::has_labels(after),
         };
     }
+    // Mail may hold NUL bytes (a real bounce in the corpus has one in its
+    // Subject), so binary data is only looked for when there is no header.
     if is_header_line(rest) {
         return Sniff::Message;
+    }
+    if let Some(what) = binary_kind(rest) {
+        return Sniff::NotMail(what);
     }
     let first: String = String::from_utf8_lossy(rest)
         .lines()
@@ -112,12 +114,14 @@ pub fn sniff(head: &[u8]) -> Sniff {
     ))
 }
 
-/// `Name:` at the start, with a field name of printable ASCII (RFC 5322).
+/// `Name:` at the start of the first line, with a field name of printable
+/// ASCII (RFC 5322).
 fn is_header_line(s: &[u8]) -> bool {
-    let Some(colon) = s.iter().position(|&b| b == b':') else {
+    let line = &s[..s.iter().position(|&b| b == b'\n').unwrap_or(s.len())];
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
         return false;
     };
-    let name = s[..colon].trim_ascii_end();
+    let name = line[..colon].trim_ascii_end();
     !name.is_empty() && name.iter().all(|&b| (33..=126).contains(&b))
 }
 
@@ -290,6 +294,12 @@ fn normalize(parts: &[String]) -> String {
     }
 }
 
+/// [`normalize`] for a `/`-separated display name.
+fn normalize_display(name: &str) -> String {
+    let parts: Vec<String> = name.split('/').map(str::to_string).collect();
+    normalize(&parts)
+}
+
 fn looks_like_maildir(dir: &Path) -> bool {
     let is_md = |d: &Path| d.join("cur").is_dir() || d.join("new").is_dir();
     if is_md(dir) {
@@ -320,7 +330,7 @@ fn plan_dir(dir: &Path, format: Format) -> Result<Plan, OpError> {
         plan.found = "a Maildir".into();
         for e in maildir::read_dir(dir).map_err(read_err)? {
             plan.items.push(Item::File {
-                folder: normalize(&[e.folder]),
+                folder: normalize_display(&e.folder),
                 path: e.path,
                 flags: e.flags,
                 date: e.date,
@@ -337,17 +347,9 @@ fn plan_dir(dir: &Path, format: Format) -> Result<Plan, OpError> {
         }
         let mboxes = plan.items.len();
         if matches!(format, Format::Auto | Format::Eml) {
-            let root_name = dir
-                .canonicalize()
-                .ok()
-                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .unwrap_or_default();
             for e in eml::read_dir(dir).map_err(read_err)? {
-                let folder = if e.folder.is_empty() {
-                    normalize(&[root_name.clone()])
-                } else {
-                    normalize(&[e.folder])
-                };
+                // Files directly in the root (`""`) go to INBOX.
+                let folder = normalize_display(&e.folder);
                 plan.items.push(Item::File {
                     path: e.path,
                     folder,
@@ -494,7 +496,9 @@ mod tests {
         assert!(matches!(sniff(b"\xFF\xD8\xFF\xE0\0\x10JFIF"), Sniff::NotMail(w) if w.contains("JPEG")));
         assert!(matches!(sniff(b"PK\x03\x04"), Sniff::NotMail(w) if w.contains("ZIP")));
         assert!(matches!(sniff(b"hello world\n"), Sniff::NotMail(w) if w.contains("hello world")));
-        assert!(matches!(sniff(b"A: b\n\0\0"), Sniff::NotMail(_)));
+        assert!(matches!(sniff(b"\0\0A: b\n"), Sniff::NotMail(w) if w.contains("NUL")));
+        assert_eq!(sniff(b"Subject: x\0y\r\n"), Sniff::Message);
+        assert!(matches!(sniff(b"no colon here\nA: b\n"), Sniff::NotMail(_)));
         assert!(check_message(b"").is_err());
         assert!(check_message(b"Subject: x\n\nbody").is_ok());
     }
@@ -507,6 +511,8 @@ mod tests {
         assert_eq!(folder_of_file(Path::new("/x/.mbox")), ".mbox");
         assert_eq!(normalize(&["inbox".into(), "Sub".into()]), "INBOX/Sub");
         assert_eq!(normalize(&[String::new()]), "INBOX");
+        assert_eq!(normalize_display("Inbox/a/b"), "INBOX/a/b");
+        assert_eq!(normalize_display(""), "INBOX");
     }
 
     #[test]
