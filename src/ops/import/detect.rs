@@ -17,7 +17,8 @@ use super::{takeout, Format};
 /// How many bytes of a file are looked at to tell what it is.
 const SNIFF_BYTES: u64 = 64 * 1024;
 
-const FORMATS_HINT: &str = "`mailkeep import` reads an mbox file (Google Takeout's too), a Maildir, \
+const FORMATS_HINT: &str =
+    "`mailkeep import` reads an mbox file (Google Takeout's too), a Maildir, \
      a directory of .eml files, or a directory of mbox files (Thunderbird's Local Folders); \
      pass `--format` if it was detected wrongly";
 
@@ -449,8 +450,10 @@ fn mbox_tree(
                 Ok(Sniff::Mbox { .. }) => {}
                 Ok(Sniff::Empty) => continue,
                 Ok(_) => {
-                    plan.skipped
-                        .push((path, "not an mbox file (no `From ` line at the start)".into()));
+                    plan.skipped.push((
+                        path,
+                        "not an mbox file (no `From ` line at the start)".into(),
+                    ));
                     continue;
                 }
                 Err(e) => {
@@ -493,7 +496,9 @@ mod tests {
         );
         assert_eq!(sniff(b"Return-Path: <a@b>\r\n"), Sniff::Message);
         assert_eq!(sniff(b"\nSubject: blank line first\n"), Sniff::Message);
-        assert!(matches!(sniff(b"\xFF\xD8\xFF\xE0\0\x10JFIF"), Sniff::NotMail(w) if w.contains("JPEG")));
+        assert!(
+            matches!(sniff(b"\xFF\xD8\xFF\xE0\0\x10JFIF"), Sniff::NotMail(w) if w.contains("JPEG"))
+        );
         assert!(matches!(sniff(b"PK\x03\x04"), Sniff::NotMail(w) if w.contains("ZIP")));
         assert!(matches!(sniff(b"hello world\n"), Sniff::NotMail(w) if w.contains("hello world")));
         assert!(matches!(sniff(b"\0\0A: b\n"), Sniff::NotMail(w) if w.contains("NUL")));
@@ -548,7 +553,14 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            ["Archive", "INBOX", "INBOX/Lists/rust", "INBOX/Work", "Old", "Old/Sub"]
+            [
+                "Archive",
+                "INBOX",
+                "INBOX/Lists/rust",
+                "INBOX/Work",
+                "Old",
+                "Old/Sub"
+            ]
         );
         assert_eq!(plan.skipped.len(), 1, "{:?}", plan.skipped);
         assert!(plan.skipped[0].0.ends_with("notes"));

@@ -117,12 +117,17 @@ pub fn check_account(
         ));
     }
     let imap_in_store = match store {
-        Some(s) => s.index().account_kind(account)?.is_some_and(|k| k != "import"),
+        Some(s) => s
+            .index()
+            .account_kind(account)?
+            .is_some_and(|k| k != "import"),
         None => false,
     };
     if configured.iter().any(|c| c == account) || imap_in_store {
         return Err(OpError::usage(
-            format!("`{account}` is an IMAP account; imported mail goes into an account of its own"),
+            format!(
+                "`{account}` is an IMAP account; imported mail goes into an account of its own"
+            ),
             Some(&format!(
                 "choose another name, e.g. `mailkeep import {account}-import PATH`"
             )),
@@ -334,8 +339,7 @@ fn import_file(
         Added::Already => report.already += 1,
         Added::Changed => fail(
             report,
-            "it changed while it was being read; import again from a copy nothing writes to"
-                .into(),
+            "it changed while it was being read; import again from a copy nothing writes to".into(),
         ),
     }
     Ok(size)

@@ -239,9 +239,7 @@ impl<'s> Sink<'s> {
         let records: Vec<MailboxRecord> = self
             .folders
             .iter()
-            .map(|(name, st)| {
-                self.mailbox_record(&st.raw, name, st.special_use, Some(st.next_uid))
-            })
+            .map(|(name, st)| self.mailbox_record(&st.raw, name, st.special_use, Some(st.next_uid)))
             .collect();
         for r in records {
             self.store.put_mailbox(r)?;

@@ -162,7 +162,10 @@ fn header_value(message: &[u8], name: &str) -> Option<String> {
             break;
         }
         if let Some(colon) = line.iter().position(|&b| b == b':') {
-            if line[..colon].trim_ascii_end().eq_ignore_ascii_case(name.as_bytes()) {
+            if line[..colon]
+                .trim_ascii_end()
+                .eq_ignore_ascii_case(name.as_bytes())
+            {
                 value = Some(line[colon + 1..].trim_ascii().to_vec());
             }
         }
@@ -184,7 +187,10 @@ mod tests {
             split_labels(r#"Inbox,Work,"Important stuff", "a,b" ,,"say \"hi\"""#),
             ["Inbox", "Work", "Important stuff", "a,b", "say \"hi\""]
         );
-        assert_eq!(split_labels("=?UTF-8?B?5LuV5LqL?=,Opened"), ["仕事", "Opened"]);
+        assert_eq!(
+            split_labels("=?UTF-8?B?5LuV5LqL?=,Opened"),
+            ["仕事", "Opened"]
+        );
         assert!(split_labels("").is_empty());
     }
 
@@ -199,7 +205,9 @@ mod tests {
     #[test]
     fn mapping() {
         let l = |s: &str| split_labels(s);
-        let p = placement(&l(r#"Inbox,Work,"Important stuff",Opened,Category Updates"#));
+        let p = placement(&l(
+            r#"Inbox,Work,"Important stuff",Opened,Category Updates"#,
+        ));
         assert_eq!(folders(&p), ["INBOX", "Work", "Important stuff", ALL_MAIL]);
         assert_eq!(p.flags, ["\\Seen"]);
 
