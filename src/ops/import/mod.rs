@@ -374,3 +374,85 @@ fn header_date(bytes: &[u8]) -> Option<InternalDate> {
         offset_min: if d.tz_before_gmt { -offset } else { offset },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::records::MailboxRecord;
+    use crate::ops::FailureKind;
+
+    fn mailbox(account: &str, kind: &str) -> MailboxRecord {
+        MailboxRecord {
+            account: account.into(),
+            account_kind: kind.into(),
+            mailbox: "INBOX".into(),
+            name: "INBOX".into(),
+            delimiter: Some("/".into()),
+            special_use: None,
+            uidvalidity: 1,
+            uidnext: None,
+            highestmodseq: None,
+            server_count: None,
+            gone: false,
+            at: 1,
+        }
+    }
+
+    #[test]
+    fn imap_accounts_and_bad_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.put_mailbox(mailbox("work", "imap")).unwrap();
+        store.put_mailbox(mailbox("old", "import")).unwrap();
+        store.commit().unwrap();
+        let configured = vec!["home".to_string()];
+        for name in ["work", "home", "", "a b", "../x"] {
+            let e = check_account(Some(&store), &configured, name).unwrap_err();
+            assert_eq!(e.kind(), FailureKind::Usage, "{name}");
+            assert!(e.hint().is_some(), "{name}");
+        }
+        check_account(Some(&store), &configured, "old").unwrap();
+        check_account(Some(&store), &configured, "new-one").unwrap();
+        check_account(None, &configured, "work").unwrap();
+    }
+
+    #[test]
+    fn takeout_import_stores_each_message_once_and_reruns_add_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("takeout.mbox");
+        std::fs::write(
+            &file,
+            "From 1@xxx Wed Nov 15 10:00:00 +0000 2023\n\
+             X-Gmail-Labels: Inbox,Work,\"Important stuff\"\n\nbody\n\n\
+             From 2@xxx Wed Nov 15 11:00:00 +0000 2023\n\
+             X-Gmail-Labels: Spam\n\nbuy\n",
+        )
+        .unwrap();
+        let mut store = Store::open(&dir.path().join("store")).unwrap();
+        let p = plan(&file, Format::Auto).unwrap();
+        assert_eq!(p.found, "a Google Takeout mbox");
+        let r = run(&mut store, "t", &p, Quoting::Rd, &mut |_, _| {}).unwrap();
+        assert_eq!((r.imported, r.already, r.folders), (2, 0, 5));
+        let r = run(&mut store, "t", &p, Quoting::Rd, &mut |_, _| {}).unwrap();
+        assert_eq!((r.imported, r.already, r.folders), (0, 2, 5));
+        let totals = store.index().totals().unwrap();
+        assert_eq!((totals.blobs, totals.messages), (2, 5));
+        let inbox = store.index().current_mailbox("t", "INBOX").unwrap().unwrap();
+        assert_eq!(inbox.uidvalidity, sink::UIDVALIDITY);
+        assert_eq!(inbox.uidnext, Some(2));
+        let m = &store.index().messages(inbox.id).unwrap()[&1];
+        assert_eq!(m.internaldate.unix, 1_700_042_400);
+        assert_eq!(m.flags.to_text(), "\\Seen");
+        assert_eq!(
+            store.index().account_kind("t").unwrap().as_deref(),
+            Some("import")
+        );
+        // The index can be rebuilt from the packs alone.
+        store.rebuild_index().unwrap();
+        assert_eq!(store.index().totals().unwrap().messages, 5);
+        assert_eq!(
+            store.index().account_kind("t").unwrap().as_deref(),
+            Some("import")
+        );
+    }
+}
