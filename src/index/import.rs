@@ -27,11 +27,14 @@ impl Index {
         uidvalidity: u32,
         blob: &BlobId,
     ) -> Result<bool> {
+        // Look the blob up by `messages_by_blob` (a message has few rows);
+        // the `+` keeps SQLite from scanning the whole folder by mailbox_id
+        // instead, which made a big import quadratic.
         let mut st = self.conn.prepare_cached(
             "SELECT 1 FROM messages m
-               JOIN mailboxes b ON b.id = m.mailbox_id
-               JOIN accounts a ON a.id = b.account_id
-             WHERE m.blob_id = ?1 AND a.name = ?2 AND b.raw_name = ?3 AND b.uidvalidity = ?4
+             WHERE m.blob_id = ?1 AND +m.mailbox_id = (
+                 SELECT b.id FROM mailboxes b JOIN accounts a ON a.id = b.account_id
+                 WHERE a.name = ?2 AND b.raw_name = ?3 AND b.uidvalidity = ?4)
              LIMIT 1",
         )?;
         Ok(st

@@ -32,11 +32,16 @@ const BIG_FILE: u64 = 8 * 1024 * 1024;
 /// What the input is (`auto`: find out).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// Tell from the path and the first bytes of its files.
     #[default]
     Auto,
+    /// An mbox file, or a directory of them (Thunderbird's Local Folders).
     Mbox,
+    /// A Maildir (Maildir++ or nested).
     Maildir,
+    /// `.eml` files below a directory, or one message file.
     Eml,
+    /// Google Takeout mbox: `X-Gmail-Labels` become folders.
     Takeout,
 }
 
@@ -437,7 +442,11 @@ mod tests {
         assert_eq!((r.imported, r.already, r.folders), (0, 2, 5));
         let totals = store.index().totals().unwrap();
         assert_eq!((totals.blobs, totals.messages), (2, 5));
-        let inbox = store.index().current_mailbox("t", "INBOX").unwrap().unwrap();
+        let inbox = store
+            .index()
+            .current_mailbox("t", "INBOX")
+            .unwrap()
+            .unwrap();
         assert_eq!(inbox.uidvalidity, sink::UIDVALIDITY);
         assert_eq!(inbox.uidnext, Some(2));
         let m = &store.index().messages(inbox.id).unwrap()[&1];
