@@ -10,6 +10,7 @@ mod account;
 mod archive;
 mod backup;
 mod export;
+mod import;
 mod progress;
 mod quota;
 mod repair;
@@ -78,6 +79,8 @@ enum Command {
     Show(show::ShowArgs),
     /// Rebuild the search index from the stored messages.
     Reindex,
+    /// Bring in mail from mbox files (Google Takeout too), a Maildir or .eml files.
+    Import(import::ImportArgs),
 }
 
 /// Resolved global settings.
@@ -143,6 +146,7 @@ pub fn main() -> i32 {
             Command::Search(args) => search::run(&globals, args),
             Command::Show(args) => show::run(&globals, args),
             Command::Reindex => search::reindex(&globals),
+            Command::Import(args) => import::run_cmd(&globals, args),
         }
     });
     match result {

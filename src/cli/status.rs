@@ -75,13 +75,18 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
             ""
         };
         println!("account {}{origin}", a.name);
+        let last = if a.kind == "import" {
+            "last import"
+        } else {
+            "last backup"
+        };
         match &a.last_run {
             Some(r) => println!(
-                "  last backup: {} — {}",
+                "  {last}: {} — {}",
                 local_time(r.started_at),
                 r.summary.as_deref().unwrap_or("did not finish")
             ),
-            None => println!("  last backup: never"),
+            None => println!("  {last}: never"),
         }
         for q in &a.quota {
             let mut parts = Vec::new();

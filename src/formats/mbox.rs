@@ -214,6 +214,10 @@ pub struct MboxMessage {
     pub date: Option<InternalDate>,
     /// From `Status:`, `X-Status:` and `X-Mozilla-Status:` headers.
     pub flags: Flags,
+    /// Line number (from 1) of the envelope line in the file.
+    pub line: u64,
+    /// Byte offset of the envelope line in the file (a byte-order mark counts).
+    pub offset: u64,
 }
 
 /// Streams the messages of an mbox file.
@@ -224,8 +228,11 @@ pub struct MboxReader<R: BufRead> {
     quoting: Quoting,
     /// Lines read so far.
     line_no: u64,
-    /// The envelope line of the next message, already read.
-    pending_from: Option<String>,
+    /// Bytes read so far.
+    offset: u64,
+    /// The envelope line of the next message, already read, with its line
+    /// number and byte offset.
+    pending_from: Option<(String, u64, u64)>,
     started: bool,
     done: bool,
 }
@@ -246,6 +253,7 @@ impl<R: BufRead> MboxReader<R> {
             name: "mbox".to_string(),
             quoting,
             line_no: 0,
+            offset: 0,
             pending_from: None,
             started: false,
             done: false,
@@ -267,8 +275,19 @@ impl<R: BufRead> MboxReader<R> {
             .map_err(|e| io::Error::new(e.kind(), format!("cannot read `{}`: {e}", self.name)))?;
         if n > 0 {
             self.line_no += 1;
+            self.offset += n as u64;
         }
         Ok(n > 0)
+    }
+
+    /// Bytes of the input read so far (for progress).
+    pub fn bytes_read(&self) -> u64 {
+        self.offset
+    }
+
+    /// The name errors use for the input.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Finds the first envelope line, past a byte-order mark and blank lines.
@@ -285,7 +304,8 @@ impl<R: BufRead> MboxReader<R> {
                 continue;
             }
             if line.starts_with(b"From ") {
-                self.pending_from = Some(line_text(&line));
+                let at = self.offset - line.len() as u64;
+                self.pending_from = Some((line_text(&line), self.line_no, at));
                 return Ok(true);
             }
             let shown: String = line_text(&line).chars().take(60).collect();
@@ -307,7 +327,7 @@ impl<R: BufRead> MboxReader<R> {
                 return Ok(None);
             }
         }
-        let Some(from_line) = self.pending_from.take() else {
+        let Some((from_line, from_line_no, from_offset)) = self.pending_from.take() else {
             self.done = true;
             return Ok(None);
         };
@@ -316,7 +336,8 @@ impl<R: BufRead> MboxReader<R> {
         let mut line = Vec::new();
         while self.read_line(&mut line)? {
             if is_envelope(&line) {
-                self.pending_from = Some(line_text(&line));
+                let at = self.offset - line.len() as u64;
+                self.pending_from = Some((line_text(&line), self.line_no, at));
                 break;
             }
             last_line_start = bytes.len();
@@ -335,6 +356,8 @@ impl<R: BufRead> MboxReader<R> {
             date: envelope_date(&from_line),
             from_line,
             bytes,
+            line: from_line_no,
+            offset: from_offset,
         }))
     }
 

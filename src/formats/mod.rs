@@ -54,6 +54,11 @@ fn mtime_date(meta: &fs::Metadata) -> io::Result<InternalDate> {
     })
 }
 
+/// A file's mtime as an INTERNALDATE (what Maildir and `.eml` readers use).
+pub fn file_date(meta: &fs::Metadata) -> io::Result<InternalDate> {
+    mtime_date(meta)
+}
+
 /// `mkdir -p` with mode 0700 for what it creates.
 fn create_private_dirs(path: &Path) -> io::Result<()> {
     fs::DirBuilder::new()

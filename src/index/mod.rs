@@ -20,6 +20,7 @@ use crate::model::{BlobId, Flags, InternalDate, Uid};
 mod restore;
 pub use restore::RestoredUid;
 pub mod archive;
+mod import;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -316,6 +317,16 @@ impl Index {
             Ok(blob_id(r.get::<_, Vec<u8>>(0)?))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// `imap` or `import`, or `None` when the store has no such account.
+    pub fn account_kind(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT kind FROM accounts WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?)
     }
 
     pub fn accounts(&self) -> Result<Vec<(String, String)>> {

@@ -79,17 +79,6 @@ impl Index {
         tx.commit()?;
         Ok(())
     }
-
-    /// The kind of an account the store holds (`imap`, `import`), if any.
-    pub fn account_kind(&self, name: &str) -> Result<Option<String>> {
-        use rusqlite::OptionalExtension;
-        Ok(self
-            .conn
-            .query_row("SELECT kind FROM accounts WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?)
-    }
 }
 
 #[cfg(test)]

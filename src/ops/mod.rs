@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod backup;
 pub mod export;
+pub mod import;
 pub mod quota;
 pub mod restore;
 pub mod search;

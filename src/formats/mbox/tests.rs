@@ -224,3 +224,15 @@ fn writer_files_and_finish() {
     names.sort();
     assert_eq!(names, ["%2E.", "INBOX.mbox", "Work", "a%2Embox", "a.mbox"]);
 }
+
+#[test]
+fn messages_know_their_line_and_offset() {
+    let file = b"\xEF\xBB\xBFFrom a\nA: 1\n\nx\n\nFrom b\nA: 2\n\n>From y\n\nFrom c\nA: 3\n";
+    let mut r = MboxReader::new(&file[..], Quoting::Rd);
+    let got: Vec<MboxMessage> = r.by_ref().map(|m| m.unwrap()).collect();
+    let places: Vec<(u64, u64)> = got.iter().map(|m| (m.line, m.offset)).collect();
+    assert_eq!(places, [(1, 3), (6, 19), (11, 41)]);
+    assert_eq!(&file[19..25], b"From b");
+    assert_eq!(&file[41..47], b"From c");
+    assert_eq!(r.bytes_read(), file.len() as u64);
+}

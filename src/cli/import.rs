@@ -1,0 +1,96 @@
+//! `mailkeep import NAME PATH [--format …] [--mbox-format rd|o]`
+
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::ops::import::{check_account, plan, run, Format, MboxFormat};
+use crate::ops::OpError;
+use crate::store::{Store, StoreError};
+
+use super::Globals;
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The account to import into: a name of your choice, not an IMAP account
+    /// of the config (created on first import; importing again adds to it).
+    #[arg(value_name = "NAME")]
+    account: String,
+    /// An mbox file, a Maildir, a directory of .eml files or of mbox files.
+    #[arg(value_name = "PATH")]
+    path: PathBuf,
+    /// What PATH holds; `auto` tells from the path and the first bytes.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    format: Format,
+    /// How the mbox files quote body lines starting with `From `: `rd`
+    /// (mboxrd: `>>From ` → `>From `) or `o` (mboxo: only `>From ` → `From `).
+    #[arg(long, value_enum, default_value_t = MboxFormat::Rd, value_name = "rd|o")]
+    mbox_format: MboxFormat,
+}
+
+pub fn run_cmd(g: &Globals, args: ImportArgs) -> Result<i32, OpError> {
+    let config = g.load_config()?;
+    let configured: Vec<String> = config.accounts.keys().cloned().collect();
+    // Everything that can be refused is refused before the store is touched.
+    let existing = match Store::open_read_only(&g.store_path) {
+        Ok(s) => Some(s),
+        Err(StoreError::Missing(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    check_account(existing.as_ref(), &configured, &args.account)?;
+    drop(existing);
+    let plan = plan(&args.path, args.format)?;
+
+    let mut store = Store::open(&g.store_path)?;
+    let r = store.recovery();
+    if !g.quiet && (r.records_indexed > 0 || r.bytes_truncated > 0) {
+        eprintln!(
+            "note: recovered from an interrupted run: {} records indexed, {} bytes of a torn write removed",
+            r.records_indexed, r.bytes_truncated
+        );
+    }
+    // The store may have changed hands since the check above.
+    check_account(Some(&store), &configured, &args.account)?;
+    let bar = g.progress.then(|| {
+        let b = ProgressBar::with_draw_target(Some(plan.total_bytes), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template(
+                "{msg:20!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b.set_message(format!("importing {}", args.account));
+        b
+    });
+    let report = run(
+        &mut store,
+        &args.account,
+        &plan,
+        args.mbox_format.into(),
+        &mut |done, _| {
+            if let Some(b) = &bar {
+                b.set_position(done);
+            }
+        },
+    );
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report?;
+    for (path, why) in &report.skipped {
+        eprintln!("warning: skipped `{path}`: {why}");
+    }
+    for f in &report.failures {
+        eprintln!("error: {}: {}", f.place, f.error);
+    }
+    println!("{}", report.summary_line());
+    if report.failures.is_empty() {
+        Ok(0)
+    } else {
+        eprintln!(
+            "hint: the other messages were imported; fix or remove the ones named above and run the same command again (nothing is imported twice)"
+        );
+        Ok(1)
+    }
+}
