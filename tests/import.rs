@@ -682,3 +682,27 @@ fn kill_9_during_a_big_import_then_rerun_completes_it() {
         "{out}"
     );
 }
+
+#[test]
+fn imported_mail_is_searchable_at_once() {
+    let env = Env::new();
+    let dir = env.dir.path().join("in");
+    fs::create_dir_all(&dir).unwrap();
+    let msg = "From: 田中 <tanaka@example.jp>\r\nTo: taro@example.jp\r\nSubject: =?UTF-8?B?5bel5LqL44Gu6KaL56mN44KC44KK?=\r\nDate: Mon, 1 Feb 2021 09:00:00 +0900\r\nMessage-ID: <quote-1@example.jp>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n請求書を添付します。\r\n";
+    let file = dir.join("quotes.mbox");
+    fs::write(
+        &file,
+        mbox_entry(
+            "From tanaka@example.jp Mon Feb  1 00:00:00 2021",
+            msg.as_bytes(),
+        ),
+    )
+    .unwrap();
+    let r = import(&env, &["old", path_str(&file)]);
+    assert_eq!(r.code, 0, "{r}");
+    let found = env.run(&["search", "見積 from:tanaka"]);
+    assert_eq!(found.code, 0, "{found}");
+    assert_eq!(found.stdout.lines().count(), 1, "{found}");
+    let body = env.run(&["search", "請求書"]);
+    assert_eq!(body.stdout.lines().count(), 1, "{body}");
+}

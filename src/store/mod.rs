@@ -106,6 +106,7 @@ pub struct Store {
     pending_bytes: u64,
     dicts: HashMap<u32, Arc<Dict>>,
     current_dict: Option<u32>,
+    compressor: Option<(u32, zstd::bulk::Compressor<'static>)>,
     recovery: Recovery,
 }
 
@@ -152,6 +153,7 @@ impl Store {
             pending_bytes: 0,
             dicts: HashMap::new(),
             current_dict: None,
+            compressor: None,
             recovery: Recovery::default(),
         };
         store.recover()?;
@@ -176,6 +178,7 @@ impl Store {
             pending_bytes: 0,
             dicts: HashMap::new(),
             current_dict: None,
+            compressor: None,
             recovery: Recovery::default(),
         };
         store.load_dicts()?;
@@ -311,11 +314,7 @@ impl Store {
         }
         let dict_id = self.dict_for(bytes.len() as u64);
         let frame = match dict_id {
-            Some(d) => {
-                let dict = self.dicts[&d].clone();
-                zstd::bulk::Compressor::with_dictionary(ZSTD_LEVEL, &dict.bytes)
-                    .and_then(|mut c| c.compress(bytes))
-            }
+            Some(d) => self.compressor(d).and_then(|c| c.compress(bytes)),
             None => zstd::bulk::compress(bytes, ZSTD_LEVEL),
         }
         .map_err(io_err(&self.root))?;
@@ -465,6 +464,20 @@ impl Store {
         self.pending_bytes = 0;
         self.maybe_train_dictionary()?;
         Ok(())
+    }
+
+    /// A compressor primed with dictionary `d`, built once (loading a
+    /// dictionary costs far more than compressing a typical message).
+    fn compressor(&mut self, d: u32) -> io::Result<&mut zstd::bulk::Compressor<'static>> {
+        if self.compressor.as_ref().is_none_or(|(id, _)| *id != d) {
+            let dict = self
+                .dicts
+                .get(&d)
+                .ok_or_else(|| io::Error::other(format!("dictionary {d} is not loaded")))?;
+            let c = zstd::bulk::Compressor::with_dictionary(ZSTD_LEVEL, &dict.bytes)?;
+            self.compressor = Some((d, c));
+        }
+        Ok(&mut self.compressor.as_mut().expect("just set").1)
     }
 
     fn dict_for(&self, raw_len: u64) -> Option<u32> {
@@ -683,6 +696,7 @@ impl Store {
         self.index.clear()?;
         self.dicts.clear();
         self.current_dict = None;
+        self.compressor = None;
         self.writer = None;
         self.recovery = Recovery::default();
         self.recover()?;

@@ -213,9 +213,10 @@ fn import_items(
     }
     report.folders = sink.folders().count() as u64;
     sink.finish()?;
-    // Post-import step: the one place where whatever must see the newly
-    // imported mail (e.g. filling the search index) is to be called, once
-    // everything above is committed.
+    // Post-import step, once everything above is committed: make the new
+    // mail searchable (what is not indexed now is caught up by the next
+    // backup, import or `reindex`).
+    crate::ops::search::index_pending(store, &mut |_, _| {})?;
     Ok(())
 }
 
