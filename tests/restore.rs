@@ -710,3 +710,66 @@ fn archived_mail_goes_back_to_the_account_it_came_from() {
     assert_eq!(appended(&r.stdout), 0, "{r}");
     assert_eq!(already_there(&r.stdout), 12, "{r}");
 }
+
+#[test]
+fn corpus_mbox_files_are_imported_then_restored_with_refusals_reported() {
+    let Some(corpus) = support::corpus_dir() else {
+        return;
+    };
+    let dst = target_server();
+    let proxy = FaultProxy::start(dst.imap_port(), Fault::StrictAppend { max_size: None });
+    let env = Env::new();
+    proxied_target(&env, &proxy, &dst);
+    let r = env.run(&["import", "mboxes", corpus.join("mbox").to_str().unwrap()]);
+    assert!(r.code == 0 || r.code == 1, "{r}");
+    let st = env.run(&["status", "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    let acct = st["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "mboxes")
+        .unwrap();
+    let stored: u64 = acct["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["stored"].as_u64().unwrap())
+        .sum();
+    assert!(
+        stored >= 140,
+        "the corpus mbox files hold 145 messages: {st}"
+    );
+
+    let r = env.run(&["restore", "strict", "--from", "mboxes"]);
+    assert!(r.code == 0 || r.code == 1, "{r}");
+    // Every stored message is accounted for: appended (as is or converted) or refused, by name.
+    let (appended, refused) = (appended(&r.stdout), refused(&r.stdout));
+    assert_eq!(appended + refused, stored, "{r}");
+    assert_eq!(
+        r.stderr.matches("refused: folder").count() as u64,
+        refused,
+        "{r}"
+    );
+    let mut c = dst.client("alice");
+    let on_server: u64 = c.list().iter().map(|f| count(&mut c, f)).sum();
+    assert_eq!(
+        on_server, appended,
+        "the target holds exactly what was appended"
+    );
+
+    let again = env.run(&["restore", "strict", "--from", "mboxes"]);
+    assert_eq!(
+        appended_or_zero(&again.stdout),
+        0,
+        "a re-run appends nothing: {again}"
+    );
+}
+
+fn appended_or_zero(stdout: &str) -> u64 {
+    if stdout.lines().any(|l| l.starts_with("restore ")) {
+        appended(stdout)
+    } else {
+        0
+    }
+}

@@ -1,8 +1,10 @@
 //! The query language of `mailkeep search`:
 //!
-//!     word  "a phrase"  from:tanaka  to:  cc:  subject:見積  body:  filename:
-//!     folder:'Sent*'  account:work  before:2021-01-01  after:  since:
-//!     has:attachment
+//! ```text
+//! word  "a phrase"  from:tanaka  to:  cc:  subject:見積  body:  filename:
+//! folder:'Sent*'  account:work  before:2021-01-01  after:  since:
+//! has:attachment
+//! ```
 //!
 //! Terms are ANDed; each is a substring, without case for ASCII. A value may
 //! be quoted (`subject:"monthly report"`). Dates are YYYY-MM-DD (or
