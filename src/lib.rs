@@ -2,7 +2,8 @@
 //! search, restore and migrate from it.
 //!
 //! Layers, each may use only those below it (see docs/design.md):
-//! `cli` → `ops` → `sync` → `imap`, `store` → `index` → `formats`, `config` → `model`.
+//! `cli` → `ops` → `sync`, `search` → `imap`, `store` → `index` → `formats`,
+//! `config` → `model`.
 
 pub mod cli;
 pub mod config;
