@@ -706,3 +706,28 @@ fn imported_mail_is_searchable_at_once() {
     let body = env.run(&["search", "請求書"]);
     assert_eq!(body.stdout.lines().count(), 1, "{body}");
 }
+
+#[test]
+fn a_server_account_named_like_imported_mail_is_refused() {
+    let srv = support::Dovecot::start(support::DovecotOptions::default());
+    let env = Env::new();
+    let dir = env.dir.path().join("in");
+    fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a.mbox");
+    fs::write(
+        &file,
+        mbox_entry(
+            "From a@example.com Mon Feb  1 00:00:00 2021",
+            &gen_message(1, 200, "x"),
+        ),
+    )
+    .unwrap();
+    assert_eq!(import(&env, &["old", path_str(&file)]).code, 0);
+    env.add_account("old", &srv, "alice");
+    let r = env.run(&["backup", "old"]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr.contains("imported") && r.stderr.contains("hint:"),
+        "{r}"
+    );
+}

@@ -94,6 +94,19 @@ async fn run_account(
     report: &mut AccountReport,
 ) -> Result<(), OpError> {
     let acct = config.account(name)?;
+    if let Some(store) = store {
+        let kind = store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .index()
+            .account_kind(name)?;
+        if kind.as_deref() == Some("import") {
+            return Err(OpError::usage(
+                format!("`{name}` is the name of imported mail in the store, not of a server account"),
+                Some("give the IMAP account another name in the config file; imported mail keeps its own"),
+            ));
+        }
+    }
     let mut first = connect(name, acct).await?;
     let listed = first.list().await?;
     let listed_raw: BTreeSet<String> = listed.iter().map(|f| f.raw.clone()).collect();
