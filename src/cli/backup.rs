@@ -33,29 +33,7 @@ pub struct BackupArgs {
 
 pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
     let config = g.load_config()?;
-    if !config.exists() {
-        return Err(OpError::usage(
-            format!("no configuration file at `{}`", g.config_path.display()),
-            Some("add an account with `mailkeep account add NAME --host HOST --user USER`, or pass `--config FILE`"),
-        ));
-    }
-    let names: Vec<String> = if args.all {
-        config.accounts.keys().cloned().collect()
-    } else {
-        args.accounts.clone()
-    };
-    if names.is_empty() {
-        return Err(OpError::usage(
-            format!(
-                "the configuration `{}` has no accounts",
-                g.config_path.display()
-            ),
-            Some("add one with `mailkeep account add NAME --host HOST --user USER`"),
-        ));
-    }
-    for n in &names {
-        config.account(n)?;
-    }
+    let names = g.account_names(&config, args.all, &args.accounts)?;
     let store: Option<SharedStore> = if args.dry_run {
         match Store::open_read_only(&g.store_path) {
             Ok(s) => Some(crate::ops::backup::share(s)),

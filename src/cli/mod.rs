@@ -92,6 +92,40 @@ pub struct Globals {
 }
 
 impl Globals {
+    /// The accounts a command names (or all of them with `--all`), each
+    /// checked to be in the configuration.
+    pub fn account_names(
+        &self,
+        config: &Config,
+        all: bool,
+        named: &[String],
+    ) -> Result<Vec<String>, OpError> {
+        if !config.exists() {
+            return Err(OpError::usage(
+                format!("no configuration file at `{}`", self.config_path.display()),
+                Some("add an account with `mailkeep account add NAME --host HOST --user USER`, or pass `--config FILE`"),
+            ));
+        }
+        let names: Vec<String> = if all {
+            config.accounts.keys().cloned().collect()
+        } else {
+            named.to_vec()
+        };
+        if names.is_empty() {
+            return Err(OpError::usage(
+                format!(
+                    "the configuration `{}` has no accounts",
+                    self.config_path.display()
+                ),
+                Some("add one with `mailkeep account add NAME --host HOST --user USER`"),
+            ));
+        }
+        for n in &names {
+            config.account(n)?;
+        }
+        Ok(names)
+    }
+
     /// Loads the config file and prints its warnings.
     pub fn load_config(&self) -> Result<Config, OpError> {
         let cfg = Config::load(&self.config_path)?;

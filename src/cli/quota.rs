@@ -24,23 +24,7 @@ pub struct QuotaArgs {
 
 pub async fn run(g: &Globals, args: QuotaArgs) -> Result<i32, OpError> {
     let config = g.load_config()?;
-    let names: Vec<String> = if args.all {
-        config.accounts.keys().cloned().collect()
-    } else {
-        args.accounts.clone()
-    };
-    if names.is_empty() {
-        return Err(OpError::usage(
-            format!(
-                "the configuration `{}` has no accounts",
-                g.config_path.display()
-            ),
-            Some("add one with `mailkeep account add NAME --host HOST --user USER`"),
-        ));
-    }
-    for n in &names {
-        config.account(n)?;
-    }
+    let names = g.account_names(&config, args.all, &args.accounts)?;
     let mut reports = Vec::new();
     let mut kinds = Vec::new();
     for name in &names {

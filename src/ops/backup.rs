@@ -12,7 +12,7 @@ use crate::model::Folder;
 use crate::store::now;
 use crate::sync::exec::{self, FolderOutcome, Progress, SharedStore, SyncOptions};
 
-use super::{connect, folder_matches, OpError};
+use super::{backoff, connect, ensure_connected, folder_matches, OpError};
 
 #[derive(Clone, Debug)]
 pub struct BackupOptions {
@@ -165,22 +165,14 @@ async fn worker(
         let mut attempt = 0u32;
         let mut outcome = FolderOutcome::new(&folder);
         loop {
-            if conn.is_none() {
-                match connect(name, acct).await {
-                    Ok(c) => conn = Some(c),
-                    Err(e) => {
-                        if attempt < opts.retries && matches!(&e, OpError::Imap(i) if i.retryable())
-                        {
-                            attempt += 1;
-                            backoff(attempt).await;
-                            continue;
-                        }
-                        outcome.error = Some(error_chain(&e));
-                        break;
-                    }
+            let c = match ensure_connected(&mut conn, name, acct, &mut attempt, opts.retries).await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    outcome.error = Some(error_chain(&e));
+                    break;
                 }
-            }
-            let c = conn.as_mut().expect("connected above");
+            };
             let before = outcome.new_messages;
             match exec::sync_folder(c, store, name, &folder, &opts.sync, progress, &mut outcome)
                 .await
@@ -214,12 +206,6 @@ async fn worker(
     if let Some(c) = conn {
         let _ = tokio::time::timeout(Duration::from_secs(5), c.logout()).await;
     }
-}
-
-/// 0.5 s before the first reconnect, doubling up to 16 s.
-async fn backoff(attempt: u32) {
-    let ms = 500u64 << attempt.min(5);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 /// The error and its causes on one line: "a: b: c".

@@ -180,6 +180,35 @@ pub async fn connect(name: &str, acct: &AccountConfig) -> Result<Connection, OpE
     Ok(Connection::connect(&endpoint, &password, &opts).await?)
 }
 
+/// Makes sure `conn` holds a live connection: connects when it is empty,
+/// retrying a network failure with backoff while `attempt` (shared with the
+/// caller's own retries) is below `retries`.
+pub async fn ensure_connected<'c>(
+    conn: &'c mut Option<Connection>,
+    name: &str,
+    acct: &AccountConfig,
+    attempt: &mut u32,
+    retries: u32,
+) -> Result<&'c mut Connection, OpError> {
+    while conn.is_none() {
+        match connect(name, acct).await {
+            Ok(c) => *conn = Some(c),
+            Err(e) if *attempt < retries && matches!(&e, OpError::Imap(i) if i.retryable()) => {
+                *attempt += 1;
+                backoff(*attempt).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(conn.as_mut().expect("connected above"))
+}
+
+/// 0.5 s before the first retry, doubling up to 16 s.
+pub async fn backoff(attempt: u32) {
+    let ms = 500u64 << attempt.min(5);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
 /// Opens the store for writing, shared between folder workers.
 pub fn open_store(root: &Path) -> Result<SharedStore, OpError> {
     Ok(Arc::new(Mutex::new(Store::open(root)?)))

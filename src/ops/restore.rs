@@ -30,10 +30,10 @@ use crate::imap::{Connection, ImapError};
 use crate::index::{MailboxRow, RestoredUid, StoredMessage};
 use crate::model::{BlobId, InternalDate, Uid};
 use crate::store::now;
-use crate::sync::exec::SharedStore;
+use crate::sync::exec::{self, SharedStore};
 
 use super::backup::error_chain;
-use super::{connect, OpError};
+use super::{backoff, connect, ensure_connected, OpError};
 use check::{crlf_form, message_id, same_bytes, TargetIndex};
 use plan::{FolderPlan, Item, Selection, TargetShape, ToFolder};
 
@@ -306,22 +306,16 @@ async fn worker(
         let mut done: HashSet<BlobId> = HashSet::new();
         let mut attempt = 0u32;
         loop {
-            if conn.is_none() {
-                match connect(&opts.target, acct).await {
-                    Ok(c) => conn = Some(c),
+            let c =
+                match ensure_connected(&mut conn, &opts.target, acct, &mut attempt, opts.retries)
+                    .await
+                {
+                    Ok(c) => c,
                     Err(e) => {
-                        if attempt < opts.retries && matches!(&e, OpError::Imap(i) if i.retryable())
-                        {
-                            attempt += 1;
-                            backoff(attempt).await;
-                            continue;
-                        }
                         report.error = Some(error_chain(&e));
                         break;
                     }
-                }
-            }
-            let c = conn.as_mut().expect("connected above");
+                };
             let before = done.len();
             let mut run = FolderRun {
                 conn: c,
@@ -368,12 +362,6 @@ async fn worker(
     if let Some(c) = conn {
         let _ = tokio::time::timeout(Duration::from_secs(5), c.logout()).await;
     }
-}
-
-/// 0.5 s before the first reconnect, doubling up to 16 s.
-async fn backoff(attempt: u32) {
-    let ms = 500u64 << attempt.min(5);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 /// One attempt at one folder.
@@ -620,13 +608,7 @@ async fn blocking<T: Send + 'static>(
     store: &SharedStore,
     f: impl FnOnce(&mut crate::store::Store) -> Result<T, OpError> + Send + 'static,
 ) -> Result<T, OpError> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
-    })
-    .await
-    .expect("store task panicked")
+    exec::on_store(store, f).await
 }
 
 async fn read_blob(store: &SharedStore, id: BlobId) -> Result<Vec<u8>, OpError> {

@@ -102,10 +102,12 @@ impl SyncError {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs `f` on the store off the async threads (the store does blocking
+/// file I/O and fsyncs).
+pub async fn on_store<T: Send + 'static, E: Send + 'static>(
     store: &SharedStore,
-    f: impl FnOnce(&mut Store) -> Result<T, SyncError> + Send + 'static,
-) -> Result<T, SyncError> {
+    f: impl FnOnce(&mut Store) -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
     let store = store.clone();
     tokio::task::spawn_blocking(move || {
         let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
@@ -113,6 +115,13 @@ async fn blocking<T: Send + 'static>(
     })
     .await
     .expect("store task panicked")
+}
+
+async fn blocking<T: Send + 'static>(
+    store: &SharedStore,
+    f: impl FnOnce(&mut Store) -> Result<T, SyncError> + Send + 'static,
+) -> Result<T, SyncError> {
+    on_store(store, f).await
 }
 
 /// What the store holds for one folder generation.
