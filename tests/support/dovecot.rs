@@ -293,7 +293,7 @@ impl Dovecot {
                 return Err(format!("no {waiting_for} within {READY_TIMEOUT:?}"));
             }
             // Poll the condition; each probe is itself bounded.
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(20)); // wait-ok: polling a condition
         }
     }
 
@@ -545,7 +545,9 @@ pub(crate) fn wait_timeout(
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20)) // wait-ok: polling the exit
+            }
             _ => return None,
         }
     }
