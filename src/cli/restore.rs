@@ -166,9 +166,9 @@ fn print_report(r: &RestoreReport, quiet: bool) {
 
 fn table(r: &RestoreReport) -> String {
     let verb = if r.dry_run {
-        "WOULD APPEND"
+        "would append"
     } else {
-        "APPENDED"
+        "appended"
     };
     let rows: Vec<[String; 7]> = r
         .folders
@@ -190,24 +190,24 @@ fn table(r: &RestoreReport) -> String {
         })
         .collect();
     let head = [
-        "FOLDER",
-        "IN STORE",
-        "SIZE",
+        "folder",
+        "in store",
+        "size",
         verb,
-        "ALREADY THERE",
-        "CONVERTED",
-        "REFUSED",
+        "already there",
+        "converted",
+        "refused",
     ];
-    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    let mut width: Vec<usize> = head.iter().map(|h| super::display_width(h)).collect();
     for row in &rows {
         for (i, c) in row.iter().enumerate() {
-            width[i] = width[i].max(c.chars().count());
+            width[i] = width[i].max(super::display_width(c));
         }
     }
     let line = |cells: Vec<&str>| -> String {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
-            let pad = width[i] - c.chars().count();
+            let pad = width[i] - super::display_width(c);
             if i == 0 {
                 s.push_str(c);
                 s.push_str(&" ".repeat(pad));

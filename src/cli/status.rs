@@ -117,7 +117,7 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
             .max(6);
         println!(
             "  {:width$}  {:>9}  {:>9}  {:>7}  {:>8}  {:>10}  last sync",
-            "folder", "on server", "stored", "gone", "archived", "size"
+            "folder", "on server", "in store", "gone", "archived", "size"
         );
         for f in &a.folders {
             println!(
@@ -126,7 +126,7 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
                 f.on_server
                     .map(|n| n.to_string())
                     .unwrap_or_else(|| "-".into()),
-                f.stored,
+                f.stored + f.gone_from_server + f.archived,
                 f.gone_from_server,
                 f.archived,
                 human_bytes(f.raw_bytes),
