@@ -247,3 +247,31 @@ fn status_of_an_empty_store_and_verify_of_none() {
     assert_eq!(r.code, 5, "{r}");
     assert!(r.stderr.contains("no store"), "{r}");
 }
+
+#[test]
+fn backup_all_goes_on_past_a_failing_account_and_says_which() {
+    let srv = Dovecot::start(DovecotOptions::default());
+    srv.client("bob")
+        .append("INBOX", &[], None, &gen_message(1, 300, "bob"));
+    let env = Env::new();
+    env.add_account_raw(
+        "alice",
+        &format!(
+            "host = \"localhost\"\nport = {}\nusername = \"alice\"\npassword_env = \"MK_WRONG\"\nca_file = \"{}\"\n",
+            srv.imaps_port(),
+            srv.ca_file().display()
+        ),
+        Some(("MK_WRONG", "wrong")),
+    );
+    env.add_account("bob", &srv, "bob");
+    let r = env.run(&["backup", "--all"]);
+    assert_eq!(r.code, 3, "the failed account decides the exit code: {r}");
+    assert!(
+        r.stderr.contains("alice") && r.stderr.contains("hint:"),
+        "{r}"
+    );
+    assert!(
+        r.stdout.contains("bob: ") && r.stdout.contains("fetched 1 new"),
+        "bob was still backed up: {r}"
+    );
+}
