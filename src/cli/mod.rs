@@ -35,8 +35,9 @@ use crate::ops::{FailureKind, OpError};
     version,
     about = "Keep your mail safe: back up IMAP accounts into a compressed local store.",
     long_about = None,
-    after_help = "Exit codes: 0 done; 1 some folders failed; 2 usage or configuration; \
-                  3 authentication; 4 network or TLS; 5 store; 6 store locked by another run."
+    after_help = "Exit codes: 0 done; 1 partly done (what failed is named); 2 usage or \
+                  configuration; 3 authentication; 4 network or TLS; 5 store; \
+                  6 store locked by another run."
 )]
 pub struct Cli {
     /// Configuration file [default: $MAILKEEP_CONFIG, else $XDG_CONFIG_HOME/mailkeep/config.toml]
@@ -65,10 +66,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Write stored mail out as Maildir, mbox or .eml files.
     Export(export::ExportArgs),
-    /// Rebuild the store's index from its packs.
-    Repair,
     /// Put stored mail back on an IMAP account, never twice.
     Restore(restore::RestoreArgs),
+    /// Bring in mail from mbox files (Google Takeout too), a Maildir or .eml files.
+    Import(import::ImportArgs),
     /// Show the server's quota: usage and limit per quota root.
     Quota(quota::QuotaArgs),
     /// Free server space: back up, verify, then remove old mail from the server (it stays in the store).
@@ -79,8 +80,8 @@ enum Command {
     Show(show::ShowArgs),
     /// Rebuild the search index from the stored messages.
     Reindex,
-    /// Bring in mail from mbox files (Google Takeout too), a Maildir or .eml files.
-    Import(import::ImportArgs),
+    /// Rebuild the store's index from its packs.
+    Repair,
 }
 
 /// Resolved global settings.
