@@ -275,3 +275,22 @@ fn backup_all_goes_on_past_a_failing_account_and_says_which() {
         "bob was still backed up: {r}"
     );
 }
+
+#[test]
+fn a_store_path_that_is_a_file_is_refused_with_a_hint() {
+    let env = Env::new();
+    std::fs::write(&env.store, b"not a store").unwrap();
+    for args in [&["status"][..], &["verify"][..]] {
+        let r = env.run(args);
+        assert_eq!(r.code, 5, "{r}");
+        assert!(
+            r.stderr.contains("not a directory") && r.stderr.contains("hint:"),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&env.store).unwrap(),
+        b"not a store",
+        "the file is left alone"
+    );
+}

@@ -120,6 +120,9 @@ impl OpError {
             OpError::Store(StoreError::Locked(_)) | OpError::Sync(SyncError::Store(StoreError::Locked(_))) => {
                 Some("wait for the other run to finish; if none is running, the lock is released when its process ends".into())
             }
+            OpError::Store(StoreError::NotADirectory(_)) => {
+                Some("pass `--store DIR` with a directory (it is created if missing)".into())
+            }
             OpError::Store(StoreError::Missing(_)) => Some(
                 "run `mailkeep backup ACCOUNT` to create it, or pass `--store DIR` where your store is".into(),
             ),

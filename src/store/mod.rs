@@ -45,6 +45,8 @@ pub enum StoreError {
     Locked(PathBuf),
     #[error("no store at `{0}`")]
     Missing(PathBuf),
+    #[error("`{0}` is not a directory, so it cannot hold a store")]
+    NotADirectory(PathBuf),
     #[error("cannot use the store `{path}`")]
     Io {
         path: PathBuf,
@@ -114,6 +116,9 @@ impl Store {
     /// Opens (creating if needed) a store for writing: takes the lock, then
     /// recovers from any interrupted run.
     pub fn open(root: &Path) -> Result<Store> {
+        if root.exists() && !root.is_dir() {
+            return Err(StoreError::NotADirectory(root.to_path_buf()));
+        }
         pack::create_private_dir(root).map_err(io_err(root))?;
         restrict(root);
         let lock_path = root.join("lock");
@@ -163,6 +168,9 @@ impl Store {
 
     /// Opens an existing store to read it; takes no lock and changes nothing.
     pub fn open_read_only(root: &Path) -> Result<Store> {
+        if root.exists() && !root.is_dir() {
+            return Err(StoreError::NotADirectory(root.to_path_buf()));
+        }
         let index_path = root.join("index.sqlite");
         if !index_path.exists() {
             return Err(StoreError::Missing(root.to_path_buf()));
