@@ -715,3 +715,46 @@ fn mbox_export_holds_every_message() {
         "mboxrd quoting"
     );
 }
+
+#[test]
+fn the_index_is_rebuilt_from_the_packs_alone() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    c.create("Work");
+    for i in 0..12 {
+        c.append(
+            if i % 2 == 0 { "INBOX" } else { "Work" },
+            &["\\Seen"],
+            None,
+            &gen_message(i, 900, "packs"),
+        );
+    }
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    assert_eq!(env.run(&["backup", "work"]).code, 0);
+    let before = status_json(&env);
+
+    for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+        let _ = std::fs::remove_file(env.store.join(f));
+    }
+    let r = env.run(&["repair"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let after = status_json(&env);
+    assert_eq!(after["messages"], before["messages"]);
+    assert_eq!(after["unique_messages"], before["unique_messages"]);
+    for folder in ["INBOX", "Work"] {
+        assert_eq!(
+            folder_status(&after, "work", folder)["stored"],
+            folder_status(&before, "work", folder)["stored"]
+        );
+    }
+    assert_same_messages(
+        &exported_folder(&env, "work", "Work"),
+        &server_folder(&srv, "alice", "Work"),
+        "Work",
+    );
+    // And the next backup carries on from the rebuilt index.
+    let r = env.run(&["backup", "work"]);
+    assert!(r.stdout.contains("fetched 0 new"), "{}", r.stdout);
+    deep_verify_is_clean(&env);
+}
