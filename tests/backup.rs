@@ -182,9 +182,16 @@ fn first_backup_is_byte_exact_and_second_fetches_nothing() {
     assert_eq!(folder_status(&st, "work", "INBOX")["stored"], 30);
     assert_eq!(folder_status(&st, "work", "INBOX")["on_server"], 30);
 
+    let pack = env.store.join("packs/00/000001.pack");
+    let pack_len = std::fs::metadata(&pack).unwrap().len();
     let again = env.run(&["backup", "work"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stdout.contains("fetched 0 new"), "{}", again.stdout);
+    assert_eq!(
+        std::fs::metadata(&pack).unwrap().len(),
+        pack_len,
+        "an unchanged mailbox adds nothing to the log"
+    );
     deep_verify_is_clean(&env);
 }
 

@@ -435,6 +435,18 @@ impl Index {
         Ok(())
     }
 
+    /// Notes that a folder generation was found in step with the server at
+    /// `at`, without a record in the packs (nothing about it changed).
+    pub fn mark_synced(&self, account: &str, raw: &str, uidvalidity: u32, at: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE mailboxes SET last_sync_at = ?4
+             WHERE raw_name = ?2 AND uidvalidity = ?3
+               AND account_id = (SELECT id FROM accounts WHERE name = ?1)",
+            params![account, raw, uidvalidity, at],
+        )?;
+        Ok(())
+    }
+
     pub fn begin_run(&self, account: &str, command: &str, at: i64) -> Result<i64> {
         let account_id = self.ensure_account(account, "imap")?;
         self.conn.execute(

@@ -276,6 +276,25 @@ pub async fn sync_folder(
     }
     let store = store.expect("a real run has a store");
 
+    let in_step = plan.is_empty()
+        && !out.new_generation
+        && stored.uidnext == state.uidnext
+        && stored.highestmodseq == state.highestmodseq
+        && stored.server_count == Some(state.exists);
+    if in_step {
+        // Nothing to record in the log: only note in the index when the
+        // folder was last found in step (a nightly run of an unchanged
+        // mailbox appends nothing to the packs).
+        let (a, r, uv, at) = (
+            account.to_string(),
+            raw.to_string(),
+            state.uidvalidity,
+            now(),
+        );
+        blocking(store, move |s| Ok(s.index().mark_synced(&a, &r, uv, at)?)).await?;
+        return Ok(());
+    }
+
     let mailbox = MailboxRecord {
         account: account.to_string(),
         account_kind: "imap".into(),
