@@ -86,5 +86,6 @@ pub async fn verify_server(
         });
     }
     let _ = conn.logout().await;
+    rows.sort_by(|a, b| a.folder.cmp(&b.folder));
     Ok(rows)
 }
