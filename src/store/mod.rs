@@ -650,6 +650,7 @@ impl Store {
             hasher: blake3::Hasher::new(),
             len: 0,
             checked: false,
+            failure: None,
         })
     }
 
@@ -893,6 +894,7 @@ pub struct BlobReader {
     hasher: blake3::Hasher,
     len: u64,
     checked: bool,
+    failure: Option<StoreError>,
 }
 
 impl BlobReader {
@@ -905,14 +907,22 @@ impl BlobReader {
         self.raw_size == 0
     }
 
-    fn damaged(&self, what: String) -> io::Error {
+    /// The damage behind an `InvalidData` error this reader returned, as a
+    /// store error (so that callers can tell it from their own output's).
+    pub fn take_error(&mut self) -> Option<StoreError> {
+        self.failure.take()
+    }
+
+    fn damaged(&mut self, what: String) -> io::Error {
         let e = StoreError::Corrupt {
             id: self.id,
             pack: self.pack,
             offset: self.offset,
             what,
         };
-        io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+        let io = io::Error::new(io::ErrorKind::InvalidData, e.to_string());
+        self.failure = Some(e);
+        io
     }
 }
 

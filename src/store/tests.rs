@@ -308,4 +308,5 @@ fn open_blob_reports_damage_instead_of_the_end() {
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     assert!(err.to_string().contains(&id.to_hex()), "{err}");
     assert_eq!(got.len(), bytes.len(), "all bytes came, then the error");
+    assert!(matches!(r.take_error(), Some(StoreError::Corrupt { .. })));
 }
