@@ -899,12 +899,8 @@ pub struct BlobReader {
 
 impl BlobReader {
     /// The message's size, as the index records it.
-    pub fn len(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         self.raw_size
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.raw_size == 0
     }
 
     /// The damage behind an `InvalidData` error this reader returned, as a
