@@ -12,11 +12,14 @@
 //! the root). Hidden files and directories are skipped; symlinks are not followed.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::names::{self, Style};
-use super::{create_private_dirs, mtime_date, subdirs, with_path, write_file_atomically};
+use super::{
+    create_private_dirs, mtime_date, subdirs, with_path, write_file_atomically,
+    write_file_atomically_from,
+};
 use crate::model::{Flags, InternalDate};
 
 /// Writes messages as `.eml` files.
@@ -45,15 +48,43 @@ impl EmlWriter {
         unique: &str,
     ) -> io::Result<PathBuf> {
         let _ = flags;
+        let (tmp, dest) = self.paths(folder_display, date, unique)?;
+        write_file_atomically(&tmp, &dest, bytes, date)?;
+        Ok(dest)
+    }
+
+    /// [`write`](Self::write) from a reader, in bounded memory whatever the
+    /// message size. An error from `src` (even at its very end, where a
+    /// store reader reports damage) removes the hidden temporary file:
+    /// no `.eml` appears. Returns the path and the number of bytes written.
+    pub fn write_from(
+        &mut self,
+        folder_display: &str,
+        src: &mut dyn Read,
+        flags: &Flags,
+        date: &InternalDate,
+        unique: &str,
+    ) -> io::Result<(PathBuf, u64)> {
+        let _ = flags;
+        let (tmp, dest) = self.paths(folder_display, date, unique)?;
+        let n = write_file_atomically_from(&tmp, &dest, src, date)?;
+        Ok((dest, n))
+    }
+
+    /// The hidden temporary file and the final path of a message.
+    fn paths(
+        &self,
+        folder_display: &str,
+        date: &InternalDate,
+        unique: &str,
+    ) -> io::Result<(PathBuf, PathBuf)> {
         let dir = self.root.join(folder_dir(folder_display));
         create_private_dirs(&dir)?;
         let stamp = chrono::DateTime::from_timestamp(date.unix, 0)
             .unwrap_or_default()
             .format("%Y%m%dT%H%M%SZ");
         let name = format!("{stamp}-{}.eml", names::safe_unique(unique)?);
-        let dest = dir.join(&name);
-        write_file_atomically(&dir.join(format!(".{name}.tmp")), &dest, bytes, date)?;
-        Ok(dest)
+        Ok((dir.join(format!(".{name}.tmp")), dir.join(&name)))
     }
 }
 
@@ -161,6 +192,51 @@ mod tests {
             assert_eq!(e.date.unix, date.unix);
             assert_eq!(fs::read(path).unwrap(), bytes.as_bytes());
         }
+    }
+
+    /// Gives its bytes, then fails where the end would be (as a store
+    /// reader does when the bytes do not hash).
+    struct FailsAtEnd<'a>(&'a [u8]);
+
+    impl Read for FailsAtEnd<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "damaged"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn write_from_streams_and_a_failing_source_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = EmlWriter::create(dir.path()).unwrap();
+        let date = InternalDate {
+            unix: 1_704_067_200,
+            offset_min: 0,
+        };
+        let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+        let (p, n) = w
+            .write_from("INBOX", &mut &big[..], &Flags::default(), &date, "big")
+            .unwrap();
+        assert_eq!(n, big.len() as u64);
+        assert_eq!(fs::read(&p).unwrap(), big);
+        w.write_from(
+            "INBOX",
+            &mut FailsAtEnd(b"x\n"),
+            &Flags::default(),
+            &date,
+            "bad",
+        )
+        .unwrap_err();
+        let names: Vec<_> = fs::read_dir(dir.path().join("INBOX"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
     }
 
     #[test]

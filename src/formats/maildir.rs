@@ -28,11 +28,14 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::names::{self, Style};
-use super::{create_private_dirs, mtime_date, subdirs, with_path, write_file_atomically};
+use super::{
+    create_private_dirs, mtime_date, subdirs, with_path, write_file_atomically,
+    write_file_atomically_from,
+};
 use crate::model::{Flags, InternalDate};
 
 /// Writes messages into a Maildir++ tree.
@@ -88,13 +91,42 @@ impl MaildirWriter {
         date: &InternalDate,
         unique: &str,
     ) -> io::Result<PathBuf> {
+        let (tmp, dest) = self.paths(folder_display, flags, date, unique)?;
+        write_file_atomically(&tmp, &dest, bytes, date)?;
+        Ok(dest)
+    }
+
+    /// [`write`](Self::write) from a reader, in bounded memory whatever the
+    /// message size. An error from `src` (even at its very end, where a
+    /// store reader reports damage) removes the file in `tmp/`: nothing
+    /// reaches `cur/`. Returns the path and the number of bytes written.
+    pub fn write_from(
+        &mut self,
+        folder_display: &str,
+        src: &mut dyn Read,
+        flags: &Flags,
+        date: &InternalDate,
+        unique: &str,
+    ) -> io::Result<(PathBuf, u64)> {
+        let (tmp, dest) = self.paths(folder_display, flags, date, unique)?;
+        let n = write_file_atomically_from(&tmp, &dest, src, date)?;
+        Ok((dest, n))
+    }
+
+    /// The file in `tmp/` and the final path in `cur/` of a message.
+    fn paths(
+        &mut self,
+        folder_display: &str,
+        flags: &Flags,
+        date: &InternalDate,
+        unique: &str,
+    ) -> io::Result<(PathBuf, PathBuf)> {
         let dir = self.folder_dir(folder_display)?;
         let base = format!("{}.{}.mailkeep", date.unix, names::safe_unique(unique)?);
         let dest = dir
             .join("cur")
             .join(format!("{base}:2,{}", flags.maildir_letters()));
-        write_file_atomically(&dir.join("tmp").join(&base), &dest, bytes, date)?;
-        Ok(dest)
+        Ok((dir.join("tmp").join(&base), dest))
     }
 }
 
@@ -282,6 +314,43 @@ mod tests {
         // tmp/ is empty again
         assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
         assert!(root.join(".送信済み/maildirfolder").is_file());
+    }
+
+    /// Gives its bytes, then fails where the end would be (as a store
+    /// reader does when the bytes do not hash).
+    struct FailsAtEnd<'a>(&'a [u8]);
+
+    impl Read for FailsAtEnd<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "damaged"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn write_from_streams_and_a_failing_source_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = MaildirWriter::create(dir.path()).unwrap();
+        let f = Flags::new(["\\Flagged"]);
+        let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+        let (p, n) = w
+            .write_from("Work", &mut &big[..], &f, &date(9), "big")
+            .unwrap();
+        assert_eq!(n, big.len() as u64);
+        assert_eq!(fs::read(&p).unwrap(), big);
+        assert!(p.to_string_lossy().ends_with(":2,F"));
+        let err = w
+            .write_from("Work", &mut FailsAtEnd(b"x\n"), &f, &date(10), "bad")
+            .unwrap_err();
+        assert!(err.to_string().contains("bad"), "{err}");
+        let work = dir.path().join(".Work");
+        assert_eq!(fs::read_dir(work.join("tmp")).unwrap().count(), 0);
+        assert_eq!(read_dir(dir.path()).unwrap().len(), 1, "only the good one");
     }
 
     #[test]

@@ -25,6 +25,12 @@
 //! export leaves partial files, never a truncated `.mbox`; a finished one
 //! replaces an `.mbox` of the same name.
 //!
+//! [`MboxWriter::write_from`] takes the message from a reader: memory stays
+//! bounded whatever its size, the quoting is done line by line on the
+//! stream (a `>>From ` cut between two reads is still quoted). A message
+//! that fails half-way cannot be taken back out of the file, so it spoils
+//! the writer: `finish` then fails and `abandon` removes the partial files.
+//!
 //! # Reading
 //!
 //! [`MboxReader`] streams messages: memory is bounded by the largest single
@@ -49,12 +55,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::names::{self, Style};
-use super::{create_private_dirs, with_path};
+use super::{create_private_dirs, with_path, COPY_PIECE};
 use crate::model::{Flags, InternalDate};
 
 /// Where a folder's mbox file goes, relative to the root.
@@ -82,6 +88,8 @@ pub struct MboxWriter {
     current: Option<(PathBuf, BufWriter<fs::File>)>,
     /// Every file started, final path → partial path.
     started: BTreeMap<PathBuf, PathBuf>,
+    /// The file a message failed to go into: nothing can be finished.
+    spoiled: Option<PathBuf>,
 }
 
 impl MboxWriter {
@@ -92,6 +100,7 @@ impl MboxWriter {
             root: root.to_path_buf(),
             current: None,
             started: BTreeMap::new(),
+            spoiled: None,
         })
     }
 
@@ -104,10 +113,55 @@ impl MboxWriter {
         flags: &Flags,
         date: &InternalDate,
     ) -> io::Result<()> {
+        self.write_from(folder_display, &mut &bytes[..], flags, date)
+            .map(|_| ())
+    }
+
+    /// [`write`](Self::write) from a reader, in bounded memory whatever the
+    /// message size (quoting is done line by line on the stream). Returns
+    /// the message's size.
+    ///
+    /// A message cannot be taken back out of an mbox file, so any error
+    /// (from `src` too, even at its very end, where a store reader reports
+    /// damage) spoils the whole writer: every later call and
+    /// [`finish`](Self::finish) fail, and no partial file is renamed into
+    /// place. [`abandon`](Self::abandon) removes them.
+    pub fn write_from(
+        &mut self,
+        folder_display: &str,
+        src: &mut dyn Read,
+        flags: &Flags,
+        date: &InternalDate,
+    ) -> io::Result<u64> {
         let _ = flags;
+        self.check_unspoiled()?;
         let dest = self.root.join(folder_file(folder_display));
-        let out = self.switch_to(&dest)?;
-        write_message(out, bytes, date).map_err(|e| with_path(e, "cannot write", &dest))
+        let res = self.switch_to(&dest).and_then(|out| {
+            write_message_from(out, src, date).map_err(|e| with_path(e, "cannot write", &dest))
+        });
+        if res.is_err() {
+            self.spoiled = Some(dest);
+        }
+        res
+    }
+
+    fn check_unspoiled(&self) -> io::Result<()> {
+        match &self.spoiled {
+            None => Ok(()),
+            Some(p) => Err(io::Error::other(format!(
+                "an earlier message could not be written to `{}`: the export cannot be finished",
+                p.display()
+            ))),
+        }
+    }
+
+    /// Removes every partial file (after a failure: nothing is renamed
+    /// into place, and nothing half-written is left behind).
+    pub fn abandon(mut self) {
+        self.current = None;
+        for partial in std::mem::take(&mut self.started).into_values() {
+            let _ = fs::remove_file(partial);
+        }
     }
 
     /// Makes `dest`'s partial file the current one, opening it if needed.
@@ -143,6 +197,7 @@ impl MboxWriter {
 
     /// Flushes and fsyncs every file, then renames each into place.
     pub fn finish(mut self) -> io::Result<()> {
+        self.check_unspoiled()?;
         if let Some((p, mut w)) = self.current.take() {
             w.flush().map_err(|e| with_path(e, "cannot write", &p))?;
         }
@@ -173,18 +228,130 @@ fn partial_path(dest: &Path) -> PathBuf {
 }
 
 /// From_ line, quoted message, final newline if missing, separator.
+#[cfg(test)]
 fn write_message(out: &mut impl Write, bytes: &[u8], date: &InternalDate) -> io::Result<()> {
+    write_message_from(out, &mut &bytes[..], date).map(|_| ())
+}
+
+/// [`write_message`] from a reader, in bounded memory: the message goes
+/// through a [`FromQuoter`] one piece at a time. Returns the message's size
+/// (as read, before quoting).
+fn write_message_from(
+    out: &mut impl Write,
+    src: &mut dyn Read,
+    date: &InternalDate,
+) -> io::Result<u64> {
     writeln!(out, "From mailkeep@localhost {}", date.to_mbox())?;
-    for line in bytes.split_inclusive(|&b| b == b'\n') {
-        if is_quoted_from(line) {
-            out.write_all(b">")?;
+    let mut q = FromQuoter::new(out);
+    let mut buf = vec![0u8; COPY_PIECE];
+    let mut total = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        q.write(&buf[..n])?;
+        total += n as u64;
+    }
+    q.finish()?;
+    out.write_all(b"\n")?;
+    Ok(total)
+}
+
+/// mboxrd quoting on a stream: every line matching `^>*From ` gets one more
+/// `>` in front, wherever the pieces it arrives in are cut. Only the start
+/// of a line is held back (at most `>…>From`, while it may still become a
+/// `From ` line); the rest of a line passes straight through.
+struct FromQuoter<'a, W: Write> {
+    out: &'a mut W,
+    /// The start of the current line, while undecided (`>`s, then a prefix
+    /// of `From `).
+    head: Vec<u8>,
+    /// Whether the start of the current line is still being looked at
+    /// (false: in the middle of a line, passing bytes through).
+    at_start: bool,
+    /// The last byte written of the message.
+    last: Option<u8>,
+}
+
+impl<'a, W: Write> FromQuoter<'a, W> {
+    fn new(out: &'a mut W) -> Self {
+        FromQuoter {
+            out,
+            head: Vec::new(),
+            at_start: true,
+            last: None,
         }
-        out.write_all(line)?;
     }
-    if !bytes.ends_with(b"\n") {
-        out.write_all(b"\n")?;
+
+    fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(&b) = bytes.last() {
+            self.out.write_all(bytes)?;
+            self.last = Some(b);
+        }
+        Ok(())
     }
-    out.write_all(b"\n")
+
+    /// Writes out the held-back start of a line, unquoted.
+    fn release_head(&mut self) -> io::Result<()> {
+        let head = std::mem::take(&mut self.head);
+        self.emit(&head)?;
+        self.head = head;
+        self.head.clear();
+        Ok(())
+    }
+
+    fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            if !self.at_start {
+                match data.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        self.emit(&data[..=i])?;
+                        data = &data[i + 1..];
+                        self.at_start = true;
+                    }
+                    None => {
+                        self.emit(data)?;
+                        return Ok(());
+                    }
+                }
+                continue;
+            }
+            let b = data[0];
+            let gts = self.head.iter().take_while(|&&c| c == b'>').count();
+            let matched = self.head.len() - gts;
+            if b == b'>' && matched == 0 {
+                self.head.push(b);
+                data = &data[1..];
+            } else if b == b"From "[matched] {
+                self.head.push(b);
+                data = &data[1..];
+                if matched + 1 == b"From ".len() {
+                    self.out.write_all(b">")?;
+                    self.release_head()?;
+                    self.at_start = false;
+                }
+            } else {
+                // Not a `From ` line: what was held back goes out as it is,
+                // and this byte is looked at as the rest of the line.
+                self.release_head()?;
+                self.at_start = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes out what is held back and the final newline if the message
+    /// lacks one.
+    fn finish(mut self) -> io::Result<()> {
+        self.release_head()?;
+        if self.last != Some(b'\n') {
+            self.out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
 }
 
 /// `^>*From `

@@ -22,7 +22,7 @@ pub mod mbox;
 pub mod names;
 
 use std::fs;
-use std::io;
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -77,7 +77,19 @@ fn write_file_atomically(
     bytes: &[u8],
     date: &InternalDate,
 ) -> io::Result<()> {
-    use std::io::Write;
+    write_file_atomically_from(tmp, dest, &mut &bytes[..], date).map(|_| ())
+}
+
+/// [`write_file_atomically`] from a reader, in bounded memory. If `src`
+/// fails (even after its last byte: a store reader reports damage at its
+/// end), the temporary file is removed and nothing is renamed into place.
+/// Returns the number of bytes written.
+fn write_file_atomically_from(
+    tmp: &Path,
+    dest: &Path,
+    src: &mut dyn Read,
+    date: &InternalDate,
+) -> io::Result<u64> {
     let result = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -85,17 +97,38 @@ fn write_file_atomically(
             .truncate(true)
             .mode(0o600)
             .open(tmp)?;
-        f.write_all(bytes)?;
+        let n = copy_chunked(src, &mut f)?;
         let t = system_time(date);
         f.set_times(fs::FileTimes::new().set_accessed(t).set_modified(t))?;
         f.sync_all()?;
         drop(f);
-        fs::rename(tmp, dest)
+        fs::rename(tmp, dest)?;
+        Ok(n)
     })();
     if result.is_err() {
         let _ = fs::remove_file(tmp);
     }
     result.map_err(|e| with_path(e, "cannot write", dest))
+}
+
+/// Bytes are copied in pieces of this size: memory stays bounded whatever
+/// the message size, and writes are big enough to be cheap.
+const COPY_PIECE: usize = 256 * 1024;
+
+/// Copies `src` to its end into `out`, one [`COPY_PIECE`] at a time.
+fn copy_chunked(src: &mut dyn Read, out: &mut dyn Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; COPY_PIECE];
+    let mut total = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..n])?;
+        total += n as u64;
+    }
 }
 
 /// The same error with what we were doing and the path in its text.

@@ -10,6 +10,8 @@ use async_imap::imap_proto::{
     AttributeValue, MailboxDatum, MailboxListData, NameAttribute, Response, ResponseCode, Status,
 };
 
+use tokio::io::AsyncRead;
+
 use super::conn::Connection;
 use super::error::{BoxError, ImapError, ServerResponse};
 use super::names::{compress_uid_set, decode_mailbox_name, is_sequence_set, unescape_quoted};
@@ -585,6 +587,45 @@ impl Connection {
         let c = ctx(&self.ep.host, "APPEND", Some(raw_mailbox));
         let done = self.wire.run(&c, cmd, &mut |_| Ok(())).await?;
         Ok(done.append_uid)
+    }
+
+    /// [`append`](Self::append) for a message too big to hold in memory:
+    /// the literal's `len` bytes are read from `source` while they are sent
+    /// (LITERAL+, LITERAL- and literal8 as `append` does; `contains_nul`
+    /// asks for literal8 when the server has BINARY). APPENDUID and a
+    /// tagged NO/BAD come back as from `append`, and the session stays
+    /// usable after them. If `source` fails or does not give exactly `len`
+    /// bytes and then its end, the APPEND is left unfinished (the server
+    /// stores nothing), the error is [`ImapError::Source`] and the session
+    /// is given up ([`usable`](Self::usable) turns false).
+    pub async fn append_from(
+        &mut self,
+        raw_mailbox: &str,
+        flags: &Flags,
+        date: Option<&InternalDate>,
+        len: u64,
+        contains_nul: bool,
+        source: &mut (dyn AsyncRead + Unpin + Send),
+    ) -> Result<Option<Uid>, ImapError> {
+        let binary = contains_nul && self.caps.has("BINARY");
+        let mut cmd = Cmd::new("APPEND").arg(raw_mailbox);
+        cmd = cmd.text(&format!(
+            " ({})",
+            flags.iter().collect::<Vec<_>>().join(" ")
+        ));
+        if let Some(d) = date {
+            cmd = cmd.text(&format!(" \"{}\"", d.to_imap()));
+        }
+        let cmd = cmd.text(" ").literal_from(len, source, binary);
+        let c = ctx(&self.ep.host, "APPEND", Some(raw_mailbox));
+        let done = self.wire.run(&c, cmd, &mut |_| Ok(())).await?;
+        Ok(done.append_uid)
+    }
+
+    /// Whether the session can still be used: false after a timeout, a
+    /// lost connection or a failed [`append_from`](Self::append_from).
+    pub fn usable(&self) -> bool {
+        self.wire.usable()
     }
 
     /// `UID STORE <set> +FLAGS.SILENT (\Deleted)`.

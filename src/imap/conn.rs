@@ -291,6 +291,15 @@ mod tests {
         is_send(&c.fetch_bodies(&[], &mut |_, _| Ok(())));
         is_send(&c.fetch_body_chunked(1, 0, 1, &mut |_| Ok(())));
         is_send(&c.append("INBOX", &crate::model::Flags::default(), None, b""));
+        let mut src: &[u8] = b"";
+        is_send(&c.append_from(
+            "INBOX",
+            &crate::model::Flags::default(),
+            None,
+            0,
+            false,
+            &mut src,
+        ));
     }
 
     #[tokio::test]

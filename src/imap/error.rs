@@ -27,7 +27,9 @@ pub enum ErrorKind {
     /// The server lacks something we need (UIDPLUS, QUOTA, a login method).
     Unsupported,
     /// The caller's own callback failed (e.g. the disk is full); the server
-    /// is not at fault and the connection is still usable.
+    /// is not at fault and the connection is still usable — except after
+    /// [`ImapError::Source`] (the data of a streamed APPEND failed), which
+    /// gives the session up.
     Caller,
 }
 
@@ -156,6 +158,19 @@ pub enum ImapError {
     },
     #[error("invalid argument for {command}: {what}")]
     InvalidArgument { command: &'static str, what: String },
+    /// The data of a streamed literal could not be read (or was damaged):
+    /// the command was left unfinished and the session given up.
+    #[error(
+        "cannot read the data to send with {command}{}; the session to {host} was given up",
+        in_mailbox(mailbox)
+    )]
+    Source {
+        host: String,
+        command: &'static str,
+        mailbox: Option<String>,
+        #[source]
+        source: BoxError,
+    },
 }
 
 fn in_mailbox(mailbox: &Option<String>) -> String {
@@ -184,7 +199,7 @@ impl ImapError {
             | ImapError::Parse { .. }
             | ImapError::Missing { .. }
             | ImapError::InvalidArgument { .. } => ErrorKind::Protocol,
-            ImapError::Callback { .. } => ErrorKind::Caller,
+            ImapError::Callback { .. } | ImapError::Source { .. } => ErrorKind::Caller,
         }
     }
 

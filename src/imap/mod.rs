@@ -11,7 +11,8 @@
 //!
 //! API: [`Connection::connect`] → `list`, `namespace`, `examine`/`select`,
 //! `uid_search_all`, `fetch_meta`, `fetch_flags`, `fetch_bodies`,
-//! `fetch_body_chunked`, `fetch_identity`, `create`, `append` (→ APPENDUID), `uid_store_add_deleted`,
+//! `fetch_body_chunked`, `fetch_identity`, `create`, `append` (→ APPENDUID),
+//! `append_from` (the same, streaming a big message from a reader), `usable`, `uid_store_add_deleted`,
 //! `uid_expunge` (UIDPLUS only), `quota_root`, `noop`, `logout`. Errors are
 //! [`ImapError`] with [`ErrorKind`] and [`ImapError::retryable`]. Names:
 //! [`decode_mailbox_name`]/[`encode_mailbox_name`] (modified UTF-7),

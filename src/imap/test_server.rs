@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use crate::model::{Endpoint, Secret, TlsMode};
 
 pub(crate) const USER: &str = "alice";
+/// A second user whose quota (100 MB) takes messages of tens of MB.
+pub(crate) const BIG_USER: &str = "bigmail";
 pub(crate) const PASSWORD: &str = "s3cret \"pw\"";
 
 pub(crate) struct TestServer {
@@ -117,7 +119,10 @@ impl TestServer {
         std::os::unix::fs::chown(&mail, Some(uid), Some(gid)).unwrap();
         std::fs::write(
             root.join("users"),
-            format!("{USER}:{{PLAIN}}{PASSWORD}::::::\n"),
+            format!(
+                "{USER}:{{PLAIN}}{PASSWORD}::::::\n\
+                 {BIG_USER}:{{PLAIN}}{PASSWORD}::::::userdb_quota_rule=*:storage=100M\n"
+            ),
         )
         .unwrap();
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-use super::test_server::{TestServer, PASSWORD, USER};
+use super::test_server::{TestServer, BIG_USER, PASSWORD, USER};
 use super::*;
 use crate::model::{Endpoint, Flags, InternalDate, Secret, TlsMode, Uid};
 
@@ -684,4 +684,190 @@ async fn a_server_dropping_mid_command_is_a_network_error() {
     // The session is not reused after that.
     let err = conn.noop().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Network);
+}
+
+/// A source for `append_from` that hands out `data` in pieces of `piece`
+/// bytes and then either ends or fails where the end would be.
+struct PieceSource {
+    data: Vec<u8>,
+    at: usize,
+    piece: usize,
+    fail_at_end: bool,
+}
+
+impl tokio::io::AsyncRead for PieceSource {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.at == this.data.len() {
+            if this.fail_at_end {
+                return std::task::Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the stored bytes do not hash",
+                )));
+            }
+            return std::task::Poll::Ready(Ok(()));
+        }
+        let n = this
+            .piece
+            .min(buf.remaining())
+            .min(this.data.len() - this.at);
+        buf.put_slice(&this.data[this.at..this.at + n]);
+        this.at += n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+fn big_message(subject: &str, size: usize) -> Vec<u8> {
+    let mut m = message(subject, "");
+    let mut i = 0u64;
+    while m.len() < size {
+        m.extend_from_slice(format!("{i:09} {:016x} streamed line\r\n", i * 7919).as_bytes());
+        i += 1;
+    }
+    m
+}
+
+#[tokio::test]
+async fn streamed_append_of_a_big_message_comes_back_byte_exact() {
+    let server = TestServer::start();
+    let mut ep = server.endpoint(TlsMode::Implicit);
+    ep.username = BIG_USER.into();
+    let mut conn = Connection::connect(&ep, &TestServer::password(), &opts())
+        .await
+        .unwrap();
+    let big = big_message("streamed", 20_000_000);
+    let date = InternalDate::parse_imap("01-Feb-2024 10:00:00 +0000").unwrap();
+    let flags = Flags::new(["\\Seen", "\\Flagged"]);
+    let mut src = PieceSource {
+        data: big.clone(),
+        at: 0,
+        piece: 100_003,
+        fail_at_end: false,
+    };
+    let uid = conn
+        .append_from(
+            "INBOX",
+            &flags,
+            Some(&date),
+            big.len() as u64,
+            false,
+            &mut src,
+        )
+        .await
+        .unwrap()
+        .expect("APPENDUID");
+    // Synchronising literal too (a server without LITERAL+).
+    let small = big_message("synchronising", 300_000);
+    conn.wire.literal_plus = false;
+    conn.wire.literal_minus = false;
+    let uid2 = conn
+        .append_from(
+            "INBOX",
+            &Flags::default(),
+            None,
+            small.len() as u64,
+            false,
+            &mut &small[..],
+        )
+        .await
+        .unwrap()
+        .expect("APPENDUID");
+    assert!(conn.usable());
+
+    conn.examine("INBOX").await.unwrap();
+    assert_eq!(conn.uid_search_all().await.unwrap(), vec![uid, uid2]);
+    let meta = conn.fetch_meta("1:*", None).await.unwrap();
+    assert_eq!(meta[0].flags, flags);
+    assert_eq!(meta[0].internaldate.unix, date.unix);
+    assert_eq!(meta[0].size, big.len() as u64);
+    let (got, pieces) = fetch_chunked(&mut conn, uid, big.len() as u64, 4 << 20).await;
+    assert!(pieces > 1);
+    assert!(got == big, "the 20 MB message differs");
+    assert_eq!(fetch_one(&mut conn, uid2).await, small);
+    conn.logout().await.unwrap();
+}
+
+#[tokio::test]
+async fn streamed_append_refused_or_failing_at_its_source() {
+    let server = TestServer::start();
+    let mut conn = connect(&server).await;
+    let m = big_message("refused", 200_000);
+
+    // Refused by the server (no such mailbox): a tagged NO, session usable.
+    for literal_plus in [true, false] {
+        conn.wire.literal_plus = literal_plus;
+        let err = conn
+            .append_from(
+                "Nope",
+                &Flags::default(),
+                None,
+                m.len() as u64,
+                false,
+                &mut &m[..],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err:?}");
+        assert_eq!(
+            err.server_response().unwrap().code.as_deref(),
+            Some("TRYCREATE")
+        );
+        assert!(conn.usable());
+        conn.noop().await.unwrap();
+    }
+    conn.wire.literal_plus = true;
+
+    // The source fails where its end would be (damage found by the hash
+    // check): the APPEND is never completed and the session is given up.
+    let mut bad = PieceSource {
+        data: m.clone(),
+        at: 0,
+        piece: 65_536,
+        fail_at_end: true,
+    };
+    let err = conn
+        .append_from(
+            "INBOX",
+            &Flags::default(),
+            None,
+            m.len() as u64,
+            false,
+            &mut bad,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ImapError::Source { .. }), "{err:?}");
+    assert!(chain(&err).contains("do not hash"), "{}", chain(&err));
+    assert!(!conn.usable());
+    assert!(
+        conn.noop().await.is_err(),
+        "a given-up session stays given up"
+    );
+    drop(conn);
+
+    // A source shorter than announced: the same.
+    let mut conn = connect(&server).await;
+    let err = conn
+        .append_from(
+            "INBOX",
+            &Flags::default(),
+            None,
+            m.len() as u64 + 10,
+            false,
+            &mut &m[..],
+        )
+        .await
+        .unwrap_err();
+    assert!(chain(&err).contains("ended after"), "{}", chain(&err));
+    drop(conn);
+
+    // Nothing was stored by either.
+    let mut conn = connect(&server).await;
+    let state = conn.examine("INBOX").await.unwrap();
+    assert_eq!(state.exists, 0);
+    conn.logout().await.unwrap();
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_imap::imap_proto::rfc4315::UidSetMember;
 use async_imap::imap_proto::{Response, ResponseCode, Status};
 use async_imap::Client;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::error::{BoxError, ImapError, ServerResponse};
 use super::names::{quotable, quote};
@@ -81,6 +81,13 @@ enum Piece<'a> {
     /// Ends the line, waits for the server's `+`, then continues with these
     /// bytes (AUTHENTICATE without SASL-IR). Never logged anywhere.
     AfterContinuation(String),
+    /// A literal of `len` bytes read from `source` as it is sent (a message
+    /// too big to hold in memory). See [`Cmd::literal_from`].
+    Stream {
+        len: u64,
+        binary: bool,
+        source: &'a mut (dyn AsyncRead + Unpin + Send),
+    },
 }
 
 /// A command being built: text, astrings and literals.
@@ -117,6 +124,27 @@ impl<'a> Cmd<'a> {
     /// Appends a literal (literal8 `~{n}` when `binary`).
     pub fn literal(mut self, data: Cow<'a, [u8]>, binary: bool) -> Self {
         self.pieces.push(Piece::Literal { data, binary });
+        self
+    }
+
+    /// Appends a literal of exactly `len` bytes read from `source` while it
+    /// is sent, [`WRITE_PIECE`] at a time: memory stays at one piece. The
+    /// source must give `len` bytes and then its end; an error from it
+    /// (even in place of its end: a store reader reports damage there), or
+    /// a different length, leaves the server inside the literal, so the
+    /// session is given up ([`ImapError::Source`]) and the command is never
+    /// completed: the server stores nothing.
+    pub fn literal_from(
+        mut self,
+        len: u64,
+        source: &'a mut (dyn AsyncRead + Unpin + Send),
+        binary: bool,
+    ) -> Self {
+        self.pieces.push(Piece::Stream {
+            len,
+            binary,
+            source,
+        });
         self
     }
 
@@ -300,6 +328,66 @@ impl Wire {
         Ok(())
     }
 
+    /// Sends exactly `len` bytes read from `source`, then makes sure the
+    /// source ends there (and so vouches for what it gave). Reads from the
+    /// source have no timeout (it is local); each write has the usual one.
+    async fn write_from(
+        &mut self,
+        ctx: &Ctx<'_>,
+        len: u64,
+        source: &mut (dyn AsyncRead + Unpin + Send),
+    ) -> Result<(), ImapError> {
+        let mut buf = vec![0u8; WRITE_PIECE];
+        let mut sent = 0u64;
+        while sent < len {
+            let want = (len - sent).min(WRITE_PIECE as u64) as usize;
+            let n = match source.read(&mut buf[..want]).await {
+                Ok(0) => {
+                    return Err(self.source_failed(
+                        ctx,
+                        format!("the data ended after {sent} of {len} bytes").into(),
+                    ))
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.source_failed(ctx, e.into())),
+            };
+            self.write(ctx, &buf[..n]).await?;
+            sent += n as u64;
+        }
+        let mut one = [0u8; 1];
+        loop {
+            return match source.read(&mut one).await {
+                Ok(0) => Ok(()),
+                Ok(_) => Err(self.source_failed(
+                    ctx,
+                    format!("the data is longer than the {len} bytes announced").into(),
+                )),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(self.source_failed(ctx, e.into())),
+            };
+        }
+    }
+
+    /// The source of a streamed literal failed: the server is left inside
+    /// the literal (or past it, before the end of the command), so the
+    /// session cannot go on.
+    fn source_failed(&mut self, ctx: &Ctx<'_>, source: BoxError) -> ImapError {
+        self.broken = true;
+        ImapError::Source {
+            host: ctx.host.to_string(),
+            command: ctx.command,
+            mailbox: ctx.mailbox.clone(),
+            source,
+        }
+    }
+
+    /// Whether the session can still be used (no timeout, no lost
+    /// connection, no failed streamed literal so far).
+    pub fn usable(&self) -> bool {
+        !self.broken
+    }
+
     async fn flush(&mut self, ctx: &Ctx<'_>) -> Result<(), ImapError> {
         let stream = self.client.get_mut();
         match tokio::time::timeout(self.timeout, stream.flush()).await {
@@ -346,12 +434,12 @@ impl Wire {
     }
 
     /// Sends a command; returns its tag.
-    pub async fn send(&mut self, ctx: &Ctx<'_>, cmd: &Cmd<'_>) -> Result<String, ImapError> {
+    pub async fn send(&mut self, ctx: &Ctx<'_>, cmd: &mut Cmd<'_>) -> Result<String, ImapError> {
         self.check_usable(ctx)?;
         self.next_tag += 1;
         let tag = format!("M{}", self.next_tag);
         let mut line: Vec<u8> = format!("{tag} ").into_bytes();
-        for piece in &cmd.pieces {
+        for piece in &mut cmd.pieces {
             match piece {
                 Piece::Text(t) => line.extend_from_slice(t.as_bytes()),
                 Piece::Literal { data, binary } => {
@@ -372,6 +460,29 @@ impl Wire {
                         self.wait_continuation(ctx, &tag).await?;
                     }
                     self.write(ctx, data).await?;
+                }
+                Piece::Stream {
+                    len,
+                    binary,
+                    source,
+                } => {
+                    let non_sync = self.literal_plus || (self.literal_minus && *len <= 4096);
+                    line.extend_from_slice(
+                        format!(
+                            "{}{{{}{}}}\r\n",
+                            if *binary { "~" } else { "" },
+                            len,
+                            if non_sync { "+" } else { "" }
+                        )
+                        .as_bytes(),
+                    );
+                    self.write(ctx, &line).await?;
+                    line.clear();
+                    if !non_sync {
+                        self.flush(ctx).await?;
+                        self.wait_continuation(ctx, &tag).await?;
+                    }
+                    self.write_from(ctx, *len, &mut **source).await?;
                 }
                 Piece::AfterContinuation(text) => {
                     line.extend_from_slice(b"\r\n");
@@ -398,7 +509,8 @@ impl Wire {
         cmd: Cmd<'_>,
         handler: &mut (dyn FnMut(&Response<'_>) -> Result<(), ImapError> + Send),
     ) -> Result<TaggedOk, ImapError> {
-        let tag = self.send(ctx, &cmd).await?;
+        let mut cmd = cmd;
+        let tag = self.send(ctx, &mut cmd).await?;
         drop(cmd);
         let mut deferred: Option<ImapError> = None;
         loop {
@@ -471,7 +583,8 @@ impl Wire {
         ctx: &Ctx<'_>,
         cmd: Cmd<'_>,
     ) -> Result<(String, Vec<Vec<u8>>), ImapError> {
-        let tag = self.send(ctx, &cmd).await?;
+        let mut cmd = cmd;
+        let tag = self.send(ctx, &mut cmd).await?;
         let mut lines = Vec::new();
         loop {
             let line = self.read_raw_line(ctx).await?;

@@ -80,8 +80,12 @@ pub fn export(
         if let Some((_, _, blobs)) = current.as_mut() {
             blobs.insert(m.blob);
         }
-        let bytes = match store.read_blob(&m.blob) {
-            Ok(b) => b,
+        // Every message is streamed from its pack into its file: memory
+        // stays bounded whatever the message size. The store reader checks
+        // the hash at the end; damage fails the write, so the file is
+        // removed (Maildir, eml) or the export fails (mbox).
+        let mut src = match store.open_blob(&m.blob) {
+            Ok(r) => r,
             Err(e) => {
                 failure = Some(e.into());
                 return Err("stop".into());
@@ -90,33 +94,46 @@ pub fn export(
         let unique = format!("{}.{}.{}", &m.blob.to_hex()[..16], mb.uidvalidity, m.uid);
         let res = match &mut writer {
             Writer::Maildir(w) => w
-                .write(&mb.name, &bytes, &m.flags, &m.internaldate, &unique)
-                .map(|_| ()),
-            Writer::Mbox(w) => w.write(&mb.name, &bytes, &m.flags, &m.internaldate),
+                .write_from(&mb.name, &mut src, &m.flags, &m.internaldate, &unique)
+                .map(|(_, n)| n),
+            Writer::Mbox(w) => w.write_from(&mb.name, &mut src, &m.flags, &m.internaldate),
             Writer::Eml(w) => w
-                .write(&mb.name, &bytes, &m.flags, &m.internaldate, &unique)
-                .map(|_| ()),
+                .write_from(&mb.name, &mut src, &m.flags, &m.internaldate, &unique)
+                .map(|(_, n)| n),
         };
-        if let Err(e) = res {
-            failure = Some(OpError::Output {
-                path: out.to_path_buf(),
-                source: e,
-            });
-            return Err("stop".into());
-        }
+        let written = match res {
+            Ok(n) => n,
+            Err(e) => {
+                failure = Some(match src.take_error() {
+                    Some(damage) => damage.into(),
+                    None => OpError::Output {
+                        path: out.to_path_buf(),
+                        source: e,
+                    },
+                });
+                return Err("stop".into());
+            }
+        };
         folders.insert(mb.name.clone());
         report.messages += 1;
-        report.bytes += bytes.len() as u64;
+        report.bytes += written;
         progress(report.messages);
         Ok(())
     });
+    let failure = failure.or_else(|| {
+        res.err().map(|e| OpError::Output {
+            path: out.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    });
     if let Some(e) = failure {
+        // Half-written mbox files are removed; Maildir and eml files
+        // already written are whole and stay.
+        if let Writer::Mbox(w) = writer {
+            w.abandon();
+        }
         return Err(e);
     }
-    res.map_err(|e| OpError::Output {
-        path: out.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
     if let Writer::Mbox(w) = writer {
         w.finish().map_err(out_err(out))?;
     }

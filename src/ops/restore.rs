@@ -18,6 +18,7 @@
 //! not know; the next run finds it in step 2 and records it. So the map is
 //! only a cache: losing it costs a re-check, never a duplicate.
 
+pub mod big;
 pub mod check;
 pub mod plan;
 
@@ -345,7 +346,9 @@ async fn worker(
                     backoff(attempt).await;
                 }
                 Err(e) => {
-                    if e.retryable() {
+                    // A session given up (a failed streamed APPEND) is not
+                    // handed to the next folder either.
+                    if e.retryable() || conn.as_ref().is_some_and(|c| !c.usable()) {
                         conn = None;
                     }
                     report.error = Some(error_chain(&e));
@@ -416,6 +419,12 @@ impl FolderRun<'_> {
                     continue;
                 }
             }
+            if item.size >= big::STREAM_FROM {
+                // Too big to hold in memory: the same steps, streamed.
+                self.restore_big(&mut target, item).await?;
+                self.maybe_flush().await?;
+                continue;
+            }
             let bytes = read_blob(self.store, item.blob).await?;
             // 2. The target has it already (not filled by us, or a crash
             //    before the record was written).
@@ -462,6 +471,114 @@ impl FolderRun<'_> {
             self.maybe_flush().await?;
         }
         Ok(())
+    }
+
+    /// Steps 2 and 3 for a message of [`big::STREAM_FROM`] bytes or more,
+    /// never held in memory (see [`big`]). Same decisions as for a small one.
+    async fn restore_big(
+        &mut self,
+        target: &mut TargetIndex,
+        item: &Item,
+    ) -> Result<(), FolderError> {
+        let scan = big::scan(self.store, item.blob).await?;
+        if let Some(uid) = self.find_big_on_target(target, item, &scan).await? {
+            self.settled(item, Settled::AlreadyThere, Some(uid));
+            return Ok(());
+        }
+        if self.dry_run {
+            self.settled(item, Settled::Appended, None);
+            return Ok(());
+        }
+        match self.append_big(item, &scan, false).await {
+            Ok(uid) => self.settled(item, Settled::Appended, uid),
+            Err(FolderError::Imap(e)) if is_refusal(&e) => {
+                let mut reason = e;
+                if scan.crlf_differs() {
+                    match self.append_big(item, &scan, true).await {
+                        Ok(uid) => {
+                            self.settled(item, Settled::Converted, uid);
+                            return Ok(());
+                        }
+                        Err(FolderError::Imap(e2)) if is_refusal(&e2) => reason = e2,
+                        Err(e2) => return Err(e2),
+                    }
+                }
+                self.report
+                    .refused
+                    .push(refused(&self.plan.target, item, &scan.head, &reason));
+                self.settled(item, Settled::Refused, None);
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// APPEND of a big message streamed from the store (its CRLF form when
+    /// `crlf`). Damage found in the store is the folder's error, not the
+    /// session's.
+    async fn append_big(
+        &mut self,
+        item: &Item,
+        scan: &big::Scan,
+        crlf: bool,
+    ) -> Result<Option<Uid>, FolderError> {
+        let len = if crlf { scan.crlf_len } else { scan.len };
+        let mut src = big::BlobStream::new(self.store, item.blob, crlf);
+        let res = self
+            .conn
+            .append_from(
+                &self.plan.target_raw,
+                &item.flags,
+                Some(&item.internaldate),
+                len,
+                scan.contains_nul,
+                &mut src,
+            )
+            .await;
+        let damage = src.finish().await;
+        match (res, damage) {
+            (Err(_), Some(e)) => Err(OpError::from(e).into()),
+            (res, _) => Ok(res?),
+        }
+    }
+
+    /// Step 2 for a big message: by Message-ID from its head, else by
+    /// fetching the few candidates in chunks and comparing trimmed hashes.
+    async fn find_big_on_target(
+        &mut self,
+        target: &mut TargetIndex,
+        item: &Item,
+        scan: &big::Scan,
+    ) -> Result<Option<Uid>, FolderError> {
+        if target.is_empty() {
+            return Ok(None);
+        }
+        let sizes = [scan.len, scan.crlf_len];
+        let unix = item.internaldate.unix;
+        if let Some(id) = message_id(&scan.head) {
+            return Ok(target.claim_by_id(&id, unix, &sizes));
+        }
+        for uid in target.candidates_without_id(unix, &sizes) {
+            let mut h = big::TrimHasher::default();
+            let res = self
+                .conn
+                .fetch_body_chunked(uid, 0, big::FETCH_CHUNK, &mut |c| {
+                    h.update(c);
+                    Ok(())
+                })
+                .await;
+            match res {
+                Ok(()) => {}
+                // Gone from the target since it was listed.
+                Err(ImapError::Missing { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            if scan.trimmed.contains(&h.finalize()) {
+                target.claim(uid);
+                return Ok(Some(uid));
+            }
+        }
+        Ok(None)
     }
 
     /// Step 2 of the module docs.

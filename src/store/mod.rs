@@ -602,6 +602,58 @@ impl Store {
         Ok(hashing.len)
     }
 
+    /// A stored message as a reader that owns what it needs (the store can
+    /// be used, or unlocked, while it is read): decompressed as it is read,
+    /// in bounded memory whatever the message size. The hash and length are
+    /// checked when the end is reached: instead of the end (`Ok(0)`), a
+    /// damaged message gives an `InvalidData` error, so whoever consumed the
+    /// bytes must discard them.
+    pub fn open_blob(&self, id: &BlobId) -> Result<BlobReader> {
+        let loc = self.blob_location(id)?;
+        let corrupt = |what: String| StoreError::Corrupt {
+            id: *id,
+            pack: loc.pack,
+            offset: loc.offset,
+            what,
+        };
+        let path = pack::pack_path(&self.root, loc.pack);
+        let file = File::open(&path).map_err(io_err(&path))?;
+        let mut head = [0u8; (HEADER_LEN + BLOB_PREFIX_LEN) as usize];
+        file.read_exact_at(&mut head, loc.offset)
+            .map_err(|e| corrupt(e.to_string()))?;
+        let (kind, len) =
+            record::parse_header(&head).ok_or_else(|| corrupt("no record header".into()))?;
+        if kind != Kind::Blob || HEADER_LEN + len + TRAILER_LEN != loc.length {
+            return Err(corrupt("record does not match the index".into()));
+        }
+        let frame_len = len - BLOB_PREFIX_LEN - 32;
+        let frame_at = loc.offset + HEADER_LEN + BLOB_PREFIX_LEN;
+        let reader = io::BufReader::new(OwnedRangeReader {
+            file,
+            pos: frame_at,
+            end: frame_at + frame_len,
+        });
+        let decoder = match loc.dict_id {
+            0 => zstd::stream::Decoder::with_buffer(reader),
+            d => {
+                let dict = self.dicts.get(&d).ok_or(StoreError::NoSuchDict(d))?;
+                zstd::stream::Decoder::with_dictionary(reader, &dict.bytes)
+            }
+        }
+        .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+        Ok(BlobReader {
+            decoder,
+            id: *id,
+            pack: loc.pack,
+            offset: loc.offset,
+            raw_size: loc.raw_size,
+            hasher: blake3::Hasher::new(),
+            len: 0,
+            checked: false,
+            failure: None,
+        })
+    }
+
     /// Checks a blob record's payload: decompresses it and compares the hash.
     fn check_blob_payload(&self, id: &BlobId, dict_id: u32, payload: &[u8]) -> Result<()> {
         let frame = &payload[BLOB_PREFIX_LEN as usize..payload.len() - 32];
@@ -811,6 +863,94 @@ impl Read for RangeReader<'_> {
         }
         self.pos += n as u64;
         Ok(n)
+    }
+}
+
+struct OwnedRangeReader {
+    file: File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for OwnedRangeReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        RangeReader {
+            file: &self.file,
+            pos: self.pos,
+            end: self.end,
+        }
+        .read(buf)
+        .inspect(|n| self.pos += *n as u64)
+    }
+}
+
+/// A stored message being read; see [`Store::open_blob`].
+pub struct BlobReader {
+    decoder: zstd::stream::Decoder<'static, io::BufReader<OwnedRangeReader>>,
+    id: BlobId,
+    pack: u32,
+    offset: u64,
+    raw_size: u64,
+    hasher: blake3::Hasher,
+    len: u64,
+    checked: bool,
+    failure: Option<StoreError>,
+}
+
+impl BlobReader {
+    /// The message's size, as the index records it.
+    pub fn size(&self) -> u64 {
+        self.raw_size
+    }
+
+    /// The damage behind an `InvalidData` error this reader returned, as a
+    /// store error (so that callers can tell it from their own output's).
+    pub fn take_error(&mut self) -> Option<StoreError> {
+        self.failure.take()
+    }
+
+    fn damaged(&mut self, what: String) -> io::Error {
+        let e = StoreError::Corrupt {
+            id: self.id,
+            pack: self.pack,
+            offset: self.offset,
+            what,
+        };
+        let io = io::Error::new(io::ErrorKind::InvalidData, e.to_string());
+        self.failure = Some(e);
+        io
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self
+            .decoder
+            .read(buf)
+            .map_err(|e| self.damaged(format!("cannot decompress: {e}")))?;
+        if n > 0 {
+            self.hasher.update(&buf[..n]);
+            self.len += n as u64;
+            if self.len > self.raw_size {
+                return Err(self.damaged(format!("more than {} bytes", self.raw_size)));
+            }
+            return Ok(n);
+        }
+        if !self.checked {
+            if self.len != self.raw_size {
+                return Err(
+                    self.damaged(format!("{} bytes instead of {}", self.len, self.raw_size))
+                );
+            }
+            if self.hasher.finalize().as_bytes() != &self.id.0 {
+                return Err(self.damaged("hash does not match".into()));
+            }
+            self.checked = true;
+        }
+        Ok(0)
     }
 }
 

@@ -236,3 +236,121 @@ fn messages_know_their_line_and_offset() {
     assert_eq!(&file[41..47], b"From c");
     assert_eq!(r.bytes_read(), file.len() as u64);
 }
+
+/// A reader that hands out its bytes `piece` at a time (the last piece
+/// shorter), then fails instead of ending if `fail_at_end`.
+struct Pieces<'a> {
+    data: &'a [u8],
+    piece: usize,
+    fail_at_end: bool,
+}
+
+impl Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.data.is_empty() {
+            return if self.fail_at_end {
+                Err(io::Error::new(io::ErrorKind::InvalidData, "damaged"))
+            } else {
+                Ok(0)
+            };
+        }
+        let n = self.piece.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn streamed_quoting_is_the_same_however_the_bytes_are_cut() {
+    let messages: Vec<&[u8]> = vec![
+        b"Subject: a\n\nFrom the start\n>From quoted\n>>From twice\n",
+        b"From envelope-looking first line\nSubject: b\n\nbody\n",
+        b"Subject: crlf\r\n\r\nFrom x\r\n>From y\r\n",
+        b"Subject: no final newline\n\n>>From",
+        b"Subject: ends in a From line\n\nFrom ",
+        b"Fro\nFrom\n>Fro>m \n>>>>\n\n>\nFromage\n",
+        b"",
+        b"\n",
+        b"Subject: cr only\r\rFrom x\rbody\r",
+    ];
+    for m in messages {
+        let want = write_one(m);
+        for piece in 1..=9 {
+            let mut got = Vec::new();
+            let mut src = Pieces {
+                data: m,
+                piece,
+                fail_at_end: false,
+            };
+            let n = write_message_from(&mut got, &mut src, &date(1_704_067_200)).unwrap();
+            assert_eq!(n, m.len() as u64);
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "pieces of {piece}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_quoted_from_line_cut_between_reads_is_still_quoted() {
+    // Reads of 4 bytes cut `>>From ` after `>>Fr`, and `From ` after `Fro`.
+    let m = b"A: b\n\n>>From far\nxFrom \nFrom here\n";
+    let mut got = Vec::new();
+    let mut src = Pieces {
+        data: m,
+        piece: 4,
+        fail_at_end: false,
+    };
+    write_message_from(&mut got, &mut src, &date(0)).unwrap();
+    let body = String::from_utf8(got).unwrap();
+    assert!(body.contains("\n>>>From far\n"), "{body}");
+    assert!(body.contains("\nxFrom \n>From here\n"), "{body}");
+    let back = read_all(body.as_bytes(), Quoting::Rd).unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].bytes, m);
+}
+
+#[test]
+fn a_source_that_fails_spoils_the_writer_and_nothing_is_renamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let mut w = MboxWriter::create(&root).unwrap();
+    w.write(
+        "INBOX",
+        b"Subject: fine\n\nok\n",
+        &Flags::default(),
+        &date(0),
+    )
+    .unwrap();
+    let mut bad = Pieces {
+        data: b"Subject: damaged\n\nbody\n",
+        piece: 5,
+        fail_at_end: true,
+    };
+    let err = w
+        .write_from("INBOX", &mut bad, &Flags::default(), &date(0))
+        .unwrap_err();
+    assert!(err.to_string().contains("INBOX.mbox"), "{err}");
+    assert!(w
+        .write("INBOX", b"Subject: later\n\n", &Flags::default(), &date(0))
+        .is_err());
+    w.abandon();
+    let left: Vec<_> = fs::read_dir(&root).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    let mut w = MboxWriter::create(&root).unwrap();
+    let mut bad = Pieces {
+        data: b"x\n",
+        piece: 1,
+        fail_at_end: true,
+    };
+    assert!(w
+        .write_from("Work", &mut bad, &Flags::default(), &date(0))
+        .is_err());
+    let err = w.finish().unwrap_err();
+    assert!(err.to_string().contains("cannot be finished"), "{err}");
+    assert!(!root.join("Work.mbox").exists());
+}
