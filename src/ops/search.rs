@@ -22,7 +22,7 @@ const BATCH_MESSAGES: usize = 256;
 const BATCH_TEXT_BYTES: usize = 16 * 1024 * 1024;
 /// Only the first this-many bytes of a message are parsed (headers, text
 /// and the attachments that start within them); memory stays bounded.
-pub const MAX_PARSED_BYTES: u64 = 16 * 1024 * 1024;
+pub const MAX_PARSED_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Indexes every stored message that is not in the search index yet, in
 /// transactions of a few hundred. `progress(done, total)`. A message whose
