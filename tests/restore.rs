@@ -773,3 +773,33 @@ fn appended_or_zero(stdout: &str) -> u64 {
         0
     }
 }
+
+#[test]
+fn special_use_folders_land_in_the_targets_folders_of_that_use() {
+    let src = source_server();
+    // An iCloud-like target: the same uses, other names.
+    let dst = Dovecot::start(DovecotOptions {
+        special_names: vec![
+            ("Sent Messages".into(), "\\Sent".into()),
+            ("Deleted Messages".into(), "\\Trash".into()),
+        ],
+        ..DovecotOptions::default()
+    });
+    let mut c = src.client("alice");
+    c.append("Sent", &["\\Seen"], None, &gen_message(1, 500, "sent one"));
+    c.append("Trash", &[], None, &gen_message(2, 500, "thrown away"));
+    c.append("INBOX", &[], None, &gen_message(3, 500, "inbox"));
+    let env = env_with(&src, &dst);
+    assert_eq!(env.run(&["backup", "work"]).code, 0);
+    let r = env.run(&["restore", "new", "--from", "work"]);
+    assert_eq!(r.code, 0, "{r}");
+    let mut t = dst.client("alice");
+    assert_eq!(folder_state(&mut t, "Sent Messages").len(), 1, "{r}");
+    assert_eq!(folder_state(&mut t, "Deleted Messages").len(), 1, "{r}");
+    let names = t.list();
+    assert!(
+        !names.iter().any(|n| n == "Sent" || n == "Trash"),
+        "no second Sent or Trash: {names:?}"
+    );
+    assert_eq!(folder_state(&mut t, "INBOX").len(), 1);
+}

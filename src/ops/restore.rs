@@ -161,7 +161,8 @@ pub async fn restore(
     let (mailboxes, all_folders) = load_source(store, &source).await?;
 
     let mut first = connect(&opts.target, acct).await?;
-    let shape: TargetShape = first.namespace().await?.into();
+    let namespace = first.namespace().await?;
+    let shape = TargetShape::from(namespace).with_special_use(&first.list().await?);
     let plans = plan::build(
         &mailboxes,
         &all_folders,

@@ -36,6 +36,10 @@ pub struct DovecotOptions {
     /// Create Sent, Drafts, Trash, Junk and Archive (auto = subscribe) with their
     /// special-use flags.
     pub special_use: bool,
+    /// The special-use folders' names and flags when `special_use` is set
+    /// (default: Sent, Drafts, Trash, Junk, Archive); e.g. `Sent Messages`
+    /// for an iCloud-like server.
+    pub special_names: Vec<(String, String)>,
 }
 
 impl Default for DovecotOptions {
@@ -49,6 +53,16 @@ impl Default for DovecotOptions {
                 ("bob".to_string(), "bob-secret".to_string()),
             ],
             special_use: true,
+            special_names: [
+                ("Sent", "\\Sent"),
+                ("Drafts", "\\Drafts"),
+                ("Trash", "\\Trash"),
+                ("Junk", "\\Junk"),
+                ("Archive", "\\Archive"),
+            ]
+            .iter()
+            .map(|(n, f)| (n.to_string(), f.to_string()))
+            .collect(),
         }
     }
 }
@@ -319,14 +333,8 @@ impl Dovecot {
             None => String::new(),
         };
         let special = if o.special_use {
-            [
-                ("Sent", "\\Sent"),
-                ("Drafts", "\\Drafts"),
-                ("Trash", "\\Trash"),
-                ("Junk", "\\Junk"),
-                ("Archive", "\\Archive"),
-            ]
-            .iter()
+            o.special_names
+                .iter()
             .map(|(name, flag)| {
                 format!(
                     "  mailbox \"{name}\" {{\n    auto = subscribe\n    special_use = {flag}\n  }}\n"

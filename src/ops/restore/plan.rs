@@ -86,12 +86,17 @@ impl FolderPlan {
     }
 }
 
-/// Where the target's folders live: its personal namespace.
+/// Where the target's folders live: its personal namespace, and its
+/// special-use folders.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetShape {
     /// Raw prefix (`""`, `"INBOX."`).
     pub prefix: String,
     pub delimiter: Option<char>,
+    /// The target's folder for each special use it marks (`\sent` →
+    /// `Sent Messages`), keys lower-case: a source folder with that use is
+    /// restored into it, whatever either is called.
+    pub special_use: BTreeMap<String, String>,
 }
 
 impl From<Namespace> for TargetShape {
@@ -99,7 +104,22 @@ impl From<Namespace> for TargetShape {
         TargetShape {
             prefix: ns.prefix,
             delimiter: ns.delimiter,
+            special_use: BTreeMap::new(),
         }
+    }
+}
+
+impl TargetShape {
+    /// Learns the target's special-use folders from its LIST.
+    pub fn with_special_use(mut self, listed: &[crate::model::Folder]) -> TargetShape {
+        for f in listed.iter().filter(|f| f.selectable) {
+            if let Some(u) = &f.special_use {
+                self.special_use
+                    .entry(u.to_ascii_lowercase())
+                    .or_insert_with(|| f.raw.clone());
+            }
+        }
+        self
     }
 }
 
@@ -255,7 +275,16 @@ pub fn build(
             Some(ToFolder::Under(head)) => head.iter().cloned().chain(segs).collect(),
             Some(ToFolder::Into(whole)) => whole.clone(),
         };
-        let (raw, renamed) = target_name(&segs, shape);
+        // A Sent, Drafts, Trash, Junk or Archive folder goes to the target's
+        // folder of that use (unless `--to-folder` says where everything goes).
+        let special = match (to_folder, mb.special_use.as_deref()) {
+            (None, Some(u)) => shape.special_use.get(&u.to_ascii_lowercase()).cloned(),
+            _ => None,
+        };
+        let (raw, renamed) = match special {
+            Some(raw) => (raw, false),
+            None => target_name(&segs, shape),
+        };
         let plan = plans.entry(raw.clone()).or_insert_with(|| FolderPlan {
             sources: Vec::new(),
             target: crate::imap::decode_mailbox_name(&raw),
@@ -303,6 +332,7 @@ mod tests {
         TargetShape {
             prefix: prefix.into(),
             delimiter: Some(d),
+            special_use: BTreeMap::new(),
         }
     }
 
@@ -341,6 +371,7 @@ mod tests {
         let flat = TargetShape {
             prefix: String::new(),
             delimiter: None,
+            special_use: BTreeMap::new(),
         };
         assert_eq!(
             target_name(&segs(&["Work", "2019"]), &flat),
@@ -492,5 +523,37 @@ mod tests {
         assert_eq!(plans[0].target_raw, "INBOX.All");
         assert_eq!(plans[0].items.len(), 2);
         assert_eq!(plans[0].sources.len(), 2);
+    }
+
+    #[test]
+    fn special_use_folders_go_to_the_targets_folder_of_that_use() {
+        let mut sent = row(1, "[Gmail]/Sent Mail", 1);
+        sent.special_use = Some("\\Sent".into());
+        let mbs = vec![
+            (sent, vec![msg(1, b"s", 1_600_000_000, "\\Seen", false)]),
+            (
+                row(2, "[Gmail]/Lists", 1),
+                vec![msg(1, b"l", 1_600_000_000, "", false)],
+            ),
+        ];
+        let all: Vec<(String, Option<String>)> = mbs
+            .iter()
+            .map(|(m, _)| (m.name.clone(), m.delimiter.clone()))
+            .collect();
+        let listed = vec![crate::model::Folder {
+            raw: "Sent Messages".into(),
+            display: "Sent Messages".into(),
+            delimiter: Some('/'),
+            special_use: Some("\\Sent".into()),
+            selectable: true,
+        }];
+        let target = shape("", '/').with_special_use(&listed);
+        let plans = build(&mbs, &all, &Selection::default(), None, &target);
+        let names: Vec<&str> = plans.iter().map(|p| p.target_raw.as_str()).collect();
+        assert_eq!(names, vec!["Sent Messages", "[Gmail]/Lists"]);
+        // `--to-folder` puts everything where it says, special use or not.
+        let into = ToFolder::parse("Old/").unwrap();
+        let plans = build(&mbs, &all, &Selection::default(), Some(&into), &target);
+        assert!(plans.iter().all(|p| p.target_raw.starts_with("Old/")));
     }
 }
