@@ -213,7 +213,15 @@ fn set_password_uses_the_keyring_or_says_there_is_none() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stderr.contains("s3cret-pw") && !stdout.contains("s3cret-pw"));
     match out.status.code() {
-        Some(0) => assert!(stdout.contains("stored the password"), "{stdout}"),
+        Some(0) => {
+            assert!(stdout.contains("stored the password"), "{stdout}");
+            if stderr.contains("kernel keyring") {
+                assert!(
+                    stderr.contains("forgets it at reboot") && stderr.contains("password_command"),
+                    "a keyring that forgets at reboot is said so: {stderr}"
+                );
+            }
+        }
         Some(3) => {
             assert!(stderr.contains("keyring"), "{stderr}");
             assert!(

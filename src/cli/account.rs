@@ -106,6 +106,7 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
                         source,
                     }
                 })?;
+                warn_if_keyring_forgets(&args.name);
             }
             config.save()?;
             println!(
@@ -141,8 +142,22 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
             if !matches!(acct.password_source(), PasswordSource::Keyring) {
                 eprintln!("warning: account `{name}` takes its password from elsewhere (password_env, password_command or password); the keyring entry is used only without those");
             }
+            warn_if_keyring_forgets(&name);
             println!("stored the password of `{name}` in the keyring");
             Ok(0)
+        }
+    }
+}
+
+/// Warns when the keyring in use forgets its contents at reboot.
+fn warn_if_keyring_forgets(name: &str) {
+    if let Ok(backend) = credentials::keyring_backend() {
+        if !backend.survives_reboot() {
+            eprintln!(
+                "warning: the password of `{name}` is in the {}, which forgets it at reboot",
+                backend.name()
+            );
+            eprintln!("hint: for unattended runs, set `password_command` (e.g. `pass show mail/{name}`) or `password_env` for this account");
         }
     }
 }
