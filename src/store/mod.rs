@@ -551,55 +551,12 @@ impl Store {
     /// Streams a stored message's bytes to `w`, checking its hash at the end
     /// (an error then means `w` got damaged bytes and must be discarded).
     pub fn copy_blob_to(&self, id: &BlobId, w: &mut dyn Write) -> Result<u64> {
-        let loc = self.blob_location(id)?;
-        let corrupt = |what: String| StoreError::Corrupt {
-            id: *id,
-            pack: loc.pack,
-            offset: loc.offset,
-            what,
-        };
-        let path = pack::pack_path(&self.root, loc.pack);
-        let file = File::open(&path).map_err(io_err(&path))?;
-        let mut head = [0u8; (HEADER_LEN + BLOB_PREFIX_LEN) as usize];
-        file.read_exact_at(&mut head, loc.offset)
-            .map_err(|e| corrupt(e.to_string()))?;
-        let (kind, len) =
-            record::parse_header(&head).ok_or_else(|| corrupt("no record header".into()))?;
-        if kind != Kind::Blob || HEADER_LEN + len + TRAILER_LEN != loc.length {
-            return Err(corrupt("record does not match the index".into()));
-        }
-        let frame_len = len - BLOB_PREFIX_LEN - 32;
-        let frame_at = loc.offset + HEADER_LEN + BLOB_PREFIX_LEN;
-        let reader = io::BufReader::new(RangeReader {
-            file: &file,
-            pos: frame_at,
-            end: frame_at + frame_len,
-        });
-        let mut hashing = HashingWriter {
-            inner: w,
-            hasher: blake3::Hasher::new(),
-            len: 0,
-        };
-        let copy = match loc.dict_id {
-            0 => zstd::stream::Decoder::with_buffer(reader)
-                .and_then(|mut d| io::copy(&mut d, &mut hashing)),
-            d => {
-                let dict = self.dicts.get(&d).ok_or(StoreError::NoSuchDict(d))?;
-                zstd::stream::Decoder::with_dictionary(reader, &dict.bytes)
-                    .and_then(|mut dec| io::copy(&mut dec, &mut hashing))
-            }
-        };
-        copy.map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
-        if hashing.len != loc.raw_size {
-            return Err(corrupt(format!(
-                "{} bytes instead of {}",
-                hashing.len, loc.raw_size
-            )));
-        }
-        if hashing.hasher.finalize().as_bytes() != &id.0 {
-            return Err(corrupt("hash does not match".into()));
-        }
-        Ok(hashing.len)
+        let mut r = self.open_blob(id)?;
+        io::copy(&mut r, w).map_err(|e| match r.take_error() {
+            Some(damage) => damage,
+            // Not the stored bytes: the reading of the pack or the writer failed.
+            None => io_err(&self.root)(e),
+        })
     }
 
     /// A stored message as a reader that owns what it needs (the store can
@@ -845,13 +802,13 @@ impl Write for CountingWriter<'_> {
     }
 }
 
-struct RangeReader<'a> {
-    file: &'a File,
+struct OwnedRangeReader {
+    file: File,
     pos: u64,
     end: u64,
 }
 
-impl Read for RangeReader<'_> {
+impl Read for OwnedRangeReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = buf.len().min((self.end - self.pos) as usize);
         if n == 0 {
@@ -863,24 +820,6 @@ impl Read for RangeReader<'_> {
         }
         self.pos += n as u64;
         Ok(n)
-    }
-}
-
-struct OwnedRangeReader {
-    file: File,
-    pos: u64,
-    end: u64,
-}
-
-impl Read for OwnedRangeReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        RangeReader {
-            file: &self.file,
-            pos: self.pos,
-            end: self.end,
-        }
-        .read(buf)
-        .inspect(|n| self.pos += *n as u64)
     }
 }
 
