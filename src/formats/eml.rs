@@ -152,6 +152,7 @@ fn visit(dir: &Path, prefix: &[String], out: &mut Vec<EmlEntry>) -> io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::tests::FailsAtEnd;
 
     #[test]
     fn write_then_read_back() {
@@ -191,22 +192,6 @@ mod tests {
             assert_eq!(&e.folder, folder);
             assert_eq!(e.date.unix, date.unix);
             assert_eq!(fs::read(path).unwrap(), bytes.as_bytes());
-        }
-    }
-
-    /// Gives its bytes, then fails where the end would be (as a store
-    /// reader does when the bytes do not hash).
-    struct FailsAtEnd<'a>(&'a [u8]);
-
-    impl Read for FailsAtEnd<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.0.is_empty() {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "damaged"));
-            }
-            let n = buf.len().min(self.0.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
         }
     }
 

@@ -245,6 +245,7 @@ fn info_letters(file_name: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::tests::FailsAtEnd;
     use std::os::unix::fs::PermissionsExt;
 
     fn date(unix: i64) -> InternalDate {
@@ -314,22 +315,6 @@ mod tests {
         // tmp/ is empty again
         assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
         assert!(root.join(".送信済み/maildirfolder").is_file());
-    }
-
-    /// Gives its bytes, then fails where the end would be (as a store
-    /// reader does when the bytes do not hash).
-    struct FailsAtEnd<'a>(&'a [u8]);
-
-    impl Read for FailsAtEnd<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.0.is_empty() {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "damaged"));
-            }
-            let n = buf.len().min(self.0.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
     }
 
     #[test]

@@ -154,3 +154,24 @@ fn subdirs(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
 
 #[cfg(test)]
 mod corpus_tests;
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::io::{self, Read};
+
+    /// Gives its bytes, then fails where the end would be (as a store
+    /// reader does when the bytes do not hash).
+    pub(crate) struct FailsAtEnd<'a>(pub(crate) &'a [u8]);
+
+    impl Read for FailsAtEnd<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "damaged"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+}
