@@ -3,7 +3,7 @@
 use crate::ops::archive::select::{parse_date, parse_percent, Age};
 use crate::ops::archive::{archive_account, summary_line, ArchiveOptions};
 use crate::ops::{human_bytes, open_store, FailureKind, OpError};
-use crate::store::{now, Store, StoreError};
+use crate::store::now;
 use crate::sync::exec::{SharedStore, SyncOptions};
 
 use super::progress::Bars;
@@ -72,11 +72,7 @@ pub async fn run(g: &Globals, args: ArchiveArgs) -> Result<i32, OpError> {
         ));
     }
     let store: Option<SharedStore> = if args.dry_run {
-        match Store::open_read_only(&g.store_path) {
-            Ok(s) => Some(crate::ops::backup::share(s)),
-            Err(StoreError::Missing(_)) => None,
-            Err(e) => return Err(e.into()),
-        }
+        g.store_if_any()?.map(crate::ops::share)
     } else {
         Some(open_store(&g.store_path)?)
     };

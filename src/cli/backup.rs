@@ -2,7 +2,6 @@
 
 use crate::ops::backup::{backup_account, summary_line, BackupOptions};
 use crate::ops::{open_store, FailureKind, OpError};
-use crate::store::Store;
 use crate::sync::exec::{SharedStore, SyncOptions};
 
 use super::progress::Bars;
@@ -35,11 +34,7 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
     let config = g.load_config()?;
     let names = g.account_names(&config, args.all, &args.accounts)?;
     let store: Option<SharedStore> = if args.dry_run {
-        match Store::open_read_only(&g.store_path) {
-            Ok(s) => Some(crate::ops::backup::share(s)),
-            Err(crate::store::StoreError::Missing(_)) => None,
-            Err(e) => return Err(e.into()),
-        }
+        g.store_if_any()?.map(crate::ops::share)
     } else {
         Some(open_store(&g.store_path)?)
     };

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use crate::ops::export::{export, Format};
 use crate::ops::{human_bytes, OpError};
-use crate::store::Store;
 
 use super::progress::Bars;
 use super::Globals;
@@ -24,7 +23,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(g: &Globals, args: ExportArgs) -> Result<i32, OpError> {
-    let store = Store::open_read_only(&g.store_path)?;
+    let store = g.store_to_read()?;
     let bars = Bars::new(g.progress);
     let bar = bars.counter(store.index().totals()?.messages, "exporting");
     let report = export(

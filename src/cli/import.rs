@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::ops::import::{check_account, plan, run, Format, MboxFormat};
 use crate::ops::OpError;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 use super::Globals;
 
@@ -32,11 +32,7 @@ pub fn run_cmd(g: &Globals, args: ImportArgs) -> Result<i32, OpError> {
     let config = g.load_config()?;
     let configured: Vec<String> = config.accounts.keys().cloned().collect();
     // Everything that can be refused is refused before the store is touched.
-    let existing = match Store::open_read_only(&g.store_path) {
-        Ok(s) => Some(s),
-        Err(StoreError::Missing(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let existing = g.store_if_any()?;
     check_account(existing.as_ref(), &configured, &args.account)?;
     drop(existing);
     let plan = plan(&args.path, args.format)?;

@@ -28,6 +28,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, Config};
 use crate::ops::backup::error_chain;
 use crate::ops::{FailureKind, OpError};
+use crate::store::{Store, StoreError};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -125,6 +126,21 @@ impl Globals {
             config.account(n)?;
         }
         Ok(names)
+    }
+
+    /// The store, opened to read; none there is an error (exit 5) whose
+    /// hint says how to make one or where to point `--store`.
+    pub fn store_to_read(&self) -> Result<Store, OpError> {
+        Ok(Store::open_read_only(&self.store_path)?)
+    }
+
+    /// The store opened to read, or `None` when there is none yet.
+    pub fn store_if_any(&self) -> Result<Option<Store>, OpError> {
+        match Store::open_read_only(&self.store_path) {
+            Ok(s) => Ok(Some(s)),
+            Err(StoreError::Missing(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Loads the config file and prints its warnings.

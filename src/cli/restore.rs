@@ -12,7 +12,7 @@ use crate::ops::restore::{
     restore, summary_line, FolderReport, RestoreOptions, RestoreProgress, RestoreReport,
 };
 use crate::ops::{human_bytes, open_store, OpError};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 use super::Globals;
 
@@ -82,22 +82,10 @@ pub async fn run(g: &Globals, args: RestoreArgs) -> Result<i32, OpError> {
         }
     }
     let store = if args.dry_run {
-        match Store::open_read_only(&g.store_path) {
-            Ok(s) => crate::ops::backup::share(s),
-            Err(StoreError::Missing(p)) => {
-                return Err(OpError::usage(
-                    format!("no store at `{}`", p.display()),
-                    Some("run `mailkeep backup` first, or pass `--store DIR`"),
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        }
+        crate::ops::share(g.store_to_read()?)
     } else {
         if !g.store_path.join("index.sqlite").exists() {
-            return Err(OpError::usage(
-                format!("no store at `{}`", g.store_path.display()),
-                Some("run `mailkeep backup` first, or pass `--store DIR`"),
-            ));
+            return Err(StoreError::Missing(g.store_path.clone()).into());
         }
         open_store(&g.store_path)?
     };

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::index::{SearchHit, SearchPlace};
 use crate::ops::search::{self, SearchOptions, SHORT_ID};
 use crate::ops::OpError;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 use super::progress::Bars;
 use super::{local_time, Globals};
@@ -38,7 +38,7 @@ pub struct SearchArgs {
 }
 
 pub fn run(g: &Globals, args: SearchArgs) -> Result<i32, OpError> {
-    let store = open_for_reading(g)?;
+    let store = g.store_to_read()?;
     let query = args.query.join(" ");
     let res = search::search(
         &store,
@@ -88,18 +88,6 @@ pub fn run(g: &Globals, args: SearchArgs) -> Result<i32, OpError> {
         }
     }
     Ok(0)
-}
-
-/// Opens the store read-only, with a hint when there is none.
-pub(super) fn open_for_reading(g: &Globals) -> Result<Store, OpError> {
-    match Store::open_read_only(&g.store_path) {
-        Ok(s) => Ok(s),
-        Err(StoreError::Missing(p)) => Err(OpError::usage(
-            format!("no store at `{}`", p.display()),
-            Some("run `mailkeep backup` first, or pass `--store DIR`"),
-        )),
-        Err(e) => Err(e.into()),
-    }
 }
 
 pub fn reindex(g: &Globals) -> Result<i32, OpError> {

@@ -5,7 +5,6 @@ use std::io::{self, Write};
 use crate::ops::search::{resolve_id, show, write_raw};
 use crate::ops::{human_bytes, OpError};
 
-use super::search::open_for_reading;
 use super::Globals;
 
 #[derive(clap::Args, Debug)]
@@ -18,7 +17,7 @@ pub struct ShowArgs {
 }
 
 pub fn run(g: &Globals, args: ShowArgs) -> Result<i32, OpError> {
-    let store = open_for_reading(g)?;
+    let store = g.store_to_read()?;
     let id = resolve_id(&store, &args.id)?;
     let stdout = io::stdout();
     if args.raw {

@@ -3,7 +3,6 @@
 use crate::ops::quota::{describe_count, describe_storage};
 use crate::ops::status::status;
 use crate::ops::{human_bytes, OpError};
-use crate::store::{Store, StoreError};
 
 use super::{local_time, Globals};
 
@@ -19,11 +18,7 @@ pub struct StatusArgs {
 pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
     let config = g.load_config()?;
     let configured: Vec<String> = config.accounts.keys().cloned().collect();
-    let store = match Store::open_read_only(&g.store_path) {
-        Ok(s) => Some(s),
-        Err(StoreError::Missing(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let store = g.store_if_any()?;
     if let Some(a) = &args.account {
         let known = configured.contains(a)
             || store.as_ref().is_some_and(|s| {

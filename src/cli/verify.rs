@@ -2,7 +2,6 @@
 
 use crate::ops::verify::{verify_server, verify_store};
 use crate::ops::{FailureKind, OpError};
-use crate::store::Store;
 
 use super::progress::Bars;
 use super::Globals;
@@ -18,7 +17,7 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
-    let store = Store::open_read_only(&g.store_path)?;
+    let store = g.store_to_read()?;
     let bars = Bars::new(g.progress);
     let total = store.index().totals()?.blobs;
     let bar = bars.counter(total, if args.deep { "re-hashing" } else { "checking" });

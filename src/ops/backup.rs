@@ -2,7 +2,7 @@
 //! connections. Read-only on the server: EXAMINE and BODY.PEEK[] only.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
@@ -310,9 +310,4 @@ pub fn summary_line(r: &AccountReport) -> String {
         r.elapsed.as_secs_f64()
     ));
     s
-}
-
-/// Shares a store between the workers of several accounts.
-pub fn share(store: crate::store::Store) -> SharedStore {
-    Arc::new(Mutex::new(store))
 }

@@ -214,7 +214,12 @@ pub async fn backoff(attempt: u32) {
 
 /// Opens the store for writing, shared between folder workers.
 pub fn open_store(root: &Path) -> Result<SharedStore, OpError> {
-    Ok(Arc::new(Mutex::new(Store::open(root)?)))
+    Ok(share(Store::open(root)?))
+}
+
+/// Shares an open store between the workers of a command.
+pub fn share(store: Store) -> SharedStore {
+    Arc::new(Mutex::new(store))
 }
 
 pub use crate::config::folders::matches as folder_matches;

@@ -54,10 +54,6 @@ pub trait Progress: Send + Sync {
     fn folder_done(&self, _account: &str, _outcome: &FolderOutcome) {}
 }
 
-/// Progress that shows nothing.
-pub struct Silent;
-impl Progress for Silent {}
-
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct FolderOutcome {
     pub folder: String,
