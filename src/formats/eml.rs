@@ -16,10 +16,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::names::{self, Style};
-use super::{
-    create_private_dirs, mtime_date, subdirs, with_path, write_file_atomically,
-    write_file_atomically_from,
-};
+use super::{create_private_dirs, mtime_date, subdirs, with_path, write_file_atomically};
 use crate::model::{Flags, InternalDate};
 
 /// Writes messages as `.eml` files.
@@ -47,10 +44,8 @@ impl EmlWriter {
         date: &InternalDate,
         unique: &str,
     ) -> io::Result<PathBuf> {
-        let _ = flags;
-        let (tmp, dest) = self.paths(folder_display, date, unique)?;
-        write_file_atomically(&tmp, &dest, bytes, date)?;
-        Ok(dest)
+        self.write_from(folder_display, &mut &bytes[..], flags, date, unique)
+            .map(|(path, _)| path)
     }
 
     /// [`write`](Self::write) from a reader, in bounded memory whatever the
@@ -67,7 +62,7 @@ impl EmlWriter {
     ) -> io::Result<(PathBuf, u64)> {
         let _ = flags;
         let (tmp, dest) = self.paths(folder_display, date, unique)?;
-        let n = write_file_atomically_from(&tmp, &dest, src, date)?;
+        let n = write_file_atomically(&tmp, &dest, src, date)?;
         Ok((dest, n))
     }
 

@@ -68,23 +68,14 @@ fn create_private_dirs(path: &Path) -> io::Result<()> {
         .map_err(|e| with_path(e, "cannot create directory", path))
 }
 
-/// Writes `bytes` to `tmp` (0600), sets its times to `date`, fsyncs, and
-/// renames it to `dest`: a reader never sees a half-written file, and a
-/// killed export leaves at most a stray temporary file.
-fn write_file_atomically(
-    tmp: &Path,
-    dest: &Path,
-    bytes: &[u8],
-    date: &InternalDate,
-) -> io::Result<()> {
-    write_file_atomically_from(tmp, dest, &mut &bytes[..], date).map(|_| ())
-}
-
-/// [`write_file_atomically`] from a reader, in bounded memory. If `src`
-/// fails (even after its last byte: a store reader reports damage at its
-/// end), the temporary file is removed and nothing is renamed into place.
+/// Writes `src` to `tmp` (0600), sets its times to `date`, fsyncs, and
+/// renames it to `dest`, in bounded memory whatever its size: a reader never
+/// sees a half-written file, and a killed export leaves at most a stray
+/// temporary file. If `src` fails (even after its last byte: a store reader
+/// reports damage at its end), the temporary file is removed and nothing is
+/// renamed into place.
 /// Returns the number of bytes written.
-fn write_file_atomically_from(
+fn write_file_atomically(
     tmp: &Path,
     dest: &Path,
     src: &mut dyn Read,
