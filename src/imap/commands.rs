@@ -317,24 +317,11 @@ impl Connection {
                 let Response::Fetch(_, attrs) = r else {
                     return Ok(());
                 };
-                let (mut uid, mut flags, mut date, mut size, mut modseq) =
-                    (None, None, None, None, None);
-                for a in attrs {
-                    match a {
-                        AttributeValue::Uid(u) => uid = Some(*u),
-                        AttributeValue::Flags(f) => {
-                            flags = Some(Flags::new(f.iter().map(|s| s.to_string())))
-                        }
-                        AttributeValue::InternalDate(d) => date = Some(d.to_string()),
-                        AttributeValue::Rfc822Size(s) => size = Some(u64::from(*s)),
-                        AttributeValue::ModSeq(m) => modseq = Some(*m),
-                        _ => {}
-                    }
-                }
-                if let (Some(uid), Some(flags), Some(date), Some(size)) = (uid, flags, date, size) {
-                    let internaldate = InternalDate::parse_imap(&date).ok_or_else(|| {
-                        c.parse_error(format!("bad INTERNALDATE `{date}` for UID {uid}"))
-                    })?;
+                let f = FetchItems::of(attrs);
+                if let (Some(uid), Some(flags), Some(date), Some(size)) =
+                    (f.uid, f.flags, f.internaldate, f.size)
+                {
+                    let internaldate = parse_date(&c, date, uid)?;
                     found.insert(
                         uid,
                         MessageMeta {
@@ -342,7 +329,7 @@ impl Connection {
                             flags,
                             internaldate,
                             size,
-                            modseq,
+                            modseq: f.modseq,
                         },
                     );
                 }
@@ -366,19 +353,9 @@ impl Connection {
                 let Response::Fetch(_, attrs) = r else {
                     return Ok(());
                 };
-                let (mut uid, mut flags, mut modseq) = (None, None, None);
-                for a in attrs {
-                    match a {
-                        AttributeValue::Uid(u) => uid = Some(*u),
-                        AttributeValue::Flags(f) => {
-                            flags = Some(Flags::new(f.iter().map(|s| s.to_string())))
-                        }
-                        AttributeValue::ModSeq(m) => modseq = Some(*m),
-                        _ => {}
-                    }
-                }
-                if let (Some(uid), Some(flags)) = (uid, flags) {
-                    found.insert(uid, (flags, modseq));
+                let f = FetchItems::of(attrs);
+                if let (Some(uid), Some(flags)) = (f.uid, f.flags) {
+                    found.insert(uid, (flags, f.modseq));
                 }
                 Ok(())
             })
@@ -519,31 +496,16 @@ impl Connection {
                 let Response::Fetch(_, attrs) = r else {
                     return Ok(());
                 };
-                let (mut uid, mut date, mut size, mut header) = (None, None, None, None);
-                for a in attrs {
-                    match a {
-                        AttributeValue::Uid(u) => uid = Some(*u),
-                        AttributeValue::InternalDate(d) => date = Some(d.to_string()),
-                        AttributeValue::Rfc822Size(s) => size = Some(u64::from(*s)),
-                        AttributeValue::BodySection {
-                            section: Some(_),
-                            data,
-                            ..
-                        } => header = Some(data.as_deref().unwrap_or(&[]).to_vec()),
-                        _ => {}
-                    }
-                }
-                if let (Some(uid), Some(date), Some(size)) = (uid, date, size) {
-                    let internaldate = InternalDate::parse_imap(&date).ok_or_else(|| {
-                        c.parse_error(format!("bad INTERNALDATE `{date}` for UID {uid}"))
-                    })?;
+                let f = FetchItems::of(attrs);
+                if let (Some(uid), Some(date), Some(size)) = (f.uid, f.internaldate, f.size) {
+                    let internaldate = parse_date(&c, date, uid)?;
                     found.insert(
                         uid,
                         MessageIdentity {
                             uid,
                             size,
                             internaldate,
-                            message_id_header: header.unwrap_or_default(),
+                            message_id_header: f.section.unwrap_or_default(),
                         },
                     );
                 }
@@ -749,4 +711,46 @@ mod tests {
         assert_eq!(tagged_text("OK Namespace completed").0, Status::Ok);
         assert_eq!(tagged_text("BAD").0, Status::Bad);
     }
+}
+
+/// The items of one FETCH response that the metadata commands read.
+#[derive(Default)]
+struct FetchItems<'a> {
+    uid: Option<Uid>,
+    flags: Option<Flags>,
+    internaldate: Option<&'a str>,
+    size: Option<u64>,
+    modseq: Option<u64>,
+    /// The data of a `BODY[section]` item (e.g. HEADER.FIELDS).
+    section: Option<Vec<u8>>,
+}
+
+impl<'a> FetchItems<'a> {
+    fn of(attrs: &'a [AttributeValue<'a>]) -> FetchItems<'a> {
+        let mut f = FetchItems::default();
+        for a in attrs {
+            match a {
+                AttributeValue::Uid(u) => f.uid = Some(*u),
+                AttributeValue::Flags(fl) => {
+                    f.flags = Some(Flags::new(fl.iter().map(|s| s.to_string())))
+                }
+                AttributeValue::InternalDate(d) => f.internaldate = Some(d),
+                AttributeValue::Rfc822Size(s) => f.size = Some(u64::from(*s)),
+                AttributeValue::ModSeq(m) => f.modseq = Some(*m),
+                AttributeValue::BodySection {
+                    section: Some(_),
+                    data,
+                    ..
+                } => f.section = Some(data.as_deref().unwrap_or(&[]).to_vec()),
+                _ => {}
+            }
+        }
+        f
+    }
+}
+
+/// An INTERNALDATE item, or a parse error naming the UID.
+fn parse_date(c: &Ctx<'_>, date: &str, uid: Uid) -> Result<InternalDate, ImapError> {
+    InternalDate::parse_imap(date)
+        .ok_or_else(|| c.parse_error(format!("bad INTERNALDATE `{date}` for UID {uid}")))
 }
