@@ -76,15 +76,8 @@ pub async fn run(g: &Globals, args: ArchiveArgs) -> Result<i32, OpError> {
     } else {
         Some(open_store(&g.store_path)?)
     };
-    if let (Some(s), false) = (&store, g.quiet) {
-        let s = s.lock().unwrap_or_else(|p| p.into_inner());
-        let r = s.recovery();
-        if r.records_indexed > 0 || r.bytes_truncated > 0 {
-            eprintln!(
-                "note: recovered from an interrupted run: {} records indexed, {} bytes of a torn write removed",
-                r.records_indexed, r.bytes_truncated
-            );
-        }
+    if let Some(s) = &store {
+        super::note_recovery(g, &s.lock().unwrap_or_else(|p| p.into_inner()));
     }
     let mut sync = SyncOptions::new(g.store_path.join("tmp"));
     sync.dry_run = args.dry_run;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use crate::ops::import::{check_account, plan, run, Format, MboxFormat};
 use crate::ops::OpError;
@@ -38,26 +38,14 @@ pub fn run_cmd(g: &Globals, args: ImportArgs) -> Result<i32, OpError> {
     let plan = plan(&args.path, args.format)?;
 
     let mut store = Store::open(&g.store_path)?;
-    let r = store.recovery();
-    if !g.quiet && (r.records_indexed > 0 || r.bytes_truncated > 0) {
-        eprintln!(
-            "note: recovered from an interrupted run: {} records indexed, {} bytes of a torn write removed",
-            r.records_indexed, r.bytes_truncated
-        );
-    }
+    super::note_recovery(g, &store);
     // The store may have changed hands since the check above.
     check_account(Some(&store), &configured, &args.account)?;
     let bar = g.progress.then(|| {
-        let b = ProgressBar::with_draw_target(Some(plan.total_bytes), ProgressDrawTarget::stderr());
-        b.set_style(
-            ProgressStyle::with_template(
-                "{msg:20!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        b.set_message(format!("importing {}", args.account));
-        b
+        super::progress::bytes_bar(
+            ProgressBar::with_draw_target(Some(plan.total_bytes), ProgressDrawTarget::stderr()),
+            format!("importing {}", args.account),
+        )
     });
     let report = run(
         &mut store,

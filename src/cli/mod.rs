@@ -209,6 +209,18 @@ pub fn main() -> i32 {
     }
 }
 
+/// Says, unless quiet, what opening the store for writing mended after an
+/// interrupted run.
+pub fn note_recovery(g: &Globals, store: &Store) {
+    let r = store.recovery();
+    if !g.quiet && (r.records_indexed > 0 || r.bytes_truncated > 0) {
+        eprintln!(
+            "note: recovered from an interrupted run: {} records indexed, {} bytes of a torn write removed",
+            r.records_indexed, r.bytes_truncated
+        );
+    }
+}
+
 /// Prints an error with its causes, and its hint.
 pub fn report_error(e: &OpError) {
     eprintln!("error: {}", error_chain(e));

@@ -44,21 +44,29 @@ impl Bars {
     }
 }
 
+/// A bar over bytes, in decimal units like every summary line.
+pub fn bytes_bar(bar: ProgressBar, message: String) -> ProgressBar {
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:30!} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(message);
+    bar
+}
+
 impl Progress for Bars {
     fn folder_planned(&self, account: &str, folder: &str, messages: u64, bytes: u64) {
         let Some(m) = &self.multi else { return };
         if messages == 0 {
             return;
         }
-        let b = m.add(ProgressBar::new(bytes));
-        b.set_style(
-            ProgressStyle::with_template(
-                "{msg:30!} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+        let b = bytes_bar(
+            m.add(ProgressBar::new(bytes)),
+            format!("{account}: {folder}"),
         );
-        b.set_message(format!("{account}: {folder}"));
         self.bars
             .lock()
             .unwrap_or_else(|p| p.into_inner())

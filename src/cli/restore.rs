@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::NaiveDate;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
 use crate::ops::restore::{
     plan::{Selection, ToFolder},
@@ -87,7 +87,9 @@ pub async fn run(g: &Globals, args: RestoreArgs) -> Result<i32, OpError> {
         if !g.store_path.join("index.sqlite").exists() {
             return Err(StoreError::Missing(g.store_path.clone()).into());
         }
-        open_store(&g.store_path)?
+        let store = open_store(&g.store_path)?;
+        super::note_recovery(g, &store.lock().unwrap_or_else(|p| p.into_inner()));
+        store
     };
     let opts = RestoreOptions {
         target: args.target.clone(),
@@ -244,15 +246,7 @@ impl RestoreProgress for RestoreBars {
         if messages == 0 {
             return;
         }
-        let b = m.add(ProgressBar::new(bytes));
-        b.set_style(
-            ProgressStyle::with_template(
-                "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        b.set_message(folder.to_string());
+        let b = super::progress::bytes_bar(m.add(ProgressBar::new(bytes)), folder.to_string());
         self.bars
             .lock()
             .unwrap_or_else(|p| p.into_inner())
