@@ -148,19 +148,7 @@ impl Store {
         for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
             restrict(&root.join(f));
         }
-        let mut store = Store {
-            root: root.to_path_buf(),
-            index,
-            _lock: Some(lock),
-            writer: None,
-            pending: Vec::new(),
-            pending_blobs: HashSet::new(),
-            pending_bytes: 0,
-            dicts: HashMap::new(),
-            current_dict: None,
-            compressor: None,
-            recovery: Recovery::default(),
-        };
+        let mut store = Store::with(root, index, Some(lock));
         store.recover()?;
         store.load_dicts()?;
         Ok(store)
@@ -176,10 +164,17 @@ impl Store {
             return Err(StoreError::Missing(root.to_path_buf()));
         }
         let index = Index::open_read_only(&index_path)?;
-        let mut store = Store {
+        let mut store = Store::with(root, index, None);
+        store.load_dicts()?;
+        Ok(store)
+    }
+
+    /// A store over an opened index; `lock` is held by writers only.
+    fn with(root: &Path, index: Index, lock: Option<File>) -> Store {
+        Store {
             root: root.to_path_buf(),
             index,
-            _lock: None,
+            _lock: lock,
             writer: None,
             pending: Vec::new(),
             pending_blobs: HashSet::new(),
@@ -188,9 +183,7 @@ impl Store {
             current_dict: None,
             compressor: None,
             recovery: Recovery::default(),
-        };
-        store.load_dicts()?;
-        Ok(store)
+        }
     }
 
     pub fn root(&self) -> &Path {
