@@ -765,3 +765,38 @@ fn the_index_is_rebuilt_from_the_packs_alone() {
     assert!(r.stdout.contains("fetched 0 new"), "{}", r.stdout);
     deep_verify_is_clean(&env);
 }
+
+#[test]
+fn a_message_the_server_lists_but_does_not_send_fails_the_folder() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    for i in 0..5 {
+        c.append("INBOX", &[], None, &gen_message(i, 700, "listed"));
+    }
+    let proxy = FaultProxy::start(srv.imap_port(), Fault::DropFetchBody { nth: 3 });
+    let env = Env::new();
+    env.add_account_via("work", &proxy, &srv, "alice");
+    let r = env.run(&["backup", "work", "--jobs", "1"]);
+    assert_eq!(r.code, 1, "not reported as success: {r}");
+    assert!(
+        r.stderr.contains("folder `INBOX`") && r.stderr.contains("did not send"),
+        "{r}"
+    );
+    assert_eq!(
+        folder_status(&status_json(&env), "work", "INBOX")["stored"],
+        4
+    );
+
+    proxy.set_fault(Fault::None);
+    let r = env.run(&["backup", "work"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(
+        r.stdout.contains("fetched 1 new"),
+        "the missing one is fetched: {r}"
+    );
+    assert_same_messages(
+        &exported_folder(&env, "work", "INBOX"),
+        &server_folder(&srv, "alice", "INBOX"),
+        "INBOX",
+    );
+}

@@ -88,6 +88,15 @@ pub enum SyncError {
     },
     #[error("the server sent UID {uid} in `{folder}` twice in one FETCH")]
     Duplicate { folder: String, uid: Uid },
+    #[error(
+        "the server lists {count} messages in `{folder}` that it did not send when asked (UIDs {uids}); \
+         they are not in the store, and the next run asks for them again"
+    )]
+    NotReturned {
+        folder: String,
+        count: usize,
+        uids: String,
+    },
 }
 
 impl SyncError {
@@ -309,7 +318,8 @@ pub async fn sync_folder(
     out.flag_updates += plan.flag_updates.len() as u64;
     out.gone += plan.gone.len() as u64;
 
-    let mut complete = plan.undescribed.is_empty();
+    let mut complete = true;
+    let mut unaccounted: Vec<Uid> = plan.undescribed.clone();
     for batch in plan::batches(&plan.fetch, opts.batch_count, opts.batch_bytes) {
         let mut got = BatchResult::default();
         let res = if batch.len() == 1 && batch[0].size >= opts.batch_bytes {
@@ -341,10 +351,27 @@ pub async fn sync_folder(
         out.new_messages += got.stored;
         out.deduplicated += got.deduplicated;
         out.new_bytes += got.bytes;
-        out.not_returned += got.missing;
+        unaccounted.extend(got.missing.iter().copied());
         res?;
-        if got.missing > 0 {
-            complete = false;
+    }
+    if !unaccounted.is_empty() {
+        // Listed but not sent: fine if they were expunged meanwhile, a
+        // failure to report if the server still has them.
+        complete = false;
+        let present: BTreeSet<Uid> = conn.uid_search_all().await?.into_iter().collect();
+        let mut still: Vec<Uid> = unaccounted
+            .into_iter()
+            .filter(|u| present.contains(u))
+            .collect();
+        still.sort_unstable();
+        still.dedup();
+        out.not_returned += still.len() as u64;
+        if !still.is_empty() {
+            return Err(SyncError::NotReturned {
+                folder: folder.display.clone(),
+                count: still.len(),
+                uids: compress_uid_set(&still),
+            });
         }
     }
 
@@ -417,7 +444,8 @@ struct BatchResult {
     stored: u64,
     deduplicated: u64,
     bytes: u64,
-    missing: u64,
+    /// Asked for, not sent by the server.
+    missing: Vec<Uid>,
 }
 
 fn seen_record(
@@ -523,7 +551,11 @@ async fn fetch_batch(
         return Err(e);
     }
     res?;
-    got.missing = uids.iter().filter(|u| !received.contains(u)).count() as u64;
+    got.missing = uids
+        .iter()
+        .copied()
+        .filter(|u| !received.contains(u))
+        .collect();
     Ok(())
 }
 
@@ -572,7 +604,7 @@ async fn fetch_huge(
     }
     if written == 0 {
         let _ = std::fs::remove_file(&path);
-        got.missing = 1;
+        got.missing = vec![meta.uid];
         return Ok(());
     }
     let (account, raw, meta) = (account.to_string(), raw.to_string(), meta.clone());

@@ -53,6 +53,10 @@ pub enum Fault {
     /// APPENDs reach the server (sent as LITERAL+, which Dovecot offers; the proxy
     /// answers a synchronising literal's `+` itself). Other commands pass unchanged.
     StrictAppend { max_size: Option<u64> },
+    /// Swallow the `nth` (1-based, counted over the connection) untagged `FETCH`
+    /// response that carries a body literal, and pass everything else, the tagged
+    /// `OK` included: a server that lists a message but does not send it.
+    DropFetchBody { nth: usize },
 }
 
 struct Shared {
@@ -162,7 +166,9 @@ impl Conn {
         let fetch_tags = Arc::new(Mutex::new(HashSet::new()));
         let framed = matches!(
             fault,
-            Fault::TaggedNoInFetch { .. } | Fault::RemoveCapability(_)
+            Fault::TaggedNoInFetch { .. }
+                | Fault::RemoveCapability(_)
+                | Fault::DropFetchBody { .. }
         );
         // Both directions write to the client: whole writes under one lock.
         let client_lock = Arc::new(Mutex::new(()));
@@ -202,14 +208,36 @@ impl Conn {
                 // client goes away, and the proxy's Drop does otherwise.
                 copy_limited(&server, &client, after_server_bytes).map(|_| false)
             }
-            Fault::TaggedNoInFetch { after_messages } => {
-                server_to_client_framed(&server, &client, &fetch_tags, Some(after_messages), None)
-                    .map(|_| true)
-            }
-            Fault::RemoveCapability(cap) => {
-                server_to_client_framed(&server, &client, &fetch_tags, None, Some(&cap))
-                    .map(|_| true)
-            }
+            Fault::TaggedNoInFetch { after_messages } => server_to_client_framed(
+                &server,
+                &client,
+                &fetch_tags,
+                Framed {
+                    no_after: Some(after_messages),
+                    ..Framed::default()
+                },
+            )
+            .map(|_| true),
+            Fault::RemoveCapability(cap) => server_to_client_framed(
+                &server,
+                &client,
+                &fetch_tags,
+                Framed {
+                    remove_cap: Some(&cap),
+                    ..Framed::default()
+                },
+            )
+            .map(|_| true),
+            Fault::DropFetchBody { nth } => server_to_client_framed(
+                &server,
+                &client,
+                &fetch_tags,
+                Framed {
+                    drop_body: Some(nth),
+                    ..Framed::default()
+                },
+            )
+            .map(|_| true),
         };
         if result.unwrap_or(true) {
             close_both(&client, &server);
@@ -445,17 +473,47 @@ fn read_response(r: &mut BufReader<&TcpStream>) -> io::Result<Option<(Vec<Vec<u8
     }
 }
 
+/// What the framed server → client copy does to the responses.
+#[derive(Default)]
+struct Framed<'a> {
+    /// `TaggedNoInFetch`.
+    no_after: Option<usize>,
+    /// `RemoveCapability`.
+    remove_cap: Option<&'a str>,
+    /// `DropFetchBody`.
+    drop_body: Option<usize>,
+}
+
 fn server_to_client_framed(
     server: &TcpStream,
     mut client: &TcpStream,
     fetch_tags: &Mutex<HashSet<String>>,
-    no_after: Option<usize>,
-    remove_cap: Option<&str>,
+    framed: Framed<'_>,
 ) -> io::Result<()> {
+    let Framed {
+        no_after,
+        remove_cap,
+        drop_body,
+    } = framed;
     let mut r = BufReader::new(server);
     let mut count = 0usize;
+    let mut bodies = 0usize;
     let mut fired = false;
     while let Some((mut segments, has_literal)) = read_response(&mut r)? {
+        if let Some(nth) = drop_body {
+            let first = String::from_utf8_lossy(&segments[0]).into_owned();
+            let is_fetch = first.starts_with("* ")
+                && first
+                    .split(' ')
+                    .nth(2)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("FETCH"));
+            if has_literal && is_fetch {
+                bodies += 1;
+                if bodies == nth {
+                    continue; // swallowed
+                }
+            }
+        }
         if let Some(cap) = remove_cap {
             // Lines are the even segments; literals are never touched.
             for seg in segments.iter_mut().step_by(2) {
