@@ -65,8 +65,8 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
-/// One `[accounts.NAME]` table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One `[accounts.NAME]` table. Its `Debug` never shows a plaintext password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     pub host: String,
@@ -89,6 +89,23 @@ pub struct AccountConfig {
     pub include: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+}
+
+impl std::fmt::Debug for AccountConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password_env", &self.password_env)
+            .field("password_command", &self.password_command)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("ca_file", &self.ca_file)
+            .field("include", &self.include)
+            .field("exclude", &self.exclude)
+            .finish()
+    }
 }
 
 /// Where an account's password comes from, in the order they are looked at.

@@ -344,3 +344,12 @@ fn wrong_types_name_the_key() {
     let msg = load_err("[accounts]\na = 3\n").to_string();
     assert!(msg.contains("not an integer"), "{msg}");
 }
+
+#[test]
+fn debug_output_never_shows_a_plaintext_password() {
+    let mut acct = AccountConfig::new("imap.example.com", "taro@example.com");
+    acct.password = Some("hunter2-plain".into());
+    let shown = format!("{acct:?}");
+    assert!(!shown.contains("hunter2-plain"), "{shown}");
+    assert!(shown.contains("taro@example.com"), "{shown}");
+}
