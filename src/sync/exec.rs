@@ -129,12 +129,14 @@ async fn blocking<T: Send + 'static>(
     on_store(store, f).await
 }
 
-/// What the store holds for one folder generation.
+/// What the store holds for one folder generation; its messages only with
+/// `with_messages` (deciding whether to list the folder needs only counts).
 pub async fn stored_state(
     store: Option<&SharedStore>,
     account: &str,
     raw: &str,
     uidvalidity: u32,
+    with_messages: bool,
 ) -> Result<Option<StoredState>, SyncError> {
     let Some(store) = store else {
         return Ok(None);
@@ -144,15 +146,18 @@ pub async fn stored_state(
         let Some(row) = s.index().mailbox(&account, &raw, uidvalidity)? else {
             return Ok(None);
         };
-        let msgs = s.index().messages(row.id)?;
         let mut st = StoredState {
             uidvalidity,
             uidnext: row.uidnext,
             highestmodseq: row.highestmodseq,
             server_count: row.server_count,
+            live_count: s.index().mailbox_stats(row.id)?.live as u32,
             ..Default::default()
         };
-        for (uid, m) in msgs {
+        if !with_messages {
+            return Ok(Some(st));
+        }
+        for (uid, m) in s.index().messages(row.id)? {
             st.known.insert(uid);
             if m.gone_at.is_none() && m.archived_at.is_none() {
                 st.live.insert(uid, (m.flags, m.modseq));
@@ -188,7 +193,7 @@ pub async fn sync_folder(
     let raw = folder.raw.as_str();
     let state = conn.examine(raw).await?;
     out.on_server = state.exists;
-    let stored = stored_state(store, account, raw, state.uidvalidity).await?;
+    let summary = stored_state(store, account, raw, state.uidvalidity, false).await?;
     if let Some(store) = store {
         let (a, r) = (account.to_string(), raw.to_string());
         let uv = state.uidvalidity;
@@ -200,16 +205,23 @@ pub async fn sync_folder(
         .await?;
     }
     let condstore = conn.capabilities().has("CONDSTORE");
-    let listing = plan::choose_listing(stored.as_ref(), &state, condstore);
+    let listing = plan::choose_listing(summary.as_ref(), &state, condstore);
     out.listing = match listing {
         Listing::Skip => "unchanged".into(),
         Listing::Full => "full".into(),
         Listing::ChangedSince(m) => format!("changedsince {m}"),
     };
-    let stored = stored.unwrap_or_else(|| StoredState {
+    let stored = match (listing, summary) {
+        (Listing::Skip, Some(summary)) => summary,
+        (_, Some(_)) => stored_state(store, account, raw, state.uidvalidity, true)
+            .await?
+            .unwrap_or_default(),
+        (_, None) => StoredState::default(),
+    };
+    let stored = StoredState {
         uidvalidity: state.uidvalidity,
-        ..Default::default()
-    });
+        ..stored
+    };
 
     let view = match listing {
         Listing::Skip => None,

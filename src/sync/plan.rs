@@ -13,7 +13,11 @@ pub struct StoredState {
     pub uidnext: Option<u32>,
     pub highestmodseq: Option<u64>,
     pub server_count: Option<u32>,
-    /// Messages we hold that the server had last time (not gone, not archived).
+    /// How many messages we hold that the server had last time: known
+    /// without loading them, which an unchanged folder never needs.
+    pub live_count: u32,
+    /// Messages we hold that the server had last time (not gone, not
+    /// archived); loaded only when the folder is listed.
     pub live: BTreeMap<Uid, (Flags, Option<u64>)>,
     /// Every UID we hold for this generation, in any state.
     pub known: BTreeSet<Uid>,
@@ -48,7 +52,7 @@ pub fn choose_listing(
             let unchanged = ours == theirs
                 && stored.uidnext == server.uidnext
                 && stored.server_count == Some(server.exists)
-                && stored.live.len() as u32 == server.exists;
+                && stored.live_count == server.exists;
             if unchanged {
                 Listing::Skip
             } else {
@@ -168,6 +172,7 @@ mod tests {
             uidnext: Some(100),
             highestmodseq: Some(50),
             server_count: Some(live.len() as u32),
+            live_count: live.len() as u32,
             live: live
                 .iter()
                 .map(|(u, f)| (*u, (Flags::new(f.iter().copied()), None)))
