@@ -7,19 +7,6 @@ use std::path::Path;
 
 use support::{gen_message, Dovecot, DovecotOptions, Env, Fault, FaultProxy};
 
-/// Polls `cond` until it holds; fails the test after 60 s.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !cond() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::yield_now();
-        std::thread::sleep(std::time::Duration::from_millis(20)); // wait-ok: polling a condition
-    }
-}
-
 /// Compares two sorted lists of messages without printing megabytes.
 fn assert_same_messages(ours: &[Vec<u8>], theirs: &[Vec<u8>], what: &str) {
     assert_eq!(ours.len(), theirs.len(), "{what}: message counts differ");
@@ -519,7 +506,7 @@ fn a_second_concurrent_run_is_refused() {
     let mut first = env.spawn(&["backup", "work"]);
     // The first run holds the lock from before it connects; wait until it has
     // reached the (stalled) server.
-    wait_for("the first run to connect", || proxy.connections() >= 1);
+    support::wait_for("the first run to connect", || proxy.connections() >= 1);
     let second = env.run(&["backup", "work"]);
     first.kill().unwrap();
     first.wait().unwrap();
@@ -546,7 +533,7 @@ fn kill_9_in_the_middle_then_rerun_loses_nothing() {
     env.add_account("work", &srv, "alice");
     let mut child = env.spawn(&["backup", "work"]);
     let pack = env.store.join("packs/00/000001.pack");
-    wait_for("the backup to have written a few MB", || {
+    support::wait_for("the backup to have written a few MB", || {
         std::fs::metadata(&pack)
             .map(|m| m.len() > 2_000_000)
             .unwrap_or(false)

@@ -10,18 +10,6 @@ use support::{
     FaultProxy, TestClient,
 };
 
-/// Polls `cond` until it holds; fails the test after 60 s.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !cond() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20)); // wait-ok: polling a condition
-    }
-}
-
 fn source_server() -> Dovecot {
     Dovecot::start(DovecotOptions::default())
 }
@@ -230,7 +218,7 @@ fn kill_9_in_the_middle_then_rerun_gives_no_duplicates_and_misses_nothing() {
 
     let mut t = dst.client("alice");
     let mut child = env.spawn(&["restore", "new", "--from", "work", "--jobs", "1"]);
-    wait_for("the restore to have appended some mail", || {
+    support::wait_for("the restore to have appended some mail", || {
         count(&mut t, "INBOX") >= 60
     });
     child.kill().unwrap(); // SIGKILL: no chance to record anything more

@@ -136,3 +136,15 @@ pub fn parse_internaldate(s: &str) -> chrono::DateTime<chrono::FixedOffset> {
     chrono::DateTime::parse_from_str(&t, "%d-%b-%Y %H:%M:%S %z")
         .unwrap_or_else(|e| panic!("bad INTERNALDATE {s:?}: {e}"))
 }
+
+/// Polls `cond` until it holds; fails the test after 60 s.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20)); // wait-ok: polling a condition
+    }
+}
