@@ -2,7 +2,7 @@
 
 use crate::ops::archive::select::{parse_date, parse_percent, Age};
 use crate::ops::archive::{archive_account, summary_line, ArchiveOptions};
-use crate::ops::{human_bytes, open_store, FailureKind, OpError};
+use crate::ops::{human_bytes, FailureKind, OpError};
 use crate::store::now;
 use crate::sync::exec::{SharedStore, SyncOptions};
 
@@ -74,11 +74,8 @@ pub async fn run(g: &Globals, args: ArchiveArgs) -> Result<i32, OpError> {
     let store: Option<SharedStore> = if args.dry_run {
         g.store_if_any()?.map(crate::ops::share)
     } else {
-        Some(open_store(&g.store_path)?)
+        Some(crate::ops::share(g.store_to_write()?))
     };
-    if let Some(s) = &store {
-        super::note_recovery(g, &s.lock().unwrap_or_else(|p| p.into_inner()));
-    }
     let mut sync = SyncOptions::new(g.store_path.join("tmp"));
     sync.dry_run = args.dry_run;
     let opts = ArchiveOptions {

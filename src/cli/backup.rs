@@ -1,7 +1,7 @@
 //! `mailkeep backup [ACCOUNT…] [--all]`
 
 use crate::ops::backup::{backup_account, summary_line, BackupOptions};
-use crate::ops::{open_store, FailureKind, OpError};
+use crate::ops::{FailureKind, OpError};
 use crate::sync::exec::{SharedStore, SyncOptions};
 
 use super::progress::Bars;
@@ -36,11 +36,8 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
     let store: Option<SharedStore> = if args.dry_run {
         g.store_if_any()?.map(crate::ops::share)
     } else {
-        Some(open_store(&g.store_path)?)
+        Some(crate::ops::share(g.store_to_write()?))
     };
-    if let Some(s) = &store {
-        super::note_recovery(g, &s.lock().unwrap_or_else(|p| p.into_inner()));
-    }
     let mut sync = SyncOptions::new(g.store_path.join("tmp"));
     sync.dry_run = args.dry_run;
     let opts = BackupOptions {

@@ -6,7 +6,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use crate::ops::import::{check_account, plan, run, Format, MboxFormat};
 use crate::ops::OpError;
-use crate::store::Store;
 
 use super::Globals;
 
@@ -37,8 +36,7 @@ pub fn run_cmd(g: &Globals, args: ImportArgs) -> Result<i32, OpError> {
     drop(existing);
     let plan = plan(&args.path, args.format)?;
 
-    let mut store = Store::open(&g.store_path)?;
-    super::note_recovery(g, &store);
+    let mut store = g.store_to_write()?;
     // The store may have changed hands since the check above.
     check_account(Some(&store), &configured, &args.account)?;
     let bar = g.progress.then(|| {

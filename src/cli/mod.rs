@@ -131,16 +131,30 @@ impl Globals {
     /// The store, opened to read; none there is an error (exit 5) whose
     /// hint says how to make one or where to point `--store`.
     pub fn store_to_read(&self) -> Result<Store, OpError> {
-        Ok(Store::open_read_only(&self.store_path)?)
+        let s = Store::open_read_only(&self.store_path)?;
+        warn_problems(self, &s);
+        Ok(s)
     }
 
     /// The store opened to read, or `None` when there is none yet.
     pub fn store_if_any(&self) -> Result<Option<Store>, OpError> {
         match Store::open_read_only(&self.store_path) {
-            Ok(s) => Ok(Some(s)),
+            Ok(s) => {
+                warn_problems(self, &s);
+                Ok(Some(s))
+            }
             Err(StoreError::Missing(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The store opened for writing (created if needed), saying what its
+    /// recovery mended and what is wrong with it.
+    pub fn store_to_write(&self) -> Result<Store, OpError> {
+        let s = Store::open(&self.store_path)?;
+        note_recovery(self, &s);
+        warn_problems(self, &s);
+        Ok(s)
     }
 
     /// Loads the config file and prints its warnings.
@@ -211,12 +225,40 @@ pub fn main() -> i32 {
 
 /// Says, unless quiet, what opening the store for writing mended after an
 /// interrupted run.
-pub fn note_recovery(g: &Globals, store: &Store) {
+fn note_recovery(g: &Globals, store: &Store) {
     let r = store.recovery();
     if !g.quiet && (r.records_indexed > 0 || r.bytes_truncated > 0) {
         eprintln!(
-            "note: recovered from an interrupted run: {} records indexed, {} bytes of a torn write removed",
+            "note: recovered from an interrupted run: {} records indexed, {} bytes of a torn \
+             write set aside",
             r.records_indexed, r.bytes_truncated
+        );
+    }
+    if r.bytes_skipped > 0 {
+        eprintln!(
+            "warning: {} damaged bytes in the store were skipped (a copy is kept beside the pack)",
+            r.bytes_skipped
+        );
+        eprintln!("hint: run `mailkeep verify` to see what they held");
+    }
+    if !g.quiet && r.dictionary_copies_written > 0 {
+        eprintln!(
+            "note: wrote {} more copies of the store's compression dictionary",
+            r.dictionary_copies_written
+        );
+    }
+}
+
+/// Warns about what opening the store found wrong with it (missing or
+/// short packs, lost dictionaries): the rest of the store is used as usual.
+fn warn_problems(_g: &Globals, store: &Store) {
+    for p in store.problems() {
+        eprintln!("warning: {p}");
+    }
+    if !store.problems().is_empty() {
+        eprintln!(
+            "hint: the other messages are fine; `mailkeep repair` rebuilds the index from what \
+             the packs hold, and `mailkeep backup` fetches again what is still on the server"
         );
     }
 }

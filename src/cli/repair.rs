@@ -1,20 +1,99 @@
 //! `mailkeep repair`: rebuild the index from the packs.
 
-use crate::ops::OpError;
-use crate::store::Store;
+use crate::ops::{FailureKind, OpError};
+use crate::store::repair::OldIndex;
 
+use super::progress::{bytes_bar, Bars};
+use super::verify::describe_place;
 use super::Globals;
 
 pub fn run(g: &Globals) -> Result<i32, OpError> {
-    if !g.store_path.join("index.sqlite").exists() && !g.store_path.join("packs").exists() {
-        return Err(crate::store::StoreError::Missing(g.store_path.clone()).into());
-    }
-    let mut store = Store::open(&g.store_path)?;
-    let n = store.rebuild_index()?;
-    let t = store.index().totals()?;
+    let bars = Bars::new(g.progress);
+    let bar = bars
+        .counter(0, "")
+        .map(|b| bytes_bar(b, "reading the packs".into()));
+    let r = crate::ops::verify::repair(&g.store_path, &mut |done, total| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    })?;
+    bars.clear();
     println!(
-        "rebuilt the index from the packs: {n} records, {} messages, {} unique",
-        t.messages, t.blobs
+        "rebuilt the index from {} packs: {} records, {} messages, {} unique",
+        r.packs, r.records, r.messages, r.unique_messages
     );
+    if r.skipped_bytes > 0 || r.truncated_bytes > 0 {
+        eprintln!(
+            "note: {} damaged bytes skipped and {} bytes of a torn write cut off; \
+             a copy of each is kept beside its pack:",
+            r.skipped_bytes, r.truncated_bytes
+        );
+        for q in &r.quarantined {
+            eprintln!("  {}", q.display());
+        }
+    }
+    for no in &r.headers_rewritten {
+        eprintln!("note: the header of pack {no:06} was damaged and was written again");
+    }
+    for id in &r.dictionaries_rebuilt {
+        eprintln!(
+            "note: every copy of dictionary {id} was damaged; it was trained again from the \
+             messages it was made from, and checked against messages compressed with it"
+        );
+    }
+    if r.healed > 0 {
+        eprintln!(
+            "note: {} records written again from the old index (what damaged records held)",
+            r.healed
+        );
+    }
+    match &r.old_index {
+        OldIndex::Damaged { kept, why } => eprintln!(
+            "note: the old index was damaged ({why}); it is kept as `{}`, and can be removed",
+            kept.display()
+        ),
+        OldIndex::Missing | OldIndex::Sound => {}
+    }
+    for c in &r.carried {
+        if let Err(e) = &c.result {
+            eprintln!(
+                "warning: the {} could not be carried over from the old index: {e}",
+                c.what
+            );
+        }
+    }
+    if !r.to_fetch_again.is_empty() {
+        eprintln!(
+            "note: {} messages whose bytes were damaged are still on the server; the next \
+             backup fetches them again:",
+            r.to_fetch_again.len()
+        );
+        for p in &r.to_fetch_again {
+            eprintln!("  {}", describe_place(p, None));
+        }
+        let mut accounts: Vec<&str> = r
+            .to_fetch_again
+            .iter()
+            .map(|p| p.account.as_str())
+            .collect();
+        accounts.dedup();
+        eprintln!("hint: run `mailkeep backup {}`", accounts.join(" "));
+    }
+    if !r.lost.is_empty() {
+        eprintln!(
+            "error: {} messages are lost: their bytes were damaged and the server no longer \
+             has them:",
+            r.lost.len()
+        );
+        for p in &r.lost {
+            eprintln!("  {}", describe_place(p, None));
+        }
+        eprintln!(
+            "hint: if you have another copy (an export, an mbox), `mailkeep import` of it puts \
+             the bytes back"
+        );
+        return Ok(FailureKind::Partial.exit_code());
+    }
     Ok(0)
 }

@@ -11,7 +11,7 @@ use crate::ops::restore::{
     plan::{Selection, ToFolder},
     restore, summary_line, FolderReport, RestoreOptions, RestoreProgress, RestoreReport,
 };
-use crate::ops::{human_bytes, open_store, OpError};
+use crate::ops::{human_bytes, OpError};
 use crate::store::StoreError;
 
 use super::Globals;
@@ -87,9 +87,7 @@ pub async fn run(g: &Globals, args: RestoreArgs) -> Result<i32, OpError> {
         if !g.store_path.join("index.sqlite").exists() {
             return Err(StoreError::Missing(g.store_path.clone()).into());
         }
-        let store = open_store(&g.store_path)?;
-        super::note_recovery(g, &store.lock().unwrap_or_else(|p| p.into_inner()));
-        store
+        crate::ops::share(g.store_to_write()?)
     };
     let opts = RestoreOptions {
         target: args.target.clone(),

@@ -8,7 +8,6 @@ use serde::Serialize;
 use crate::index::{SearchHit, SearchPlace};
 use crate::ops::search::{self, SearchOptions, SHORT_ID};
 use crate::ops::OpError;
-use crate::store::Store;
 
 use super::progress::Bars;
 use super::{local_time, Globals};
@@ -97,7 +96,7 @@ pub fn reindex(g: &Globals) -> Result<i32, OpError> {
             Some("run `mailkeep backup` first, or pass `--store DIR`"),
         ));
     }
-    let mut store = Store::open(&g.store_path)?;
+    let mut store = g.store_to_write()?;
     let bars = Bars::new(g.progress);
     let bar = bars.counter(0, "indexing");
     let report = search::reindex(&mut store, &mut |done, total| {

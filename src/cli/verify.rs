@@ -1,9 +1,11 @@
 //! `mailkeep verify [--deep] [--server ACCOUNT]`
 
+use crate::index::MessagePlace;
 use crate::ops::verify::{verify_server, verify_store};
 use crate::ops::{FailureKind, OpError};
+use crate::store::{Damage, VerifyReport};
 
-use super::progress::Bars;
+use super::progress::{bytes_bar, Bars};
 use super::Globals;
 
 #[derive(clap::Args, Debug)]
@@ -17,38 +19,22 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
-    let store = g.store_to_read()?;
+    // Not `store_to_read`: what it would warn about is in the report.
+    let store = crate::store::Store::open_read_only(&g.store_path)?;
     let bars = Bars::new(g.progress);
-    let total = store.index().totals()?.blobs;
-    let bar = bars.counter(total, if args.deep { "re-hashing" } else { "checking" });
-    let report = verify_store(&store, args.deep, &mut |done, _| {
+    let bar = bars
+        .counter(0, "")
+        .map(|b| bytes_bar(b, if args.deep { "re-hashing" } else { "checking" }.into()));
+    let report = verify_store(&store, args.deep, &mut |done, total| {
         if let Some(b) = &bar {
+            b.set_length(total);
             b.set_position(done);
         }
     })?;
     bars.clear();
     let mut failed = None;
-    if report.problems.is_empty() {
-        println!(
-            "store: {} messages in {} packs {}, no problems",
-            report.blobs_checked,
-            report.packs_checked,
-            if args.deep {
-                "decompressed and re-hashed"
-            } else {
-                "checked"
-            }
-        );
-    } else {
-        for p in &report.problems {
-            eprintln!("error: {p}");
-        }
-        println!(
-            "store: {} problems in {} messages",
-            report.problems.len(),
-            report.blobs_checked
-        );
-        eprintln!("hint: `mailkeep repair` rebuilds the index from the packs; damaged messages can be fetched again by `mailkeep backup` while they are still on the server");
+    print_report(&report);
+    if !report.is_clean() {
         failed = Some(FailureKind::Store);
     }
     if let Some(account) = &args.server {
@@ -91,4 +77,138 @@ pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
         }
     }
     Ok(super::combine([failed]))
+}
+
+/// One line naming where a message is: account, folder, UID, date and
+/// subject.
+pub fn describe_place(p: &MessagePlace, subject: Option<&str>) -> String {
+    let mut s = format!(
+        "account `{}`, folder `{}`, UID {}, {}",
+        p.account,
+        p.folder,
+        p.uid,
+        super::local_time(p.internaldate)
+    );
+    if let Some(subj) = subject {
+        let short: String = subj.chars().take(60).collect();
+        let more = if short.len() < subj.len() { "…" } else { "" };
+        s.push_str(&format!(", \"{short}{more}\""));
+    }
+    s
+}
+
+fn fate(on_server: bool) -> &'static str {
+    if on_server {
+        "still on the server: the next backup fetches it again"
+    } else {
+        "only in this store: lost unless you have another copy"
+    }
+}
+
+fn print_damage(d: &Damage) {
+    match d.places.split_first() {
+        Some((first, rest)) => {
+            let also = if rest.is_empty() {
+                String::new()
+            } else {
+                format!(" (and {} more folders)", rest.len())
+            };
+            eprintln!(
+                "error: damaged message: {}{also}: {}; {}",
+                describe_place(first, d.subject.as_deref()),
+                d.what,
+                fate(d.on_server())
+            );
+        }
+        None => eprintln!(
+            "error: damaged message {} (in no folder): {}",
+            d.blob, d.what
+        ),
+    }
+}
+
+fn print_report(r: &VerifyReport) {
+    for line in &r.index_file {
+        eprintln!("error: the index file is damaged: {line}");
+    }
+    for d in &r.damaged {
+        print_damage(d);
+    }
+    for p in &r.missing {
+        eprintln!(
+            "error: message not in the store: {}: its bytes were lost to damage; {}",
+            describe_place(p, None),
+            fate(p.on_server())
+        );
+    }
+    for o in &r.other {
+        eprintln!("error: {o}");
+    }
+    for g in &r.regions {
+        let what = g
+            .looks_like
+            .as_deref()
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default();
+        if g.set_aside {
+            eprintln!(
+                "note: pack {:06}: {} damaged bytes at offset {} were set aside earlier{what}; \
+                 nothing refers to them",
+                g.pack, g.len, g.offset
+            );
+        } else {
+            eprintln!(
+                "error: pack {:06}: {} damaged bytes at offset {}{what}",
+                g.pack, g.len, g.offset
+            );
+        }
+    }
+    for (no, bytes) in &r.unindexed {
+        eprintln!(
+            "note: pack {no:06}: {bytes} bytes are not in the index yet (a backup is running, \
+             or the next one takes them in)"
+        );
+    }
+    let how = if r.deep {
+        "decompressed and re-hashed"
+    } else {
+        "checked"
+    };
+    if r.is_clean() {
+        println!(
+            "store: {} messages in {} packs {how}, no problems",
+            r.blobs_checked, r.packs_checked
+        );
+        return;
+    }
+    let on_server = r.damaged.iter().filter(|d| d.on_server()).count()
+        + r.missing.iter().filter(|p| p.on_server()).count();
+    let damaged = r.damaged.len() + r.missing.len();
+    let records = r.regions.iter().filter(|g| !g.set_aside).count();
+    let mut parts = Vec::new();
+    if damaged > 0 {
+        parts.push(format!(
+            "{damaged} damaged messages ({on_server} still on the server, {} only here)",
+            damaged - on_server
+        ));
+    }
+    if records > 0 {
+        parts.push(format!("{records} damaged records"));
+    }
+    if !r.index_file.is_empty() {
+        parts.push("a damaged index file".into());
+    }
+    if !r.other.is_empty() {
+        parts.push(format!("{} other problems", r.other.len()));
+    }
+    println!(
+        "store: {} messages in {} packs {how}: {}",
+        r.blobs_checked,
+        r.packs_checked,
+        parts.join(", ")
+    );
+    eprintln!(
+        "hint: run `mailkeep repair` (it keeps a copy of anything damaged), then `mailkeep backup` \
+         to fetch again what is still on the server"
+    );
 }

@@ -17,6 +17,10 @@ use rusqlite_migration::{Migrations, M};
 use crate::model::records::{Located, MailboxRecord, Record, RefEvent, RefRecord};
 use crate::model::{BlobId, Flags, InternalDate, Uid};
 
+mod carry;
+pub use carry::Carried;
+mod integrity;
+pub use integrity::MessagePlace;
 mod restore;
 pub use restore::RestoredUid;
 pub mod archive;
@@ -42,6 +46,18 @@ pub enum IndexError {
 
 pub type Result<T> = std::result::Result<T, IndexError>;
 
+/// An index error and its causes on one line.
+pub fn error_text(e: &IndexError) -> String {
+    let mut s = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// What a per-message callback may fail with; stops the iteration.
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -51,6 +67,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0002_search.sql")),
         M::up(include_str!("../../migrations/0003_restore.sql")),
         M::up(include_str!("../../migrations/0004_archive.sql")),
+        M::up(include_str!("../../migrations/0005_integrity.sql")),
     ])
 }
 
@@ -316,6 +333,27 @@ impl Index {
         let rows = st.query_map(params![max_raw as i64, limit as i64], |r| {
             Ok(blob_id(r.get::<_, Vec<u8>>(0)?))
         })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Up to `limit` blobs stored without a dictionary before (pack, offset)
+    /// in log order: the messages the first dictionary was trained on.
+    pub fn sample_blobs_before(
+        &self,
+        pack: u32,
+        offset: u64,
+        limit: usize,
+        max_raw: u64,
+    ) -> Result<Vec<BlobId>> {
+        let mut st = self.conn.prepare(
+            "SELECT id FROM blobs
+             WHERE raw_size <= ?1 AND dict_id = 0 AND (pack < ?2 OR (pack = ?2 AND offset < ?3))
+             ORDER BY pack, offset LIMIT ?4",
+        )?;
+        let rows = st.query_map(
+            params![max_raw as i64, pack, offset as i64, limit as i64],
+            |r| Ok(blob_id(r.get::<_, Vec<u8>>(0)?)),
+        )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -604,8 +642,12 @@ fn ensure_mailbox(tx: &Transaction<'_>, account: &str, raw: &str, uidvalidity: u
     {
         return Ok(id);
     }
+    // Made by a message record whose folder record is missing (damaged):
+    // the current generation only if the folder has no other.
     tx.execute(
-        "INSERT INTO mailboxes (account_id, raw_name, name, uidvalidity) VALUES (?1, ?2, ?2, ?3)",
+        "INSERT INTO mailboxes (account_id, raw_name, name, uidvalidity, is_current)
+         VALUES (?1, ?2, ?2, ?3, NOT EXISTS (
+             SELECT 1 FROM mailboxes WHERE account_id = ?1 AND raw_name = ?2 AND is_current = 1))",
         params![account_id, raw, uidvalidity],
     )?;
     Ok(tx.last_insert_rowid())
@@ -618,25 +660,43 @@ fn apply_one(tx: &Transaction<'_>, rec: &Located) -> Result<()> {
             raw_size,
             dict_id,
         } => {
-            // A blob stored twice (possible only after a crash between append
-            // and commit) keeps its first location.
-            tx.execute(
-                "INSERT OR IGNORE INTO blobs (id, pack, offset, length, raw_size, dict_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    &id.0[..],
-                    rec.pack,
-                    rec.offset as i64,
-                    rec.length as i64,
-                    *raw_size as i64,
-                    dict_id
-                ],
-            )?;
+            let args = params![
+                &id.0[..],
+                rec.pack,
+                rec.offset as i64,
+                rec.length as i64,
+                *raw_size as i64,
+                dict_id
+            ];
+            // A fresh copy of bytes that were found damaged takes their place.
+            let replaced = tx
+                .prepare_cached(
+                    "UPDATE blobs SET pack = ?2, offset = ?3, length = ?4, raw_size = ?5, dict_id = ?6
+                     WHERE id = ?1 AND EXISTS (SELECT 1 FROM damaged_blobs WHERE blob_id = ?1)",
+                )?
+                .execute(args)?;
+            if replaced > 0 {
+                tx.execute("DELETE FROM damaged_blobs WHERE blob_id = ?1", [&id.0[..]])?;
+            } else {
+                // A blob stored twice (possible only after a crash between
+                // append and commit) keeps its first location.
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO blobs (id, pack, offset, length, raw_size, dict_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(args)?;
+            }
         }
         Record::Dict { id } => {
+            let args = params![id, rec.pack, rec.offset as i64, rec.length as i64];
             tx.execute(
                 "INSERT OR IGNORE INTO dictionaries (id, pack, offset, length) VALUES (?1, ?2, ?3, ?4)",
-                params![id, rec.pack, rec.offset as i64, rec.length as i64],
+                args,
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO dictionary_copies (id, pack, offset, length)
+                 VALUES (?1, ?2, ?3, ?4)",
+                args,
             )?;
         }
         Record::Mailbox(m) => apply_mailbox(tx, m)?,
@@ -695,7 +755,11 @@ fn apply_ref(tx: &Transaction<'_>, r: &RefRecord) -> Result<()> {
                                        flags, modseq, first_seen_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(mailbox_id, uid) DO UPDATE SET
-                    flags = excluded.flags, modseq = excluded.modseq, gone_at = NULL",
+                    flags = excluded.flags, modseq = excluded.modseq, gone_at = NULL,
+                    blob_id = CASE
+                        WHEN EXISTS (SELECT 1 FROM blobs b WHERE b.id = messages.blob_id)
+                         AND NOT EXISTS (SELECT 1 FROM damaged_blobs d WHERE d.blob_id = messages.blob_id)
+                        THEN messages.blob_id ELSE excluded.blob_id END",
                 params![
                     mailbox_id,
                     r.uid,

@@ -16,7 +16,7 @@ pub mod search;
 pub mod status;
 pub mod verify;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -107,8 +107,26 @@ impl OpError {
         }
     }
 
+    /// The store's index file is damaged, or missing beside its packs.
+    fn index_damaged(&self) -> bool {
+        match self {
+            OpError::Store(e) | OpError::Sync(SyncError::Store(e)) => {
+                e.index_damaged() || matches!(e, StoreError::NoIndex { .. })
+            }
+            OpError::Index(e) | OpError::Sync(SyncError::Index(e)) => e.is_damaged(),
+            _ => false,
+        }
+    }
+
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
+        if self.index_damaged() {
+            return Some(
+                "the index is a cache of the packs, which hold your mail: `mailkeep repair` \
+                 builds a new one from them (and keeps the damaged file aside)"
+                    .into(),
+            );
+        }
         match self {
             OpError::Config(e) => e.hint(),
             OpError::Usage { hint, .. } => hint.clone(),
@@ -126,9 +144,11 @@ impl OpError {
             OpError::Store(StoreError::Missing(_)) => Some(
                 "run `mailkeep backup ACCOUNT` to create it, or pass `--store DIR` where your store is".into(),
             ),
-            OpError::Store(StoreError::Corrupt { .. }) => {
-                Some("run `mailkeep verify --deep` to see every damaged record".into())
-            }
+            OpError::Store(StoreError::Corrupt { .. }) => Some(
+                "run `mailkeep verify` to see every damaged message; the next `mailkeep backup` \
+                 fetches again what is still on the server"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -210,11 +230,6 @@ pub async fn ensure_connected<'c>(
 pub async fn backoff(attempt: u32) {
     let ms = 500u64 << attempt.min(5);
     tokio::time::sleep(Duration::from_millis(ms)).await;
-}
-
-/// Opens the store for writing, shared between folder workers.
-pub fn open_store(root: &Path) -> Result<SharedStore, OpError> {
-    Ok(share(Store::open(root)?))
 }
 
 /// Shares an open store between the workers of a command.

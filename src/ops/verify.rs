@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::model::Uid;
-use crate::store::{Store, VerifyReport};
+use crate::store::{RepairReport, Store, VerifyReport};
 
 use super::{connect, OpError};
 
@@ -17,6 +17,24 @@ pub fn verify_store(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, OpError> {
     Ok(store.verify(deep, progress)?)
+}
+
+/// `mailkeep repair`: a new index from the packs (see `store::repair`),
+/// then the search index filled for whatever could not be carried over.
+pub fn repair(
+    root: &std::path::Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<RepairReport, OpError> {
+    if !root.join("index.sqlite").exists()
+        && !root.join("index.old.sqlite").exists()
+        && !root.join("packs").exists()
+    {
+        return Err(crate::store::StoreError::Missing(root.to_path_buf()).into());
+    }
+    let report = crate::store::repair(root, progress)?;
+    let mut store = Store::open(root)?;
+    super::search::index_pending(&mut store, &mut |_, _| {})?;
+    Ok(report)
 }
 
 /// One row of the server reconciliation table.

@@ -1,5 +1,10 @@
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::path::Path;
+
 use super::*;
-use crate::model::records::RefEvent;
+use crate::model::records::{RefEvent, RefRecord};
+use record::{Kind, BLOB_PREFIX_LEN, HEADER_LEN};
 
 fn seen(uid: u32, blob: BlobId) -> RefRecord {
     RefRecord {
@@ -44,7 +49,7 @@ fn bytes_round_trip_and_are_stored_once() {
 
     let s = Store::open_read_only(dir.path()).unwrap();
     assert_eq!(s.read_blob(&id).unwrap(), bytes);
-    assert!(s.verify(true, &mut |_, _| {}).unwrap().problems.is_empty());
+    assert!(s.verify(true, &mut |_, _| {}).unwrap().is_clean());
 }
 
 #[test]
@@ -74,7 +79,7 @@ fn records_appended_but_not_committed_are_indexed_on_reopen() {
     let s = reopen_after_crash(&root);
     assert_eq!(s.recovery().records_indexed, 2);
     assert_eq!(s.read_blob(&b).unwrap(), message(2));
-    assert!(s.verify(true, &mut |_, _| {}).unwrap().problems.is_empty());
+    assert!(s.verify(true, &mut |_, _| {}).unwrap().is_clean());
 }
 
 #[test]
@@ -97,6 +102,9 @@ fn a_torn_record_is_cut_off() {
     assert_eq!(s.recovery().bytes_truncated, 16 + 13);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
     assert_eq!(s.read_blob(&a).unwrap(), message(1));
+    // Moved aside, not destroyed.
+    let aside = pack::quarantine_path(dir.path(), no, len, true);
+    assert_eq!(std::fs::metadata(aside).unwrap().len(), 16 + 13);
 }
 
 #[test]
@@ -108,8 +116,9 @@ fn a_blob_whose_bytes_do_not_hash_is_not_recovered() {
     let good_len = s.writer.as_ref().unwrap().len();
     // A well-formed record that claims the wrong id.
     let frame = zstd::bulk::compress(b"other bytes", 3).unwrap();
-    let prefix = blob_prefix(0, 11);
-    s.writer
+    let prefix = write::blob_prefix(0, 11);
+    let (_, bad_len) = s
+        .writer
         .as_mut()
         .unwrap()
         .append(Kind::Blob, &[&prefix, &frame, &BlobId::of(b"not it").0])
@@ -117,12 +126,16 @@ fn a_blob_whose_bytes_do_not_hash_is_not_recovered() {
     drop(s);
     let s = Store::open(dir.path()).unwrap();
     assert_eq!(s.recovery().records_indexed, 0);
+    assert_eq!(s.recovery().bytes_skipped, bad_len);
+    // A whole record is never cut: it is skipped, and a copy kept aside.
     assert_eq!(
         std::fs::metadata(pack::pack_path(dir.path(), 1))
             .unwrap()
             .len(),
-        good_len
+        good_len + bad_len
     );
+    assert!(pack::quarantine_path(dir.path(), 1, good_len, false).exists());
+    assert!(!s.has_blob(&BlobId::of(b"not it")).unwrap());
 }
 
 #[test]
@@ -139,19 +152,19 @@ fn dictionary_is_trained_and_used_and_index_rebuilds_from_packs() {
         }
     }
     s.commit().unwrap();
-    assert!(s.current_dict.is_some(), "a dictionary was trained");
+    assert!(s.dicts.current().is_some(), "a dictionary was trained");
     let (late, _) = s.put_blob(&message(5000)).unwrap();
     s.commit().unwrap();
     assert_eq!(s.blob_location(&late).unwrap().dict_id, 1);
     let before = s.index().totals().unwrap();
-    let rebuilt = s.rebuild_index().unwrap();
-    assert!(rebuilt > 2000);
+    let s = repaired(s);
+    assert!(s.recovery().records_indexed == 0);
     assert_eq!(s.index().totals().unwrap(), before);
     assert_eq!(s.read_blob(&late).unwrap(), message(5000));
     assert_eq!(s.read_blob(&ids[3]).unwrap(), message(3));
     let mb = s.index().current_mailbox("work", "INBOX").unwrap().unwrap();
     assert_eq!(s.index().messages(mb.id).unwrap().len(), ids.len());
-    assert!(s.verify(true, &mut |_, _| {}).unwrap().problems.is_empty());
+    assert!(s.verify(true, &mut |_, _| {}).unwrap().is_clean());
 }
 
 #[test]
@@ -173,7 +186,7 @@ fn big_messages_stream_from_a_file() {
     drop(s);
     let s = Store::open(dir.path()).unwrap();
     assert_eq!(s.recovery(), &Recovery::default());
-    assert!(s.verify(true, &mut |_, _| {}).unwrap().problems.is_empty());
+    assert!(s.verify(true, &mut |_, _| {}).unwrap().is_clean());
 }
 
 #[test]
@@ -190,11 +203,8 @@ fn deep_verify_finds_a_flipped_byte() {
     std::fs::write(&path, bytes).unwrap();
     let s = Store::open_read_only(dir.path()).unwrap();
     let report = s.verify(true, &mut |_, _| {}).unwrap();
-    assert!(
-        report.problems[0].contains(&id.to_hex()),
-        "{:?}",
-        report.problems
-    );
+    assert!(!report.is_clean());
+    assert_eq!(report.damaged[0].blob, id, "{report:?}");
     assert!(s.read_blob(&id).is_err());
 }
 
@@ -214,6 +224,14 @@ fn store_files_are_private() {
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o077;
         assert_eq!(mode, 0, "{} is readable by others", p.display());
     }
+}
+
+/// Closes the store, rebuilds its index with `repair`, opens it again.
+fn repaired(s: Store) -> Store {
+    let root = s.root().to_path_buf();
+    drop(s);
+    repair(&root, &mut |_, _| {}).unwrap();
+    Store::open(&root).unwrap()
 }
 
 /// Opens a store whose previous writer died without closing: the lock of a
@@ -309,4 +327,308 @@ fn open_blob_reports_damage_instead_of_the_end() {
     assert!(err.to_string().contains(&id.to_hex()), "{err}");
     assert_eq!(got.len(), bytes.len(), "all bytes came, then the error");
     assert!(matches!(r.take_error(), Some(StoreError::Corrupt { .. })));
+}
+
+/// A store of `n` messages in INBOX (UIDs 1..=n), committed in batches of
+/// 100; returns the ids in UID order.
+fn filled(root: &Path, n: usize) -> Vec<BlobId> {
+    let mut s = Store::open(root).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let (id, _) = s.put_blob(&message(i)).unwrap();
+        s.add_ref(seen(i as u32 + 1, id)).unwrap();
+        ids.push(id);
+        if i % 100 == 99 {
+            s.commit().unwrap();
+        }
+    }
+    s.commit().unwrap();
+    ids
+}
+
+fn flip(root: &Path, pack: u32, at: u64) {
+    let path = pack::pack_path(root, pack);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[at as usize] ^= 0x5a;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+fn inbox(s: &Store) -> std::collections::BTreeMap<u32, crate::index::StoredMessage> {
+    let mb = s.index().current_mailbox("work", "INBOX").unwrap().unwrap();
+    s.index().messages(mb.id).unwrap()
+}
+
+#[test]
+fn a_flipped_byte_in_the_middle_costs_one_message_and_repair_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = filled(dir.path(), 40);
+    let s = Store::open_read_only(dir.path()).unwrap();
+    let hit = s.blob_location(&ids[10]).unwrap();
+    drop(s);
+    let pack_len = std::fs::metadata(pack::pack_path(dir.path(), 1))
+        .unwrap()
+        .len();
+    flip(dir.path(), 1, hit.offset + HEADER_LEN + BLOB_PREFIX_LEN + 3);
+
+    let s = Store::open_read_only(dir.path()).unwrap();
+    let report = s.verify(false, &mut |_, _| {}).unwrap();
+    assert!(!report.is_clean());
+    assert_eq!(report.damaged.len(), 1, "{report:?}");
+    assert_eq!(report.damaged[0].blob, ids[10]);
+    assert_eq!(report.damaged[0].places[0].uid, 11);
+    drop(s);
+
+    let r = repair(dir.path(), &mut |_, _| {}).unwrap();
+    assert_eq!(r.skipped_bytes, hit.length);
+    assert_eq!(r.messages, 40, "every message keeps its row");
+    assert_eq!(r.unique_messages, 39);
+    assert_eq!(r.lost.len() + r.to_fetch_again.len(), 1);
+    // Nothing was rewritten or cut; the damaged record is copied aside.
+    assert_eq!(
+        std::fs::metadata(pack::pack_path(dir.path(), 1))
+            .unwrap()
+            .len(),
+        pack_len
+    );
+    let aside = pack::quarantine_path(dir.path(), 1, hit.offset, false);
+    assert_eq!(std::fs::metadata(aside).unwrap().len(), hit.length);
+
+    let s = Store::open_read_only(dir.path()).unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        if i == 10 {
+            assert!(matches!(
+                s.read_blob(id),
+                Err(StoreError::NoSuchBlob { .. })
+            ));
+        } else {
+            assert_eq!(s.read_blob(id).unwrap(), message(i), "message {i}");
+        }
+    }
+    let report = s.verify(true, &mut |_, _| {}).unwrap();
+    assert_eq!(report.missing.len(), 1, "{report:?}");
+    assert!(report.regions.iter().all(|g| g.set_aside), "{report:?}");
+    assert!(!report.is_clean(), "a lost message is never `no problems`");
+}
+
+#[test]
+fn a_fresh_copy_of_damaged_bytes_takes_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = filled(dir.path(), 5);
+    let s = Store::open_read_only(dir.path()).unwrap();
+    let hit = s.blob_location(&ids[2]).unwrap();
+    drop(s);
+    flip(dir.path(), 1, hit.offset + HEADER_LEN + BLOB_PREFIX_LEN + 3);
+    let s = Store::open_read_only(dir.path()).unwrap();
+    assert!(s.read_blob(&ids[2]).is_err());
+    drop(s);
+    let mut s = Store::open(dir.path()).unwrap();
+    assert!(
+        s.index().is_damaged(&ids[2]).unwrap(),
+        "the failed read was noted"
+    );
+    assert!(!s.has_blob(&ids[2]).unwrap());
+    let (id, new) = s.put_blob(&message(2)).unwrap();
+    assert_eq!((id, new), (ids[2], true));
+    s.commit().unwrap();
+    assert_eq!(s.read_blob(&ids[2]).unwrap(), message(2));
+    assert!(!s.index().is_damaged(&ids[2]).unwrap());
+    assert_ne!(s.blob_location(&ids[2]).unwrap().offset, hit.offset);
+}
+
+#[test]
+fn a_damaged_dictionary_copy_costs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = DICT_TRAIN_AFTER as usize + 60;
+    let ids = filled(dir.path(), n);
+    let s = Store::open_read_only(dir.path()).unwrap();
+    let copies = s.index().dictionary_copies().unwrap();
+    assert_eq!(copies.len(), 2, "a dictionary is written twice");
+    let late = *ids.last().unwrap();
+    assert_eq!(s.blob_location(&late).unwrap().dict_id, 1);
+    drop(s);
+    flip(dir.path(), 1, copies[0].1.offset + HEADER_LEN + 500);
+
+    let s = Store::open_read_only(dir.path()).unwrap();
+    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    assert_eq!(s.read_blob(&late).unwrap(), message(n - 1));
+    assert!(!s.verify(false, &mut |_, _| {}).unwrap().is_clean());
+    drop(s);
+    // A writer puts a second readable copy back.
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.recovery().dictionary_copies_written, 1);
+    drop(s);
+    repair(dir.path(), &mut |_, _| {}).unwrap();
+    let s = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(s.index().dictionary_copies().unwrap().len(), 2);
+    assert!(s.verify(true, &mut |_, _| {}).unwrap().is_clean());
+    assert_eq!(s.read_blob(&late).unwrap(), message(n - 1));
+}
+
+#[test]
+fn a_dictionary_with_no_whole_copy_is_trained_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = DICT_TRAIN_AFTER as usize + 60;
+    let ids = filled(dir.path(), n);
+    let s = Store::open_read_only(dir.path()).unwrap();
+    let copies = s.index().dictionary_copies().unwrap();
+    drop(s);
+    // As in a store written before copies were kept, whose one copy is hit.
+    for (_, c) in &copies {
+        flip(dir.path(), c.pack, c.offset + HEADER_LEN + 777);
+    }
+    let late = *ids.last().unwrap();
+    let s = Store::open_read_only(dir.path()).unwrap();
+    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    assert_eq!(s.read_blob(&late).unwrap(), message(n - 1));
+    drop(s);
+    let r = repair(dir.path(), &mut |_, _| {}).unwrap();
+    assert_eq!(r.dictionaries_rebuilt, vec![1]);
+    assert!(r.lost.is_empty() && r.to_fetch_again.is_empty(), "{r:?}");
+    let s = Store::open_read_only(dir.path()).unwrap();
+    assert!(s.index().dictionary_copies().unwrap().len() >= 2);
+    assert!(s.verify(true, &mut |_, _| {}).unwrap().is_clean());
+}
+
+#[test]
+fn a_pack_cut_short_locks_nobody_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = filled(dir.path(), 40);
+    let s = Store::open_read_only(dir.path()).unwrap();
+    let cut_in = s.blob_location(&ids[25]).unwrap();
+    drop(s);
+    let path = pack::pack_path(dir.path(), 1);
+    let f = OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(cut_in.offset + 20).unwrap();
+    drop(f);
+
+    let s = Store::open_read_only(dir.path()).unwrap();
+    assert!(
+        matches!(
+            s.problems(),
+            [Problem::PackShort {
+                pack: 1,
+                messages: 15,
+                ..
+            }]
+        ),
+        "{:?}",
+        s.problems()
+    );
+    assert_eq!(s.read_blob(&ids[3]).unwrap(), message(3));
+    assert!(matches!(
+        s.read_blob(&ids[30]),
+        Err(StoreError::Corrupt { .. })
+    ));
+    drop(s);
+    // A writer goes on in a new pack, and notes what it cannot read.
+    let mut s = Store::open(dir.path()).unwrap();
+    assert!(s.index().is_damaged(&ids[30]).unwrap());
+    let (late, _) = s.put_blob(&message(99)).unwrap();
+    s.commit().unwrap();
+    assert_eq!(s.blob_location(&late).unwrap().pack, 2);
+    drop(s);
+    let r = repair(dir.path(), &mut |_, _| {}).unwrap();
+    assert_eq!(r.unique_messages, 25 + 1);
+    assert_eq!(r.lost.len() + r.to_fetch_again.len(), 15);
+    let s = Store::open_read_only(dir.path()).unwrap();
+    assert!(s.problems().is_empty());
+    assert_eq!(s.read_blob(&ids[24]).unwrap(), message(24));
+    assert_eq!(s.read_blob(&late).unwrap(), message(99));
+}
+
+#[test]
+fn a_damaged_index_file_is_rebuilt_and_kept_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = filled(dir.path(), 300);
+    let ix = dir.path().join("index.sqlite");
+    let mut bytes = std::fs::read(&ix).unwrap();
+    let mid = bytes.len() / 2 / 4096 * 4096;
+    for b in &mut bytes[mid..mid + 4096] {
+        *b = 0xA5;
+    }
+    std::fs::write(&ix, bytes).unwrap();
+    let r = repair(dir.path(), &mut |_, _| {}).unwrap();
+    let crate::store::repair::OldIndex::Damaged { kept, .. } = &r.old_index else {
+        panic!("the old index was not found damaged: {:?}", r.old_index);
+    };
+    assert!(kept.exists());
+    assert_eq!(r.messages, 300);
+    let s = Store::open_read_only(dir.path()).unwrap();
+    assert!(s.verify(true, &mut |_, _| {}).unwrap().is_clean());
+    assert_eq!(s.read_blob(&ids[150]).unwrap(), message(150));
+}
+
+#[test]
+fn a_damaged_ref_record_is_written_again_from_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let ids = filled(root, 10);
+    let mut s = Store::open(root).unwrap();
+    s.add_ref(RefRecord {
+        at: 9,
+        event: RefEvent::Archived,
+        ..seen(4, ids[3])
+    })
+    .unwrap();
+    s.add_ref(RefRecord {
+        at: 9,
+        event: RefEvent::Flags {
+            flags: "\\Flagged".into(),
+            modseq: Some(3),
+        },
+        ..seen(5, ids[4])
+    })
+    .unwrap();
+    s.commit().unwrap();
+    let before = inbox(&s);
+    drop(s);
+    // The `seen` record of UID 4 and the flag change of UID 5 are hit.
+    let mut hits = Vec::new();
+    pack::scan(root, 1, 0, None, &mut |item| {
+        if let pack::Scanned::Record(r) = item {
+            if r.kind == Kind::Ref {
+                let text = String::from_utf8_lossy(&r.payload).to_string();
+                if (text.contains("\"uid\":4,") && text.contains("seen"))
+                    || text.contains("Flagged")
+                {
+                    hits.push(r.offset + HEADER_LEN + 4);
+                }
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(hits.len(), 2);
+    for h in hits {
+        flip(root, 1, h);
+    }
+    let r = repair(root, &mut |_, _| {}).unwrap();
+    assert!(r.healed >= 3, "{r:?}");
+    let s = Store::open_read_only(root).unwrap();
+    assert_eq!(inbox(&s), before, "nothing the old index knew is lost");
+    drop(s);
+    // And a second repair, from the packs alone, gives the same.
+    std::fs::remove_file(root.join("index.sqlite")).unwrap();
+    repair(root, &mut |_, _| {}).unwrap();
+    let s = Store::open_read_only(root).unwrap();
+    assert_eq!(inbox(&s), before);
+}
+
+#[test]
+fn verify_reads_a_snapshot_while_a_writer_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    filled(dir.path(), 20);
+    let mut w = Store::open(dir.path()).unwrap();
+    for i in 100..120 {
+        let (id, _) = w.put_blob(&message(i)).unwrap();
+        w.add_ref(seen(i as u32, id)).unwrap();
+    }
+    // Appended, not committed: a backup at work.
+    let r = Store::open_read_only(dir.path())
+        .unwrap()
+        .verify(true, &mut |_, _| {})
+        .unwrap();
+    assert!(r.is_clean(), "{r:?}");
+    assert_eq!(r.unindexed.len(), 1);
+    w.commit().unwrap();
 }
