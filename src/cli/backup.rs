@@ -46,16 +46,15 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
         folders: args.folder.clone(),
         retries: 3,
         sync,
+        interrupt: g.interrupt.clone(),
     };
     let bars = Bars::new(g.progress);
     let mut kinds = Vec::new();
     for name in &names {
+        if g.interrupt.is_raised() {
+            break;
+        }
         let report = backup_account(&config, name, store.as_ref(), &opts, &bars).await;
-        bars.clear();
-        let indexed = match (&store, args.dry_run) {
-            (Some(s), false) => index_for_search(s, &bars).await,
-            _ => Ok(()),
-        };
         bars.clear();
         if args.dry_run && !g.quiet {
             for f in &report.folders {
@@ -71,7 +70,11 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
                 }
             }
         }
-        for f in report.failed_folders() {
+        let failed: Vec<_> = report
+            .failed_folders()
+            .filter(|f| !(report.interrupted && f.error.as_deref() == Some("interrupted")))
+            .collect();
+        for f in &failed {
             eprintln!(
                 "error: folder `{}` of account `{name}` failed: {}",
                 f.folder,
@@ -85,38 +88,28 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
             }
             None => {
                 println!("{}", summary_line(&report));
-                kinds.push(report.failed_folders().next().map(|_| FailureKind::Partial));
+                kinds.push((!failed.is_empty()).then_some(FailureKind::Partial));
             }
         }
-        if report.failed_folders().next().is_some() && report.error.is_none() {
+        if !failed.is_empty() && report.error.is_none() {
             eprintln!("hint: the other folders were backed up; run the same command again to retry the failed ones");
         }
-        if let Err(e) = indexed {
+        if let Some(e) = &report.search_error {
             eprintln!(
                 "error: the mail of `{name}` was backed up, but the search index was not updated: {}",
-                crate::ops::backup::error_chain(&e)
+                crate::ops::backup::error_chain(e)
             );
             eprintln!("hint: run `mailkeep reindex` to rebuild the search index");
             kinds.push(Some(e.kind()));
         }
+        if report.interrupted {
+            break;
+        }
+    }
+    if let Some(code) = g.interrupt.exit_code() {
+        bars.clear();
+        eprintln!("{}", super::INTERRUPTED);
+        return Ok(code);
     }
     Ok(super::combine(kinds))
-}
-
-/// Adds what the backup stored to the search index, off the async threads.
-async fn index_for_search(store: &SharedStore, bars: &Bars) -> Result<(), OpError> {
-    let store = store.clone();
-    let bar = bars.counter(0, "indexing for search");
-    tokio::task::spawn_blocking(move || {
-        let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
-        crate::ops::search::index_pending(&mut s, &mut |done, total| {
-            if let Some(b) = &bar {
-                b.set_length(total);
-                b.set_position(done);
-            }
-        })
-        .map(|_| ())
-    })
-    .await
-    .expect("search indexing task panicked")
 }

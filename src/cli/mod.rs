@@ -27,6 +27,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::ops::backup::error_chain;
+use crate::ops::interrupt::Interrupt;
 use crate::ops::{FailureKind, OpError};
 use crate::store::{Store, StoreError};
 
@@ -91,7 +92,12 @@ pub struct Globals {
     pub store_path: PathBuf,
     pub quiet: bool,
     pub progress: bool,
+    /// Raised by SIGINT or SIGTERM.
+    pub interrupt: Interrupt,
 }
+
+/// What a command stopped by SIGINT or SIGTERM says last, on stderr.
+pub const INTERRUPTED: &str = "interrupted: nothing lost, run it again to resume";
 
 impl Globals {
     /// The accounts a command names (or all of them with `--all`), each
@@ -185,7 +191,12 @@ pub fn main() -> i32 {
         store_path: cli.store.clone().unwrap_or_else(config::default_store_path),
         quiet: cli.quiet,
         progress: !cli.quiet && std::io::stderr().is_terminal(),
+        interrupt: Interrupt::new(),
     };
+    // Backups stop at the next safe point and record that they were
+    // interrupted; every other command stops at once (each is safe to stop
+    // anywhere, like a crash, and resumes when run again).
+    let cooperative = matches!(cli.command, Command::Backup(_));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -198,6 +209,7 @@ pub fn main() -> i32 {
         }
     };
     let result = runtime.block_on(async {
+        listen_for_signals(globals.interrupt.clone(), cooperative, globals.progress);
         match cli.command {
             Command::Account(cmd) => account::run(&globals, cmd).await,
             Command::Backup(args) => backup::run(&globals, args).await,
@@ -221,6 +233,39 @@ pub fn main() -> i32 {
             e.kind().exit_code()
         }
     }
+}
+
+/// SIGINT and SIGTERM raise `interrupt`. A command that stops on its own
+/// (`cooperative`) is left to do so at its next safe point; a second signal,
+/// or any signal to another command, ends the process at once with
+/// 128 + the signal (130, 143), saying so.
+fn listen_for_signals(interrupt: Interrupt, cooperative: bool, bars: bool) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            let sig = tokio::select! {
+                _ = int.recv() => libc::SIGINT,
+                _ = term.recv() => libc::SIGTERM,
+            };
+            let again = interrupt.is_raised();
+            interrupt.raise(sig);
+            if cooperative && !again {
+                continue;
+            }
+            if bars {
+                // Whatever progress bar is drawn: off the line.
+                eprint!("\r\x1b[2K");
+            }
+            eprintln!("{INTERRUPTED}");
+            std::process::exit(interrupt.exit_code().unwrap_or(128 + sig));
+        }
+    });
 }
 
 /// Says, unless quiet, what opening the store for writing mended after an

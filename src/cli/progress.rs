@@ -84,6 +84,21 @@ impl Progress for Bars {
         }
     }
 
+    fn indexing(&self, account: &str, done: u64, total: u64) {
+        let key = format!("{account}\0search");
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        if !bars.contains_key(&key) {
+            let Some(b) = self.counter(total, &format!("{account}: indexing for search")) else {
+                return;
+            };
+            bars.insert(key.clone(), b);
+        }
+        if let Some(b) = bars.get(&key) {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    }
+
     fn folder_done(&self, account: &str, outcome: &FolderOutcome) {
         if let Some(b) = self
             .bars

@@ -205,14 +205,13 @@ impl Index {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// UIDs of one folder generation whose bytes are not readable from the
-    /// store: missing from it, or found damaged.
+    /// UIDs of one folder generation whose bytes are noted damaged or lost
+    /// (`repair` notes the messages whose bytes it could not find). Costs
+    /// nothing when nothing is damaged.
     pub fn unreadable_uids(&self, mailbox_id: i64) -> Result<BTreeSet<Uid>> {
         let mut st = self.conn.prepare_cached(
-            "SELECT m.uid FROM messages m
-             WHERE m.mailbox_id = ?1
-               AND (NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = m.blob_id)
-                    OR EXISTS (SELECT 1 FROM damaged_blobs d WHERE d.blob_id = m.blob_id))",
+            "SELECT m.uid FROM damaged_blobs d JOIN messages m ON m.blob_id = d.blob_id
+             WHERE m.mailbox_id = ?1",
         )?;
         let rows = st.query_map([mailbox_id], |r| r.get::<_, Uid>(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

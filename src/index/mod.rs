@@ -189,25 +189,17 @@ impl Index {
     /// normal commit, crash recovery and a full rebuild, so they cannot drift.
     pub fn apply(&mut self, records: &[Located], pack: u32, indexed_len: u64) -> Result<()> {
         let tx = self.conn.transaction()?;
+        let any_damaged: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM damaged_blobs)", [], |r| {
+                r.get(0)
+            })?;
         for rec in records {
-            apply_one(&tx, rec)?;
+            apply_one(&tx, rec, any_damaged)?;
         }
         tx.execute(
             "INSERT INTO packs (no, indexed_len) VALUES (?1, ?2)
              ON CONFLICT(no) DO UPDATE SET indexed_len = excluded.indexed_len",
             params![pack, indexed_len as i64],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Empties every table that packs fill, before a rebuild.
-    pub fn clear(&mut self) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        tx.execute_batch(
-            "DELETE FROM messages; DELETE FROM blobs; DELETE FROM dictionaries;
-             DELETE FROM packs; DELETE FROM folder_errors; DELETE FROM runs;
-             DELETE FROM mailboxes; DELETE FROM accounts;",
         )?;
         tx.commit()?;
         Ok(())
@@ -653,7 +645,9 @@ fn ensure_mailbox(tx: &Transaction<'_>, account: &str, raw: &str, uidvalidity: u
     Ok(tx.last_insert_rowid())
 }
 
-fn apply_one(tx: &Transaction<'_>, rec: &Located) -> Result<()> {
+/// `any_damaged`: some stored bytes are noted damaged or lost, so a blob
+/// record may be the fresh copy that heals them.
+fn apply_one(tx: &Transaction<'_>, rec: &Located, any_damaged: bool) -> Result<()> {
     match &rec.record {
         Record::Blob {
             id,
@@ -669,15 +663,15 @@ fn apply_one(tx: &Transaction<'_>, rec: &Located) -> Result<()> {
                 dict_id
             ];
             // A fresh copy of bytes that were found damaged takes their place.
-            let replaced = tx
-                .prepare_cached(
-                    "UPDATE blobs SET pack = ?2, offset = ?3, length = ?4, raw_size = ?5, dict_id = ?6
-                     WHERE id = ?1 AND EXISTS (SELECT 1 FROM damaged_blobs WHERE blob_id = ?1)",
-                )?
-                .execute(args)?;
-            if replaced > 0 {
-                tx.execute("DELETE FROM damaged_blobs WHERE blob_id = ?1", [&id.0[..]])?;
-            } else {
+            let replaced = any_damaged
+                && tx
+                    .prepare_cached(
+                        "UPDATE blobs SET pack = ?2, offset = ?3, length = ?4, raw_size = ?5, dict_id = ?6
+                         WHERE id = ?1 AND EXISTS (SELECT 1 FROM damaged_blobs WHERE blob_id = ?1)",
+                    )?
+                    .execute(args)?
+                    > 0;
+            if !replaced {
                 // A blob stored twice (possible only after a crash between
                 // append and commit) keeps its first location.
                 tx.prepare_cached(
@@ -685,6 +679,23 @@ fn apply_one(tx: &Transaction<'_>, rec: &Located) -> Result<()> {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
                 .execute(args)?;
+            }
+            if any_damaged {
+                // Damaged, or lost, and now back: readable again, also for search.
+                let healed = tx
+                    .prepare_cached("DELETE FROM damaged_blobs WHERE blob_id = ?1")?
+                    .execute([&id.0[..]])?;
+                if healed > 0 {
+                    tx.execute(
+                        "DELETE FROM search_fts WHERE rowid IN
+                            (SELECT id FROM search_docs WHERE blob_id = ?1 AND parsed < 0)",
+                        [&id.0[..]],
+                    )?;
+                    tx.execute(
+                        "DELETE FROM search_docs WHERE blob_id = ?1 AND parsed < 0",
+                        [&id.0[..]],
+                    )?;
+                }
             }
         }
         Record::Dict { id } => {

@@ -10,9 +10,12 @@ use crate::imap::Connection;
 use crate::model::records::{MailboxRecord, RefEvent, RefRecord};
 use crate::model::Folder;
 use crate::store::now;
-use crate::sync::exec::{self, FolderOutcome, Progress, SharedStore, SyncOptions};
+use crate::sync::exec::{
+    self, on_store, FolderOutcome, Progress, SharedStore, SyncError, SyncOptions,
+};
 
-use super::{backoff, connect, ensure_connected, folder_matches, OpError};
+use super::interrupt::Interrupt;
+use super::{backoff, ensure_connected, folder_matches, Login, OpError};
 
 #[derive(Clone, Debug)]
 pub struct BackupOptions {
@@ -24,6 +27,8 @@ pub struct BackupOptions {
     /// Reconnect attempts for a folder whose connection dropped.
     pub retries: u32,
     pub sync: SyncOptions,
+    /// Stops the backup at the next safe point when raised.
+    pub interrupt: Interrupt,
 }
 
 #[derive(Debug)]
@@ -34,8 +39,15 @@ pub struct AccountReport {
     pub vanished: Vec<String>,
     /// The account could not be backed up at all.
     pub error: Option<OpError>,
+    /// Fetching, storing and indexing for search, all of it.
     pub elapsed: Duration,
     pub dry_run: bool,
+    /// Stopped by a signal before it was done; what was stored stays.
+    pub interrupted: bool,
+    /// Messages added to the search index.
+    pub indexed: u64,
+    /// The mail was stored, but the search index could not be updated.
+    pub search_error: Option<OpError>,
 }
 
 impl AccountReport {
@@ -44,7 +56,10 @@ impl AccountReport {
     }
 
     pub fn ok(&self) -> bool {
-        self.error.is_none() && self.failed_folders().next().is_none()
+        self.error.is_none()
+            && self.failed_folders().next().is_none()
+            && !self.interrupted
+            && self.search_error.is_none()
     }
 }
 
@@ -63,6 +78,9 @@ pub async fn backup_account(
         error: None,
         elapsed: Duration::ZERO,
         dry_run: opts.dry_run,
+        interrupted: false,
+        indexed: 0,
+        search_error: None,
     };
     let run = store.and_then(|s| {
         let s = s.lock().unwrap_or_else(|p| p.into_inner());
@@ -71,6 +89,19 @@ pub async fn backup_account(
     if let Err(e) = run_account(config, name, store, opts, progress, &mut report).await {
         report.error = Some(e);
     }
+    if let Some(store) = store.filter(|_| !opts.dry_run) {
+        // A folder stopped by a signal may leave whole records uncommitted.
+        if let Err(e) = on_store(store, |s| s.commit()).await {
+            report.error.get_or_insert(e.into());
+        }
+        if !opts.interrupt.is_raised() {
+            match index_for_search(store, name, progress, &opts.interrupt).await {
+                Ok(n) => report.indexed = n,
+                Err(e) => report.search_error = Some(e),
+            }
+        }
+    }
+    report.interrupted = opts.interrupt.is_raised();
     report.elapsed = started.elapsed();
     if let (Some(store), Some(run)) = (store, run) {
         let s = store.lock().unwrap_or_else(|p| p.into_inner());
@@ -107,7 +138,8 @@ async fn run_account(
             ));
         }
     }
-    let mut first = connect(name, acct).await?;
+    let login = Login::new(name, acct);
+    let mut first = login.connect().await?;
     let listed = first.list().await?;
     let listed_raw: BTreeSet<String> = listed.iter().map(|f| f.raw.clone()).collect();
     let folders: Vec<Folder> = listed
@@ -133,7 +165,7 @@ async fn run_account(
     let workers: Vec<_> = (0..jobs)
         .map(|_| {
             let conn = initial.take();
-            worker(conn, config, name, store, opts, progress, &queue, &outcomes)
+            worker(conn, &login, name, store, opts, progress, &queue, &outcomes)
         })
         .collect();
     futures::future::join_all(workers).await;
@@ -146,7 +178,7 @@ async fn run_account(
 #[allow(clippy::too_many_arguments)]
 async fn worker(
     mut conn: Option<Connection>,
-    config: &Config,
+    login: &Login<'_>,
     name: &str,
     store: Option<&SharedStore>,
     opts: &BackupOptions,
@@ -154,19 +186,17 @@ async fn worker(
     queue: &Mutex<VecDeque<Folder>>,
     outcomes: &Mutex<Vec<FolderOutcome>>,
 ) {
-    let acct = match config.account(name) {
-        Ok(a) => a,
-        Err(_) => return,
-    };
     loop {
+        if opts.interrupt.is_raised() {
+            break;
+        }
         let Some(folder) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
             break;
         };
         let mut attempt = 0u32;
         let mut outcome = FolderOutcome::new(&folder);
         loop {
-            let c = match ensure_connected(&mut conn, name, acct, &mut attempt, opts.retries).await
-            {
+            let c = match ensure_connected(&mut conn, login, &mut attempt, opts.retries).await {
                 Ok(c) => c,
                 Err(e) => {
                     outcome.error = Some(error_chain(&e));
@@ -174,9 +204,13 @@ async fn worker(
                 }
             };
             let before = outcome.new_messages;
-            match exec::sync_folder(c, store, name, &folder, &opts.sync, progress, &mut outcome)
-                .await
-            {
+            let synced = tokio::select! {
+                r = exec::sync_folder(c, store, name, &folder, &opts.sync, progress, &mut outcome) => r,
+                // Dropping the sync leaves every record whole: store writes
+                // happen off the async threads and always complete.
+                _ = opts.interrupt.raised() => Err(SyncError::Interrupted),
+            };
+            match synced {
                 Ok(()) => break,
                 Err(e) if e.retryable() && attempt < opts.retries => {
                     // The connection is gone: reconnect and resume the folder;
@@ -189,7 +223,7 @@ async fn worker(
                     backoff(attempt).await;
                 }
                 Err(e) => {
-                    if e.retryable() {
+                    if e.retryable() || matches!(e, SyncError::Interrupted) {
                         conn = None;
                     }
                     outcome.error = Some(error_chain(&e));
@@ -205,6 +239,39 @@ async fn worker(
     }
     if let Some(c) = conn {
         let _ = tokio::time::timeout(Duration::from_secs(5), c.logout()).await;
+    }
+}
+
+/// Adds what the backup stored to the search index, off the async threads,
+/// stopping between messages when interrupted.
+async fn index_for_search(
+    store: &SharedStore,
+    account: &str,
+    progress: &dyn Progress,
+    interrupt: &Interrupt,
+) -> Result<u64, OpError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
+    let stop = interrupt.clone();
+    let task = on_store(store, move |s| {
+        crate::ops::search::index_pending_until(
+            s,
+            &mut |done, total| {
+                let _ = tx.send((done, total));
+            },
+            &|| stop.is_raised(),
+        )
+    });
+    tokio::pin!(task);
+    loop {
+        tokio::select! {
+            r = &mut task => {
+                while let Ok((done, total)) = rx.try_recv() {
+                    progress.indexing(account, done, total);
+                }
+                return r;
+            }
+            Some((done, total)) = rx.recv() => progress.indexing(account, done, total),
+        }
     }
 }
 
@@ -285,6 +352,11 @@ pub fn summary_line(r: &AccountReport) -> String {
     if let Some(e) = &r.error {
         return format!("{}: failed: {}", r.account, error_chain(e));
     }
+    let done = if r.interrupted {
+        "interrupted after"
+    } else {
+        ""
+    };
     let new: u64 = r.folders.iter().map(|f| f.new_messages).sum();
     let bytes: u64 = r.folders.iter().map(|f| f.new_bytes).sum();
     let dedup: u64 = r.folders.iter().map(|f| f.deduplicated).sum();
@@ -293,8 +365,9 @@ pub fn summary_line(r: &AccountReport) -> String {
     let failed = r.failed_folders().count();
     let verb = if r.dry_run { "would fetch" } else { "fetched" };
     let mut s = format!(
-        "{}: {} folders, {verb} {new} new ({}",
+        "{}: {done}{}{} folders, {verb} {new} new ({}",
         r.account,
+        if done.is_empty() { "" } else { " " },
         r.folders.len(),
         human_bytes(bytes)
     );

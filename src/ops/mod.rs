@@ -10,6 +10,7 @@ pub mod archive;
 pub mod backup;
 pub mod export;
 pub mod import;
+pub mod interrupt;
 pub mod quota;
 pub mod restore;
 pub mod search;
@@ -184,23 +185,49 @@ fn imap_hint(e: &ImapError) -> Option<String> {
     }
 }
 
-/// Resolves the password and logs in.
+/// An account's login, shared by the connections of one command: the
+/// password is looked up once (a keyring or a password command asked by
+/// several connections at once can fail, or ask the user several times).
+pub struct Login<'a> {
+    name: &'a str,
+    acct: &'a AccountConfig,
+    password: tokio::sync::OnceCell<crate::model::Secret>,
+}
+
+impl<'a> Login<'a> {
+    pub fn new(name: &'a str, acct: &'a AccountConfig) -> Login<'a> {
+        Login {
+            name,
+            acct,
+            password: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Logs in (looking the password up the first time).
+    pub async fn connect(&self) -> Result<Connection, OpError> {
+        let password = self
+            .password
+            .get_or_try_init(|| async {
+                let (owned, acct) = (self.name.to_string(), self.acct.clone());
+                tokio::task::spawn_blocking(move || credentials::resolve(&owned, &acct))
+                    .await
+                    .expect("credential task panicked")
+                    .map_err(|source| OpError::Credential {
+                        account: self.name.to_string(),
+                        source,
+                    })
+            })
+            .await?;
+        let opts = ConnectOptions {
+            timeout: Duration::from_secs(60),
+        };
+        Ok(Connection::connect(&self.acct.endpoint(), password, &opts).await?)
+    }
+}
+
+/// Resolves the password and logs in, for a command with one connection.
 pub async fn connect(name: &str, acct: &AccountConfig) -> Result<Connection, OpError> {
-    let endpoint = acct.endpoint();
-    let password = {
-        let (owned, acct) = (name.to_string(), acct.clone());
-        tokio::task::spawn_blocking(move || credentials::resolve(&owned, &acct))
-            .await
-            .expect("credential task panicked")
-            .map_err(|source| OpError::Credential {
-                account: name.to_string(),
-                source,
-            })?
-    };
-    let opts = ConnectOptions {
-        timeout: Duration::from_secs(60),
-    };
-    Ok(Connection::connect(&endpoint, &password, &opts).await?)
+    Login::new(name, acct).connect().await
 }
 
 /// Makes sure `conn` holds a live connection: connects when it is empty,
@@ -208,13 +235,12 @@ pub async fn connect(name: &str, acct: &AccountConfig) -> Result<Connection, OpE
 /// caller's own retries) is below `retries`.
 pub async fn ensure_connected<'c>(
     conn: &'c mut Option<Connection>,
-    name: &str,
-    acct: &AccountConfig,
+    login: &Login<'_>,
     attempt: &mut u32,
     retries: u32,
 ) -> Result<&'c mut Connection, OpError> {
     while conn.is_none() {
-        match connect(name, acct).await {
+        match login.connect().await {
             Ok(c) => *conn = Some(c),
             Err(e) if *attempt < retries && matches!(&e, OpError::Imap(i) if i.retryable()) => {
                 *attempt += 1;

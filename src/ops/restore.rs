@@ -34,7 +34,7 @@ use crate::store::now;
 use crate::sync::exec::{self, SharedStore};
 
 use super::backup::error_chain;
-use super::{backoff, connect, ensure_connected, OpError};
+use super::{backoff, ensure_connected, Login, OpError};
 use check::{crlf_form, message_id, same_bytes, TargetIndex};
 use plan::{FolderPlan, Item, Selection, TargetShape, ToFolder};
 
@@ -160,7 +160,8 @@ pub async fn restore(
     let acct = config.account(&opts.target)?;
     let (mailboxes, all_folders) = load_source(store, &source).await?;
 
-    let mut first = connect(&opts.target, acct).await?;
+    let login = Login::new(&opts.target, acct);
+    let mut first = login.connect().await?;
     let namespace = first.namespace().await?;
     let shape = TargetShape::from(namespace).with_special_use(&first.list().await?);
     let plans = plan::build(
@@ -211,7 +212,7 @@ pub async fn restore(
         .map(|_| {
             worker(
                 initial.take(),
-                config,
+                &login,
                 store,
                 opts,
                 progress,
@@ -289,16 +290,13 @@ async fn load_source(store: &SharedStore, source: &str) -> Result<SourceData, Op
 #[allow(clippy::too_many_arguments)]
 async fn worker(
     mut conn: Option<Connection>,
-    config: &Config,
+    login: &Login<'_>,
     store: &SharedStore,
     opts: &RestoreOptions,
     progress: &dyn RestoreProgress,
     queue: &Mutex<VecDeque<(FolderPlan, FolderReport)>>,
     outcomes: &Mutex<Vec<FolderReport>>,
 ) {
-    let Ok(acct) = config.account(&opts.target) else {
-        return;
-    };
     loop {
         let Some((plan, mut report)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
         else {
@@ -308,16 +306,13 @@ async fn worker(
         let mut done: HashSet<BlobId> = HashSet::new();
         let mut attempt = 0u32;
         loop {
-            let c =
-                match ensure_connected(&mut conn, &opts.target, acct, &mut attempt, opts.retries)
-                    .await
-                {
-                    Ok(c) => c,
-                    Err(e) => {
-                        report.error = Some(error_chain(&e));
-                        break;
-                    }
-                };
+            let c = match ensure_connected(&mut conn, login, &mut attempt, opts.retries).await {
+                Ok(c) => c,
+                Err(e) => {
+                    report.error = Some(error_chain(&e));
+                    break;
+                }
+            };
             let before = done.len();
             let mut run = FolderRun {
                 conn: c,

@@ -33,6 +33,16 @@ pub fn index_pending(
     store: &mut Store,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u64, OpError> {
+    index_pending_until(store, progress, &|| false)
+}
+
+/// [`index_pending`], stopping between messages once `stop()` says so
+/// (what was indexed stays; the rest is indexed next time).
+pub fn index_pending_until(
+    store: &mut Store,
+    progress: &mut dyn FnMut(u64, u64),
+    stop: &dyn Fn() -> bool,
+) -> Result<u64, OpError> {
     require_search_tables(store)?;
     let total = store.index().search_pending_count()?;
     if total == 0 {
@@ -51,6 +61,10 @@ pub fn index_pending(
         let mut docs = Vec::with_capacity(ids.len());
         let mut text_bytes = 0;
         for id in ids {
+            if stop() {
+                added += store.index().search_add(&docs, now())?;
+                return Ok(added);
+            }
             let doc = match read_prefix(store, &id) {
                 Ok(bytes) => extract(&bytes).to_doc(id),
                 Err(_) => SearchDoc::empty(id, -1),

@@ -239,6 +239,15 @@ pub fn repair(root: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<RepairR
 
     let index = Index::open(&index_path)?;
     let t = index.totals()?;
+    // Lost bytes are noted like damaged ones: a backup fetches them again
+    // from any folder of the server that has them, and any fresh copy (a
+    // backup, an import) puts them back.
+    let lost: Vec<_> = index
+        .places_without_blob()?
+        .iter()
+        .map(|p| (p.blob, "its bytes were lost to damage".to_string()))
+        .collect();
+    index.note_damaged(&lost, now())?;
     report.messages = t.messages;
     report.unique_messages = t.blobs;
     for place in index.places_without_blob()? {

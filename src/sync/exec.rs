@@ -52,6 +52,8 @@ pub trait Progress: Send + Sync {
     fn folder_planned(&self, _account: &str, _folder: &str, _messages: u64, _bytes: u64) {}
     fn fetched(&self, _account: &str, _folder: &str, _messages: u64, _bytes: u64) {}
     fn folder_done(&self, _account: &str, _outcome: &FolderOutcome) {}
+    /// Search indexing after the fetch: `done` of `total` messages.
+    fn indexing(&self, _account: &str, _done: u64, _total: u64) {}
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -86,6 +88,8 @@ pub enum SyncError {
         #[source]
         source: std::io::Error,
     },
+    #[error("interrupted")]
+    Interrupted,
     #[error("the server sent UID {uid} in `{folder}` twice in one FETCH")]
     Duplicate { folder: String, uid: Uid },
     #[error(
@@ -152,6 +156,7 @@ pub async fn stored_state(
             highestmodseq: row.highestmodseq,
             server_count: row.server_count,
             live_count: s.index().mailbox_stats(row.id)?.live as u32,
+            unreadable: s.index().unreadable_uids(row.id)?,
             ..Default::default()
         };
         if !with_messages {
@@ -262,7 +267,7 @@ pub async fn sync_folder(
                 .uids
                 .iter()
                 .copied()
-                .filter(|u| !stored.known.contains(u))
+                .filter(|u| !stored.holds(u))
                 .collect();
             if !new.is_empty() {
                 for m in conn.fetch_meta(&compress_uid_set(&new), None).await? {

@@ -21,6 +21,16 @@ pub struct StoredState {
     pub live: BTreeMap<Uid, (Flags, Option<u64>)>,
     /// Every UID we hold for this generation, in any state.
     pub known: BTreeSet<Uid>,
+    /// UIDs whose bytes are noted damaged or lost: fetched again while the
+    /// server has them. Known even when the messages are not loaded.
+    pub unreadable: BTreeSet<Uid>,
+}
+
+impl StoredState {
+    /// The store holds this UID's bytes, readable as far as anyone found.
+    pub fn holds(&self, uid: &Uid) -> bool {
+        self.known.contains(uid) && !self.unreadable.contains(uid)
+    }
 }
 
 /// How much the server needs to tell us.
@@ -50,6 +60,7 @@ pub fn choose_listing(
     match (condstore, stored.highestmodseq, server.highestmodseq) {
         (true, Some(ours), Some(theirs)) => {
             let unchanged = ours == theirs
+                && stored.unreadable.is_empty()
                 && stored.uidnext == server.uidnext
                 && stored.server_count == Some(server.exists)
                 && stored.live_count == server.exists;
@@ -101,7 +112,7 @@ impl Plan {
 pub fn plan(stored: &StoredState, server: &ServerView) -> Plan {
     let mut out = Plan::default();
     for uid in &server.uids {
-        if stored.known.contains(uid) {
+        if stored.holds(uid) {
             continue;
         }
         match server.meta.get(uid) {
@@ -115,7 +126,8 @@ pub fn plan(stored: &StoredState, server: &ServerView) -> Plan {
             continue;
         }
         if let Some((new_flags, modseq)) = server.flags.get(uid) {
-            if new_flags != flags {
+            // A message fetched again gets its flags with it.
+            if new_flags != flags && !stored.unreadable.contains(uid) {
                 out.flag_updates.push((*uid, new_flags.clone(), *modseq));
             }
         }
@@ -178,6 +190,7 @@ mod tests {
                 .map(|(u, f)| (*u, (Flags::new(f.iter().copied()), None)))
                 .collect(),
             known: live.iter().map(|(u, _)| *u).collect(),
+            unreadable: BTreeSet::new(),
         }
     }
 
@@ -284,6 +297,26 @@ mod tests {
         s.known.insert(2);
         let view = full_view(server(7, 1, None), &[meta(1, &[], 10)]);
         assert!(plan(&s, &view).is_empty());
+    }
+
+    #[test]
+    fn damaged_messages_still_on_the_server_are_fetched_again() {
+        let mut s = stored(7, &[(1, &["\\Seen"]), (2, &[]), (3, &[])]);
+        s.unreadable = [2, 3].into();
+        // An unchanged folder is listed all the same.
+        assert_eq!(
+            choose_listing(Some(&s), &server(7, 3, Some(50)), true),
+            Listing::ChangedSince(50)
+        );
+        // UID 3 left the server: gone, not fetched.
+        let view = full_view(
+            server(7, 2, None),
+            &[meta(1, &["\\Seen"], 10), meta(2, &["\\Flagged"], 10)],
+        );
+        let p = plan(&s, &view);
+        assert_eq!(p.fetch.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![2]);
+        assert!(p.flag_updates.is_empty(), "the new copy carries its flags");
+        assert_eq!(p.gone, vec![3]);
     }
 
     #[test]
