@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::ops::export::{export, Format};
-use crate::ops::{human_bytes, OpError};
+use crate::ops::{human_bytes, FailureKind, OpError};
 
 use super::progress::Bars;
 use super::Globals;
@@ -46,5 +46,22 @@ pub fn run(g: &Globals, args: ExportArgs) -> Result<i32, OpError> {
         report.folders,
         args.out.display()
     );
-    Ok(0)
+    if report.damaged.is_empty() {
+        return Ok(0);
+    }
+    for d in &report.damaged {
+        eprintln!(
+            "error: not exported: folder `{}`, UID {}, {}: {}",
+            d.folder,
+            d.uid,
+            super::local_time(d.internaldate),
+            d.why
+        );
+    }
+    eprintln!(
+        "hint: {} messages could not be read from the store; `mailkeep verify` says which are \
+         still on the server (the next backup fetches them again)",
+        report.damaged.len()
+    );
+    Ok(FailureKind::Partial.exit_code())
 }

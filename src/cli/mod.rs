@@ -326,6 +326,15 @@ pub fn combine(codes: impl IntoIterator<Item = Option<FailureKind>>) -> i32 {
         .unwrap_or(0)
 }
 
+/// `1 message`, `2 messages`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 /// Local time for people, from unix seconds.
 pub fn local_time(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)

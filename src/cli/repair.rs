@@ -5,7 +5,7 @@ use crate::store::repair::OldIndex;
 
 use super::progress::{bytes_bar, Bars};
 use super::verify::describe_place;
-use super::Globals;
+use super::{count, Globals};
 
 pub fn run(g: &Globals) -> Result<i32, OpError> {
     let bars = Bars::new(g.progress);
@@ -20,8 +20,11 @@ pub fn run(g: &Globals) -> Result<i32, OpError> {
     })?;
     bars.clear();
     println!(
-        "rebuilt the index from {} packs: {} records, {} messages, {} unique",
-        r.packs, r.records, r.messages, r.unique_messages
+        "rebuilt the index from {}: {}, {}, {} unique",
+        count(r.packs as usize, "pack", "packs"),
+        count(r.records as usize, "record", "records"),
+        count(r.messages as usize, "message", "messages"),
+        r.unique_messages
     );
     if r.skipped_bytes > 0 || r.truncated_bytes > 0 {
         eprintln!(
@@ -44,8 +47,8 @@ pub fn run(g: &Globals) -> Result<i32, OpError> {
     }
     if r.healed > 0 {
         eprintln!(
-            "note: {} records written again from the old index (what damaged records held)",
-            r.healed
+            "note: {} written again from the old index (what damaged records held)",
+            count(r.healed as usize, "record", "records")
         );
     }
     match &r.old_index {
@@ -65,9 +68,19 @@ pub fn run(g: &Globals) -> Result<i32, OpError> {
     }
     if !r.to_fetch_again.is_empty() {
         eprintln!(
-            "note: {} messages whose bytes were damaged are still on the server; the next \
-             backup fetches them again:",
-            r.to_fetch_again.len()
+            "note: {} whose bytes were damaged {} still on the server; the next backup \
+             fetches {} again:",
+            count(r.to_fetch_again.len(), "message", "messages"),
+            if r.to_fetch_again.len() == 1 {
+                "is"
+            } else {
+                "are"
+            },
+            if r.to_fetch_again.len() == 1 {
+                "it"
+            } else {
+                "them"
+            }
         );
         for p in &r.to_fetch_again {
             eprintln!("  {}", describe_place(p, None));
@@ -77,14 +90,17 @@ pub fn run(g: &Globals) -> Result<i32, OpError> {
             .iter()
             .map(|p| p.account.as_str())
             .collect();
+        accounts.sort_unstable();
         accounts.dedup();
         eprintln!("hint: run `mailkeep backup {}`", accounts.join(" "));
     }
     if !r.lost.is_empty() {
         eprintln!(
-            "error: {} messages are lost: their bytes were damaged and the server no longer \
-             has them:",
-            r.lost.len()
+            "error: {} {} lost: {} bytes were damaged and the server no longer has {}:",
+            count(r.lost.len(), "message", "messages"),
+            if r.lost.len() == 1 { "is" } else { "are" },
+            if r.lost.len() == 1 { "its" } else { "their" },
+            if r.lost.len() == 1 { "it" } else { "them" },
         );
         for p in &r.lost {
             eprintln!("  {}", describe_place(p, None));

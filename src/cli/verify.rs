@@ -6,7 +6,7 @@ use crate::ops::{FailureKind, OpError};
 use crate::store::{Damage, VerifyReport};
 
 use super::progress::{bytes_bar, Bars};
-use super::Globals;
+use super::{count, Globals};
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
@@ -20,7 +20,10 @@ pub struct VerifyArgs {
 
 pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
     // Not `store_to_read`: what it would warn about is in the report.
-    let store = crate::store::Store::open_read_only(&g.store_path)?;
+    let store = match crate::store::Store::open_read_only(&g.store_path) {
+        Err(e) if e.index_damaged() => return Ok(index_damaged(&e.into())),
+        other => other?,
+    };
     let bars = Bars::new(g.progress);
     let bar = bars
         .counter(0, "")
@@ -30,8 +33,12 @@ pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
             b.set_length(total);
             b.set_position(done);
         }
-    })?;
+    });
     bars.clear();
+    let report = match report {
+        Err(e) if e.index_damaged() => return Ok(index_damaged(&e)),
+        other => other?,
+    };
     let mut failed = None;
     print_report(&report);
     if !report.is_clean() {
@@ -77,6 +84,20 @@ pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
         }
     }
     Ok(super::combine([failed]))
+}
+
+/// What verify says when SQLite cannot read the index file at all.
+fn index_damaged(e: &OpError) -> i32 {
+    eprintln!(
+        "error: the index file is damaged: {}",
+        crate::ops::backup::error_chain(e)
+    );
+    println!("store: the index file is damaged; the packs were not checked");
+    eprintln!(
+        "hint: the index is a cache of the packs, which hold your mail: `mailkeep repair` \
+         builds a new one from them, then run `mailkeep verify` again"
+    );
+    FailureKind::Store.exit_code()
 }
 
 /// One line naming where a message is: account, folder, UID, date and
@@ -174,41 +195,65 @@ fn print_report(r: &VerifyReport) {
     } else {
         "checked"
     };
+    let checked = format!(
+        "store: {} in {} {how}",
+        count(r.blobs_checked as usize, "message", "messages"),
+        count(r.packs_checked as usize, "pack", "packs")
+    );
     if r.is_clean() {
-        println!(
-            "store: {} messages in {} packs {how}, no problems",
-            r.blobs_checked, r.packs_checked
-        );
+        println!("{checked}, no problems");
         return;
     }
-    let on_server = r.damaged.iter().filter(|d| d.on_server()).count()
-        + r.missing.iter().filter(|p| p.on_server()).count();
+    let on_server: Vec<&MessagePlace> = r
+        .damaged
+        .iter()
+        .filter_map(|d| d.places.iter().find(|p| p.on_server()))
+        .chain(r.missing.iter().filter(|p| p.on_server()))
+        .collect();
     let damaged = r.damaged.len() + r.missing.len();
     let records = r.regions.iter().filter(|g| !g.set_aside).count();
     let mut parts = Vec::new();
     if damaged > 0 {
         parts.push(format!(
-            "{damaged} damaged messages ({on_server} still on the server, {} only here)",
-            damaged - on_server
+            "{} ({} still on the server, {} only here)",
+            count(damaged, "damaged message", "damaged messages"),
+            on_server.len(),
+            damaged - on_server.len()
         ));
     }
     if records > 0 {
-        parts.push(format!("{records} damaged records"));
+        parts.push(count(records, "damaged record", "damaged records"));
     }
     if !r.index_file.is_empty() {
         parts.push("a damaged index file".into());
     }
     if !r.other.is_empty() {
-        parts.push(format!("{} other problems", r.other.len()));
+        parts.push(count(r.other.len(), "other problem", "other problems"));
     }
-    println!(
-        "store: {} messages in {} packs {how}: {}",
-        r.blobs_checked,
-        r.packs_checked,
-        parts.join(", ")
-    );
-    eprintln!(
-        "hint: run `mailkeep repair` (it keeps a copy of anything damaged), then `mailkeep backup` \
-         to fetch again what is still on the server"
-    );
+    println!("{checked}: {}", parts.join(", "));
+    let needs_repair = records > 0
+        || !r.index_file.is_empty()
+        || !r.other.is_empty()
+        || r.damaged.iter().any(|d| !d.on_server());
+    let mut accounts: Vec<&str> = on_server.iter().map(|p| p.account.as_str()).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    let backup = format!("`mailkeep backup {}`", accounts.join(" "));
+    if needs_repair {
+        eprintln!(
+            "hint: run `mailkeep repair` (it keeps a copy of anything damaged){}",
+            if accounts.is_empty() {
+                String::new()
+            } else {
+                format!(", then {backup} to fetch again what is still on the server")
+            }
+        );
+    } else if !accounts.is_empty() {
+        eprintln!("hint: run {backup} to fetch again what is still on the server");
+    } else {
+        eprintln!(
+            "hint: these are lost unless you have another copy: `mailkeep import` of an export \
+             or mbox that holds them puts their bytes back"
+        );
+    }
 }

@@ -121,11 +121,12 @@ impl MboxWriter {
     /// message size (quoting is done line by line on the stream). Returns
     /// the message's size.
     ///
-    /// A message cannot be taken back out of an mbox file, so any error
-    /// (from `src` too, even at its very end, where a store reader reports
-    /// damage) spoils the whole writer: every later call and
-    /// [`finish`](Self::finish) fail, and no partial file is renamed into
-    /// place. [`abandon`](Self::abandon) removes them.
+    /// When the message fails (from `src` too, even at its very end, where
+    /// a store reader reports damage), the file is cut back to where the
+    /// message began and the error returned: the caller may go on with the
+    /// next message. Only if that cut fails is the whole writer spoiled:
+    /// every later call and [`finish`](Self::finish) fail, and no partial
+    /// file is renamed into place. [`abandon`](Self::abandon) removes them.
     pub fn write_from(
         &mut self,
         folder_display: &str,
@@ -136,13 +137,34 @@ impl MboxWriter {
         let _ = flags;
         self.check_unspoiled()?;
         let dest = self.root.join(folder_file(folder_display));
-        let res = self.switch_to(&dest).and_then(|out| {
-            write_message_from(out, src, date).map_err(|e| with_path(e, "cannot write", &dest))
-        });
-        if res.is_err() {
+        let start = match self.switch_to(&dest).and_then(|out| {
+            out.flush()?;
+            Ok(out.get_ref().metadata()?.len())
+        }) {
+            Ok(start) => start,
+            Err(e) => {
+                self.spoiled = Some(dest.clone());
+                return Err(with_path(e, "cannot write", &dest));
+            }
+        };
+        let res = self
+            .switch_to(&dest)
+            .and_then(|out| write_message_from(out, src, date))
+            .map_err(|e| with_path(e, "cannot write", &dest));
+        if res.is_err() && self.take_back(start).is_err() {
             self.spoiled = Some(dest);
         }
         res
+    }
+
+    /// Drops what is buffered for the current file and cuts it to `len`.
+    fn take_back(&mut self, len: u64) -> io::Result<()> {
+        let (p, w) = self.current.take().expect("a message was being written");
+        let (mut file, _dropped) = w.into_parts();
+        file.set_len(len)?;
+        io::Seek::seek(&mut file, io::SeekFrom::Start(len))?;
+        self.current = Some((p, BufWriter::with_capacity(1 << 16, file)));
+        Ok(())
     }
 
     fn check_unspoiled(&self) -> io::Result<()> {
@@ -206,6 +228,11 @@ impl MboxWriter {
                 .write(true)
                 .open(&partial)
                 .map_err(|e| with_path(e, "cannot open", &partial))?;
+            if f.metadata().is_ok_and(|m| m.len() == 0) {
+                // Every message of it was taken back out: no file for it.
+                let _ = fs::remove_file(&partial);
+                continue;
+            }
             f.sync_all()
                 .map_err(|e| with_path(e, "cannot sync", &partial))?;
             fs::rename(&partial, &dest).map_err(|e| with_path(e, "cannot rename into", &dest))?;

@@ -357,7 +357,8 @@ pub fn summary_line(r: &AccountReport) -> String {
     } else {
         ""
     };
-    let new: u64 = r.folders.iter().map(|f| f.new_messages).sum();
+    let refetched: u64 = r.folders.iter().map(|f| f.refetched).sum();
+    let new: u64 = r.folders.iter().map(|f| f.new_messages).sum::<u64>() - refetched;
     let bytes: u64 = r.folders.iter().map(|f| f.new_bytes).sum();
     let dedup: u64 = r.folders.iter().map(|f| f.deduplicated).sum();
     let flags: u64 = r.folders.iter().map(|f| f.flag_updates).sum();
@@ -375,6 +376,9 @@ pub fn summary_line(r: &AccountReport) -> String {
         s.push_str(&format!(", {dedup} already stored"));
     }
     s.push_str(&format!("), {flags} flag changes, {gone} gone from server"));
+    if refetched > 0 {
+        s.push_str(&format!(", {refetched} damaged in the store fetched again"));
+    }
     if !r.vanished.is_empty() {
         s.push_str(&format!(", {} folders gone from server", r.vanished.len()));
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::formats::{eml::EmlWriter, maildir::MaildirWriter, mbox::MboxWriter};
 use crate::model::BlobId;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 use super::{folder_matches, OpError};
 
@@ -22,6 +22,18 @@ pub struct ExportReport {
     pub messages: u64,
     pub bytes: u64,
     pub folders: u64,
+    /// Messages left out because their stored bytes are damaged or lost
+    /// (nothing of them is in the output); every other one was written.
+    pub damaged: Vec<NotExported>,
+}
+
+/// A message that could not be exported.
+#[derive(Debug)]
+pub struct NotExported {
+    pub folder: String,
+    pub uid: crate::model::Uid,
+    pub internaldate: i64,
+    pub why: String,
 }
 
 enum Writer {
@@ -83,9 +95,20 @@ pub fn export(
         // Every message is streamed from its pack into its file: memory
         // stays bounded whatever the message size. The store reader checks
         // the hash at the end; damage fails the write, so the file is
-        // removed (Maildir, eml) or the export fails (mbox).
+        // removed (Maildir, eml) or cut back out of the mbox, and the
+        // export goes on without it, naming it.
+        let left_out = |why: String| NotExported {
+            folder: mb.name.clone(),
+            uid: m.uid,
+            internaldate: m.internaldate.unix,
+            why,
+        };
         let mut src = match store.open_blob(&m.blob) {
             Ok(r) => r,
+            Err(e @ (StoreError::Corrupt { .. } | StoreError::NoSuchBlob { .. })) => {
+                report.damaged.push(left_out(e.to_string()));
+                return Ok(());
+            }
             Err(e) => {
                 failure = Some(e.into());
                 return Err("stop".into());
@@ -103,16 +126,20 @@ pub fn export(
         };
         let written = match res {
             Ok(n) => n,
-            Err(e) => {
-                failure = Some(match src.take_error() {
-                    Some(damage) => damage.into(),
-                    None => OpError::Output {
+            Err(e) => match src.take_error() {
+                // The writer took back what it had of this message.
+                Some(damage) => {
+                    report.damaged.push(left_out(damage.to_string()));
+                    return Ok(());
+                }
+                None => {
+                    failure = Some(OpError::Output {
                         path: out.to_path_buf(),
                         source: e,
-                    },
-                });
-                return Err("stop".into());
-            }
+                    });
+                    return Err("stop".into());
+                }
+            },
         };
         folders.insert(mb.name.clone());
         report.messages += 1;

@@ -109,7 +109,7 @@ impl OpError {
     }
 
     /// The store's index file is damaged, or missing beside its packs.
-    fn index_damaged(&self) -> bool {
+    pub fn index_damaged(&self) -> bool {
         match self {
             OpError::Store(e) | OpError::Sync(SyncError::Store(e)) => {
                 e.index_damaged() || matches!(e, StoreError::NoIndex { .. })

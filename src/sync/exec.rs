@@ -70,6 +70,9 @@ pub struct FolderOutcome {
     pub gone: u64,
     /// Listed by the server but not returned by FETCH (expunged meanwhile).
     pub not_returned: u64,
+    /// Of `new_messages`: messages whose stored bytes were damaged or lost,
+    /// fetched again.
+    pub refetched: u64,
     pub new_generation: bool,
     pub error: Option<String>,
 }
@@ -371,6 +374,12 @@ pub async fn sync_folder(
         unaccounted.extend(got.missing.iter().copied());
         res?;
     }
+    let unaccounted_set: BTreeSet<Uid> = unaccounted.iter().copied().collect();
+    out.refetched += plan
+        .fetch
+        .iter()
+        .filter(|m| stored.unreadable.contains(&m.uid) && !unaccounted_set.contains(&m.uid))
+        .count() as u64;
     if !unaccounted.is_empty() {
         // Listed but not sent: fine if they were expunged meanwhile, a
         // failure to report if the server still has them.

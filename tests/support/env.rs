@@ -98,6 +98,18 @@ impl Env {
         }
     }
 
+    /// A new environment with a copy of this one's config file, store and
+    /// password variables: one store, damaged in many ways, one copy each.
+    pub fn fork(&self) -> Env {
+        let env = Env::new();
+        std::fs::copy(&self.config, &env.config).expect("copy config");
+        if self.store.exists() {
+            copy_dir(&self.store, &env.store);
+        }
+        *env.passwords.lock().unwrap() = self.passwords.lock().unwrap().clone();
+        env
+    }
+
     /// Appends `[accounts.NAME]` for `user` on `server` (implicit TLS on its imaps
     /// port, its CA) with `password_env = "MK_PW_<NAME>"`, and remembers the password
     /// so that `run` sets that variable.
@@ -318,5 +330,19 @@ fn toml_key(s: &str) -> String {
         s.to_string()
     } else {
         toml_str(s)
+    }
+}
+
+/// Copies a directory tree (files and directories only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("dir entry");
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).expect("copy file");
+        }
     }
 }

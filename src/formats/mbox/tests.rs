@@ -314,7 +314,7 @@ fn a_quoted_from_line_cut_between_reads_is_still_quoted() {
 }
 
 #[test]
-fn a_source_that_fails_spoils_the_writer_and_nothing_is_renamed() {
+fn a_source_that_fails_leaves_no_trace_of_its_message() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("out");
     let mut w = MboxWriter::create(&root).unwrap();
@@ -325,32 +325,44 @@ fn a_source_that_fails_spoils_the_writer_and_nothing_is_renamed() {
         &date(0),
     )
     .unwrap();
+    // Long enough that part of it reaches the file before the source fails.
+    let body = format!("Subject: damaged\n\n{}\n", "x".repeat(200_000));
     let mut bad = Pieces {
-        data: b"Subject: damaged\n\nbody\n",
-        piece: 5,
+        data: body.as_bytes(),
+        piece: 5000,
         fail_at_end: true,
     };
     let err = w
         .write_from("INBOX", &mut bad, &Flags::default(), &date(0))
         .unwrap_err();
     assert!(err.to_string().contains("INBOX.mbox"), "{err}");
-    assert!(w
-        .write("INBOX", b"Subject: later\n\n", &Flags::default(), &date(0))
-        .is_err());
+    // The export goes on with the next message.
+    w.write("INBOX", b"Subject: later\n\n", &Flags::default(), &date(0))
+        .unwrap();
+    w.finish().unwrap();
+    let text = fs::read(root.join("INBOX.mbox")).unwrap();
+    let back = read_all(&text[..], Quoting::Rd).unwrap();
+    let subjects: Vec<_> = back.iter().map(|m| m.bytes.clone()).collect();
+    assert_eq!(
+        subjects,
+        vec![
+            b"Subject: fine\n\nok\n".to_vec(),
+            b"Subject: later\n\n".to_vec()
+        ]
+    );
+}
+
+#[test]
+fn abandon_removes_every_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let mut w = MboxWriter::create(&root).unwrap();
+    w.write("INBOX", b"Subject: a\n\n", &Flags::default(), &date(0))
+        .unwrap();
+    w.write("Work", b"Subject: b\n\n", &Flags::default(), &date(0))
+        .unwrap();
     w.abandon();
     let left: Vec<_> = fs::read_dir(&root).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
-
-    let mut w = MboxWriter::create(&root).unwrap();
-    let mut bad = Pieces {
-        data: b"x\n",
-        piece: 1,
-        fail_at_end: true,
-    };
-    assert!(w
-        .write_from("Work", &mut bad, &Flags::default(), &date(0))
-        .is_err());
-    let err = w.finish().unwrap_err();
-    assert!(err.to_string().contains("cannot be finished"), "{err}");
     assert!(!root.join("Work.mbox").exists());
 }
