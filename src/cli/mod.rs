@@ -39,7 +39,7 @@ use crate::store::{Store, StoreError};
     long_about = None,
     after_help = "Exit codes: 0 done; 1 partly done (what failed is named); 2 usage or \
                   configuration; 3 authentication; 4 network or TLS; 5 store; \
-                  6 store locked by another run."
+                  6 store locked by another run; 130/143 stopped by Ctrl-C/SIGTERM (nothing lost)."
 )]
 pub struct Cli {
     /// Configuration file [default: $MAILKEEP_CONFIG, else $XDG_CONFIG_HOME/mailkeep/config.toml]
