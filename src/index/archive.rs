@@ -199,7 +199,7 @@ impl Index {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn has_table(&self, name: &str) -> Result<bool> {
+    pub(super) fn has_table(&self, name: &str) -> Result<bool> {
         Ok(self.conn.query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
             [name],

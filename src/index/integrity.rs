@@ -70,11 +70,18 @@ impl IndexError {
 }
 
 impl Index {
-    /// Every copy of every dictionary, by id, in log order.
+    /// Every copy of every dictionary, by id, in log order. (An index of a
+    /// release before copies were listed, read where it cannot be upgraded,
+    /// lists the one copy it knows.)
     pub fn dictionary_copies(&self) -> Result<Vec<(u32, BlobLocationLite)>> {
-        let mut st = self.conn.prepare(
-            "SELECT id, pack, offset, length FROM dictionary_copies ORDER BY id, pack, offset",
-        )?;
+        let table = if self.has_table("dictionary_copies")? {
+            "dictionary_copies"
+        } else {
+            "dictionaries"
+        };
+        let mut st = self.conn.prepare(&format!(
+            "SELECT id, pack, offset, length FROM {table} ORDER BY id, pack, offset"
+        ))?;
         let rows = st.query_map([], |r| {
             Ok((
                 r.get::<_, u32>(0)?,
@@ -147,6 +154,9 @@ impl Index {
     }
 
     pub fn damaged_blobs(&self) -> Result<Vec<(BlobId, String)>> {
+        if !self.has_table("damaged_blobs")? {
+            return Ok(Vec::new());
+        }
         let mut st = self
             .conn
             .prepare("SELECT blob_id, what FROM damaged_blobs ORDER BY blob_id")?;

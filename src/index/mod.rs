@@ -61,6 +61,9 @@ pub fn error_text(e: &IndexError) -> String {
 /// What a per-message callback may fail with; stops the iteration.
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
+/// How many migrations this release has (`migrations/`).
+const MIGRATION_COUNT: usize = 5;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_init.sql")),
@@ -69,6 +72,17 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0004_archive.sql")),
         M::up(include_str!("../../migrations/0005_integrity.sql")),
     ])
+}
+
+#[test]
+fn migration_count_is_the_number_of_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = Connection::open(dir.path().join("i.sqlite")).unwrap();
+    migrations().to_latest(&mut conn).unwrap();
+    let v: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v as usize, MIGRATION_COUNT);
 }
 
 /// Where a blob's record sits.
@@ -168,6 +182,18 @@ impl Index {
                 source,
             })?;
         Ok(Index { conn })
+    }
+
+    /// Whether the index file at `path` was written by an older release (its
+    /// schema is behind this one's): it must be upgraded before it is read.
+    pub fn is_behind(path: &Path) -> Result<bool> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|source| IndexError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        Ok((version as usize) < MIGRATION_COUNT)
     }
 
     /// Opens an existing index without writing to it.

@@ -186,6 +186,15 @@ impl Store {
             }
             return Err(StoreError::Missing(root.to_path_buf()));
         }
+        if Index::is_behind(&index_path)? {
+            // Written by an older release: upgraded (under the writer's lock,
+            // as a writer would) before it is read. A writer holding the lock
+            // has upgraded it already.
+            // One that cannot be written (a read-only copy) is read as it is.
+            if let Ok(_held) = lock::take(root) {
+                drop(Index::open(&index_path)?);
+            }
+        }
         let index = Index::open_read_only(&index_path)?;
         let mut store = Store::with(root, index, None);
         store.load_dicts()?;

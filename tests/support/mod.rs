@@ -33,7 +33,7 @@ use std::path::PathBuf;
 
 pub use client::{FetchedMessage, TestClient};
 pub use dovecot::{free_port_pair, Dovecot, DovecotOptions};
-pub use env::{Env, Output};
+pub use env::{copy_dir, Env, Output};
 pub use proxy::{Fault, FaultProxy};
 
 /// The `mailkeep` binary built for these tests.
