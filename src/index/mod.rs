@@ -6,7 +6,9 @@
 
 mod search;
 
-pub use search::{SearchColumn, SearchDoc, SearchFilter, SearchHit, SearchPlace, SearchTerm};
+pub use search::{
+    SearchColumn, SearchDoc, SearchFilter, SearchHit, SearchPlace, SearchState, SearchTerm,
+};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -51,6 +53,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0002_search.sql")),
         M::up(include_str!("../../migrations/0003_restore.sql")),
         M::up(include_str!("../../migrations/0004_archive.sql")),
+        // 0005 is the store change made on another branch; it goes before
+        // this one when the two meet.
+        M::up(include_str!("../../migrations/0006_search_fold.sql")),
     ])
 }
 
