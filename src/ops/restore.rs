@@ -716,9 +716,10 @@ fn find_by_id(
 }
 
 fn refused(folder: &str, item: &Item, bytes: &[u8], e: &ImapError) -> Refused {
-    let subject = mail_parser::MessageParser::default()
-        .parse_headers(bytes)
-        .and_then(|m| m.subject().map(str::to_string))
+    // Decoded as `show` decodes it, whatever the line endings.
+    let subject = crate::formats::lines::first_value(bytes, "subject")
+        .map(|raw| crate::search::header::unstructured(&raw, None).text)
+        .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "(no subject)".into());
     Refused {
         folder: folder.to_string(),
