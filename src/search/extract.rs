@@ -144,7 +144,14 @@ fn is_field(line: &[u8]) -> bool {
 /// white space, with fields after it, is read as part of the header, as
 /// mail clients do).
 fn header_ended(bytes: &[u8]) -> Cow<'_, [u8]> {
-    let all: Vec<(&[u8], usize)> = lines::lines(bytes).collect();
+    // The header's lines, and the empty line after it.
+    let mut all: Vec<(&[u8], usize)> = Vec::new();
+    for l in lines::lines(bytes) {
+        all.push(l);
+        if l.0.is_empty() {
+            break;
+        }
+    }
     let mut start = 0;
     let mut saw_field = false;
     for (i, (line, end)) in all.iter().enumerate() {

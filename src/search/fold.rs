@@ -29,6 +29,10 @@ pub fn index_form(s: &str) -> String {
 /// default ignorables: soft hyphen, zero-width space and joiners, variation
 /// selectors, …) are dropped, as NFKC_Casefold does.
 pub fn fold(s: &str) -> String {
+    if s.is_ascii() {
+        // NFKC leaves ASCII as it is, and folding it is lower case.
+        return s.to_ascii_lowercase();
+    }
     s.chars()
         .filter(|c| !is_default_ignorable(*c))
         .nfkc()
