@@ -790,6 +790,66 @@ mod tests {
     }
 
     #[test]
+    fn bad_input_never_panics() {
+        // Pieces of everything decoded here, put together at random.
+        const PIECES: &[&[u8]] = &[
+            b"Subject: ",
+            b"From: ",
+            b"=?",
+            b"?=",
+            b"?B?",
+            b"?Q?",
+            b"utf-7",
+            b"iso-2022-jp-2",
+            b"x-sjis",
+            b"\x1b$B",
+            b"\x1b$(D",
+            b"\x1b(I",
+            b"\x1bN",
+            b"\x1b.A",
+            b"+",
+            b"-",
+            b"&",
+            b"\r",
+            b"\n",
+            b"\r\n",
+            b" ",
+            b"\t",
+            b":",
+            b"\x83",
+            b"\xff",
+            b"\xa4",
+            b"=3D",
+            b"=\r\n",
+            b"Content-Type: text/plain; charset=",
+            b"Content-Transfer-Encoding: base64\r\n",
+            b"Content-Type: multipart/mixed; boundary=b\r\n",
+            b"--b\r\n",
+            b"<style>",
+            b"</",
+            b"\xef\xbd\xb6",
+            b"\xe3\x81",
+            b"\0",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..3000 {
+            let mut m = Vec::new();
+            let n = (state >> 59) as usize + 1;
+            for _ in 0..n * 4 {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                m.extend_from_slice(PIECES[(state >> 33) as usize % PIECES.len()]);
+            }
+            let e = extract(&m);
+            let _ = e.to_doc(BlobId::of(&m));
+            let _ = charset::decode(&m, Some("utf-7"));
+            let _ = charset::decode(&m, Some("iso-2022-jp"));
+            let _ = header::addresses(&m, Some("shift_jis"));
+        }
+    }
+
+    #[test]
     fn attachments_are_listed() {
         let m = "From: a@b\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--XX\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\nContent-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--XX--\r\n";
         let e = extract(m.as_bytes());
