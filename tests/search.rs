@@ -650,3 +650,80 @@ fn corpus_japanese_mail_is_found() {
         "{r}"
     );
 }
+
+/// Mail as odd as real mail gets, imported from files (no server), then
+/// found by search and shown decoded: lines ending in CR alone, UTF-7, a
+/// wrong declared charset, full- and half-width text.
+#[test]
+fn odd_mail_is_read_as_a_mail_client_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| std::fs::write(dir.path().join(name), bytes).unwrap();
+    // A carrier's bounce: CR alone, ISO-2022-JP; its subject is メールエラー通知.
+    write(
+        "cr-only.eml",
+        b"From: no-reply@example.jp\rTo: a@example.jp\rSubject: =?ISO-2022-JP?B?GyRCJWEhPCVrJSglaSE8RExDThsoQg==?=\rMessage-ID: <cr@example.jp>\rMIME-Version: 1.0\rContent-Type: text/plain; charset=ISO-2022-JP\r\r\x1b$B%F%9%H\x1b(B report\r",
+    );
+    write(
+        "utf7.eml",
+        b"From: u@example.com\r\nSubject: =?UNICODE-1-1-UTF-7?Q?+MKgw8zCzMPwwyTDGMLkwyA-?=\r\nContent-Type: text/plain; charset=unicode-1-1-utf-7\r\n\r\n+MKgw8zCzMPwwyTDGMLkwyA- body\r\n",
+    );
+    // 経費精算 / 請求書を送付します in Shift_JIS, declared ISO-8859-1.
+    let mut wrong = b"From: s@example.jp\r\nSubject: wrong charset\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n".to_vec();
+    wrong.extend_from_slice(SJIS_BODY);
+    wrong.extend_from_slice(b"\r\n");
+    write("wrong.eml", &wrong);
+    write(
+        "width.eml",
+        "From: w@example.jp\r\nSubject: =?UTF-8?B?77yh77yi77yjIO+9tu++gO+9tu++hQ==?=\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nStraße\r\n".as_bytes(),
+    );
+    let env = Env::new();
+    let r = env.run(&["import", "odd", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r}");
+    let id_of = |name: &str| hex_id(&std::fs::read(dir.path().join(name)).unwrap());
+    let ids = |args: &[&str]| -> Vec<String> {
+        json(&env, args)
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&["subject:エラー通知"]), [id_of("cr-only.eml")]);
+    assert_eq!(ids(&["body:\"テスト report\""]), [id_of("cr-only.eml")]);
+    assert_eq!(ids(&["subject:エンコード"]), [id_of("utf7.eml")]);
+    assert_eq!(ids(&["body:請求書"]), [id_of("wrong.eml")]);
+    // Width and case fold both ways; results show the subject as written.
+    for q in [
+        "subject:abc",
+        "subject:ＡＢＣ",
+        "カタカナ",
+        "ｶﾀｶﾅ",
+        "STRASSE",
+        "straße",
+    ] {
+        assert_eq!(ids(&[q]), [id_of("width.eml")], "{q}");
+    }
+    assert_eq!(
+        subjects(&env, &["ｶﾀｶﾅ"]),
+        ["ＡＢＣ ｶﾀｶﾅ"],
+        "the subject as written"
+    );
+
+    let show = |name: &str| {
+        let r = env.run(&["show", &id_of(name)[..12]]);
+        assert_eq!(r.code, 0, "{r}");
+        r.stdout
+    };
+    let out = show("cr-only.eml");
+    assert!(out.contains("Subject:    メールエラー通知\n"), "{out}");
+    assert!(out.contains("\n\nテスト report\n"), "{out}");
+    assert!(!out.contains("not a MIME message"), "{out}");
+    let out = show("wrong.eml");
+    assert!(
+        out.contains("Note:       text (declared iso-8859-1, read as Shift_JIS)\n"),
+        "{out}"
+    );
+    assert!(out.contains("請求書を送付します"), "{out}");
+    let out = show("utf7.eml");
+    assert!(out.contains("Subject:    エンコードテスト\n"), "{out}");
+    assert!(out.contains("エンコードテスト body"), "{out}");
+    assert!(!out.contains("Note:"), "UTF-7 as declared: {out}");
+}

@@ -52,3 +52,15 @@ mk_require_cargo() {
     command -v cargo >/dev/null 2>&1 ||
         mk_die "\`cargo\` not found" "install the Rust toolchain (rustup) and make sure cargo is on PATH"
 }
+
+# Python 3 (with its `email` package, part of the standard library): the
+# corpus tests compare mailkeep's reading of mail with it.
+mk_ensure_python3() {
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import email.policy' >/dev/null 2>&1; then
+        mk_apt_install python3
+    fi
+    python3 -c 'import email.policy' ||
+        mk_die "\`python3\` cannot import its \`email\` package" \
+            "reinstall it: apt-get install --reinstall -y python3"
+    python3 --version >&2
+}

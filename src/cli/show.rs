@@ -80,6 +80,9 @@ pub fn run(g: &Globals, args: ShowArgs) -> Result<i32, OpError> {
     if !m.parsed {
         s.push_str("Note:       not a MIME message; headers read line by line\n");
     }
+    for note in &m.notes {
+        s.push_str(&format!("Note:       {note}\n"));
+    }
     if !m.attachments.is_empty() {
         s.push_str("Attachments:\n");
         for a in &m.attachments {

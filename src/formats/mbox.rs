@@ -660,18 +660,9 @@ fn envelope_date(from_line: &str) -> Option<InternalDate> {
 /// Flags from the mbox status headers of a message's header block.
 fn header_flags(message: &[u8]) -> Flags {
     let mut flags: Vec<&str> = Vec::new();
-    for line in message.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
-        let value = String::from_utf8_lossy(&line[colon + 1..])
-            .trim()
-            .to_string();
+    for field in super::lines::fields(message) {
+        let name = String::from_utf8_lossy(field.name.trim_ascii()).to_ascii_lowercase();
+        let value = String::from_utf8_lossy(&field.value).into_owned();
         match name.as_str() {
             "status" if value.contains('R') => flags.push("\\Seen"),
             "x-status" => {

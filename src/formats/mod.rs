@@ -15,8 +15,12 @@
 //! owner only (0600 / 0700): exported mail is as private as the store.
 //!
 //! Errors are `io::Error`s whose text names the file (and line, for mbox).
+//!
+//! [`lines`] reads the lines and header fields of a message with any line
+//! endings (CRLF, LF, CR alone, mixed): every header scan goes through it.
 
 pub mod eml;
+pub mod lines;
 pub mod maildir;
 pub mod mbox;
 pub mod names;

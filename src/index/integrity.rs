@@ -246,12 +246,12 @@ impl Index {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The subject of a message as the search index holds it, if it does.
+    /// The subject of a message as written, as the search index holds it, if
+    /// it does.
     pub fn indexed_subject(&self, blob: &BlobId) -> Option<String> {
         self.conn
             .query_row(
-                "SELECT f.subject FROM search_docs d JOIN search_fts f ON f.rowid = d.id
-                 WHERE d.blob_id = ?1",
+                "SELECT subject FROM search_docs WHERE blob_id = ?1",
                 [&blob.0[..]],
                 |r| r.get::<_, String>(0),
             )

@@ -6,7 +6,9 @@
 
 mod search;
 
-pub use search::{SearchColumn, SearchDoc, SearchFilter, SearchHit, SearchPlace, SearchTerm};
+pub use search::{
+    SearchColumn, SearchDoc, SearchFilter, SearchHit, SearchPlace, SearchState, SearchTerm,
+};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -62,7 +64,7 @@ pub fn error_text(e: &IndexError) -> String {
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How many migrations this release has (`migrations/`).
-const MIGRATION_COUNT: usize = 5;
+const MIGRATION_COUNT: usize = 6;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -71,6 +73,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0003_restore.sql")),
         M::up(include_str!("../../migrations/0004_archive.sql")),
         M::up(include_str!("../../migrations/0005_integrity.sql")),
+        M::up(include_str!("../../migrations/0006_search_fold.sql")),
     ])
 }
 

@@ -1,12 +1,14 @@
-//! SQL of the search index (`migrations/0002_search.sql`): one row per
-//! stored message in `search_docs` and, under the same rowid, its decoded
-//! text in the FTS5 table `search_fts` (trigram tokenizer).
+//! SQL of the search index (`migrations/0002_search.sql`,
+//! `0006_search_fold.sql`): one row per stored message in `search_docs`
+//! (with its subject and addresses as written, for the results) and, under
+//! the same rowid, its decoded text folded for matching in the FTS5 table
+//! `search_fts` (trigram tokenizer).
 //!
 //! Filling it is up to `ops::search`, which reads and parses the messages;
 //! here are only the rows. Like everything in the index, it is a cache.
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, OptionalExtension};
+use rusqlite::{params, params_from_iter};
 
 use super::{blob_id, Index, Result};
 use crate::model::BlobId;
@@ -46,7 +48,9 @@ impl SearchColumn {
 }
 
 /// One term of a query: a substring that must occur in `column` (in any
-/// text column when `None`).
+/// text column when `None`). The index holds text folded by
+/// `search::fold::index_form`; the term must be folded the same way (the
+/// query parser does it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchTerm {
     pub column: Option<SearchColumn>,
@@ -82,6 +86,11 @@ pub struct SearchDoc {
     pub cc: String,
     pub body: String,
     pub attachments: String,
+    /// Subject, From and To as written (white space made single), for the
+    /// results; the fields above are folded for matching.
+    pub shown_subject: String,
+    pub shown_from: String,
+    pub shown_to: String,
 }
 
 impl SearchDoc {
@@ -99,8 +108,22 @@ impl SearchDoc {
             cc: String::new(),
             body: String::new(),
             attachments: String::new(),
+            shown_subject: String::new(),
+            shown_from: String::new(),
+            shown_to: String::new(),
         }
     }
+}
+
+/// What search tables a store's index has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchState {
+    /// As this mailkeep fills them.
+    Ready,
+    /// Made by an older mailkeep (unfolded text): to be rebuilt.
+    Old,
+    /// None yet.
+    Missing,
 }
 
 /// Where a message is: one folder occurrence.
@@ -144,14 +167,28 @@ const PLACE_SELECT: &str =
      JOIN accounts a ON a.id = mb.account_id";
 
 impl Index {
-    /// Whether the store's index has the search tables (a store last
-    /// written by an older mailkeep and opened read-only has not).
-    pub fn search_ready(&self) -> Result<bool> {
-        Ok(self.conn.query_row(
+    /// Whether the store's index has the search tables as this mailkeep
+    /// fills them (a store last written by an older mailkeep and opened
+    /// read-only has none, or an index of unfolded text).
+    pub fn search_state(&self) -> Result<SearchState> {
+        let fts: i64 = self.conn.query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'search_fts'",
             [],
-            |r| r.get::<_, i64>(0),
-        )? > 0)
+            |r| r.get(0),
+        )?;
+        if fts == 0 {
+            return Ok(SearchState::Missing);
+        }
+        let folded: i64 = self.conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('search_docs') WHERE name = 'subject'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(if folded > 0 {
+            SearchState::Ready
+        } else {
+            SearchState::Old
+        })
     }
 
     /// Up to `limit` stored messages not in the search index yet, in id
@@ -197,15 +234,19 @@ impl Index {
         let mut added = 0;
         for d in docs {
             let n = tx.execute(
-                "INSERT INTO search_docs (blob_id, parsed, header_date, message_id, has_attachment, indexed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(blob_id) DO NOTHING",
+                "INSERT INTO search_docs (blob_id, parsed, header_date, message_id, has_attachment, indexed_at,
+                                          subject, sender, recipients)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(blob_id) DO NOTHING",
                 params![
                     &d.blob.0[..],
                     d.parsed,
                     d.header_date,
                     d.message_id,
                     d.has_attachment,
-                    at
+                    at,
+                    d.shown_subject,
+                    d.shown_from,
+                    d.shown_to,
                 ],
             )?;
             if n == 0 {
@@ -254,7 +295,8 @@ impl Index {
     /// more, so the caller can tell), newest first.
     pub fn search(&self, f: &SearchFilter) -> Result<Vec<SearchHit>> {
         let mut sql = format!(
-            "SELECT d.id, d.blob_id, min({DATE_EXPR}) AS date, d.has_attachment, d.message_id
+            "SELECT d.id, d.blob_id, min({DATE_EXPR}) AS date, d.has_attachment, d.message_id,
+                    d.subject, d.sender, d.recipients
              FROM search_docs d JOIN messages m ON m.blob_id = d.blob_id WHERE 1"
         );
         let mut args: Vec<Value> = Vec::new();
@@ -290,25 +332,16 @@ impl Index {
         let mut st = self.conn.prepare(&sql)?;
         let rows = st.query_map(params_from_iter(args), |r| {
             Ok((
-                r.get::<_, i64>(0)?,
                 blob_id(r.get::<_, Vec<u8>>(1)?),
                 r.get::<_, i64>(2)?,
                 r.get::<_, bool>(3)?,
                 r.get::<_, Option<String>>(4)?,
+                (r.get(5)?, r.get(6)?, r.get(7)?),
             ))
         })?;
         let found: Vec<_> = rows.collect::<rusqlite::Result<_>>()?;
         let mut hits = Vec::with_capacity(found.len());
-        for (rowid, blob, date, has_attachment, message_id) in found {
-            let (subject, from, to) = self
-                .conn
-                .query_row(
-                    "SELECT subject, sender, recipients FROM search_fts WHERE rowid = ?1",
-                    [rowid],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?
-                .unwrap_or_default();
+        for (blob, date, has_attachment, message_id, (subject, from, to)) in found {
             let mut places = self.places(&blob)?;
             if let Some(ids) = &f.mailbox_ids {
                 places.retain(|p| ids.contains(&p.mailbox_id));
@@ -419,7 +452,8 @@ mod tests {
 
     fn doc(bytes: &[u8], subject: &str, body: &str) -> SearchDoc {
         SearchDoc {
-            subject: subject.into(),
+            subject: subject.to_lowercase(),
+            shown_subject: subject.into(),
             from: "田中 太郎 <tanaka@example.jp>".into(),
             body: body.into(),
             ..SearchDoc::empty(BlobId::of(bytes), 1)
@@ -492,6 +526,52 @@ mod tests {
         }
         ix.apply(&recs, 1, 10).unwrap();
         (dir, ix)
+    }
+
+    #[test]
+    fn an_index_made_before_folding_is_emptied_to_be_filled_again() {
+        use rusqlite_migration::{Migrations, M};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite");
+        {
+            // A store as the mailkeep before 0006 left it, with one message
+            // indexed unfolded.
+            let mut conn = rusqlite::Connection::open(&path).unwrap();
+            Migrations::new(vec![
+                M::up(include_str!("../../migrations/0001_init.sql")),
+                M::up(include_str!("../../migrations/0002_search.sql")),
+                M::up(include_str!("../../migrations/0003_restore.sql")),
+                M::up(include_str!("../../migrations/0004_archive.sql")),
+            ])
+            .to_latest(&mut conn)
+            .unwrap();
+            conn.execute_batch(
+                "INSERT INTO search_docs (id, blob_id, parsed, has_attachment, indexed_at) VALUES (1, x'00', 1, 0, 0);
+                 INSERT INTO search_fts (rowid, subject, sender, recipients, cc, body, attachments)
+                 VALUES (1, 'ＡＢＣ', '', '', '', '', '');",
+            )
+            .unwrap();
+        }
+        let old = Index::open_read_only(&path).unwrap();
+        assert_eq!(old.search_state().unwrap(), SearchState::Old);
+        drop(old);
+        let ix = Index::open(&path).unwrap();
+        assert_eq!(ix.search_state().unwrap(), SearchState::Ready);
+        let count = |table: &str| -> i64 {
+            ix.conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count("search_docs"), 0, "to be indexed again");
+        assert_eq!(count("search_fts"), 0);
+        let fresh = tempfile::tempdir().unwrap();
+        let missing = Index::open_read_only(&{
+            let p = fresh.path().join("index.sqlite");
+            rusqlite::Connection::open(&p).unwrap();
+            p
+        })
+        .unwrap();
+        assert_eq!(missing.search_state().unwrap(), SearchState::Missing);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use crate::sync::exec::{self, SharedStore};
 
 use super::backup::error_chain;
 use super::{backoff, ensure_connected, Login, OpError};
-use check::{crlf_form, message_id, same_bytes, TargetIndex};
+use check::{crlf_form, message_id, same_bytes, served_message_id, TargetIndex};
 use plan::{FolderPlan, Item, Selection, TargetShape, ToFolder};
 
 /// Restore-map records are written at least this often (messages).
@@ -551,8 +551,8 @@ impl FolderRun<'_> {
         }
         let sizes = [scan.len, scan.crlf_len];
         let unix = item.internaldate.unix;
-        if let Some(id) = message_id(&scan.head) {
-            return Ok(target.claim_by_id(&id, unix, &sizes));
+        if let Some(found) = find_by_id(target, &scan.head, unix, &sizes) {
+            return Ok(found);
         }
         for uid in target.candidates_without_id(unix, &sizes) {
             let mut h = big::TrimHasher::default();
@@ -590,10 +590,10 @@ impl FolderRun<'_> {
         let crlf = crlf_form(bytes);
         let sizes = [bytes.len() as u64, crlf.len() as u64];
         let unix = item.internaldate.unix;
-        if let Some(id) = message_id(bytes) {
-            return Ok(target.claim_by_id(&id, unix, &sizes));
+        if let Some(found) = find_by_id(target, bytes, unix, &sizes) {
+            return Ok(found);
         }
-        // No Message-ID: compare the bytes of the few messages with the same
+        // No Message-ID (as the server sees it): compare the bytes of the few messages with the same
         // size and date (Dovecot serves NUL as 0x80, so that form counts too).
         let candidates = target.candidates_without_id(unix, &sizes);
         if candidates.is_empty() {
@@ -691,10 +691,30 @@ fn is_refusal(e: &ImapError) -> bool {
     }
 }
 
+/// Step 2 by Message-ID. `Some(answer)` when the Message-ID decides:
+/// the stored message has one as the server sees it (the answer is then the
+/// target message with it, or none: append), or has one only when read with
+/// any line ending and the target has a message with that one. `None`:
+/// compare bytes.
+fn find_by_id(
+    target: &mut TargetIndex,
+    head: &[u8],
+    unix: i64,
+    sizes: &[u64],
+) -> Option<Option<Uid>> {
+    if let Some(id) = served_message_id(head) {
+        return Some(target.claim_by_id(&id, unix, sizes));
+    }
+    // A target that made CR-only line endings CRLF sees this one.
+    let id = message_id(head)?;
+    target.claim_by_id(&id, unix, sizes).map(Some)
+}
+
 fn refused(folder: &str, item: &Item, bytes: &[u8], e: &ImapError) -> Refused {
-    let subject = mail_parser::MessageParser::default()
-        .parse_headers(bytes)
-        .and_then(|m| m.subject().map(str::to_string))
+    // Decoded as `show` decodes it, whatever the line endings.
+    let subject = crate::formats::lines::first_value(bytes, "subject")
+        .map(|raw| crate::search::header::unstructured(&raw, None).text)
+        .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "(no subject)".into());
     Refused {
         folder: folder.to_string(),
@@ -757,4 +777,44 @@ pub fn summary_line(r: &RestoreReport) -> String {
         human_bytes(bytes),
         r.elapsed.as_secs_f64()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::MessageIdentity;
+    use crate::model::InternalDate;
+
+    fn target(header: &[u8], size: u64) -> TargetIndex {
+        TargetIndex::new(&[MessageIdentity {
+            uid: 7,
+            size,
+            internaldate: InternalDate {
+                unix: 100,
+                offset_min: 0,
+            },
+            message_id_header: header.to_vec(),
+        }])
+    }
+
+    #[test]
+    fn a_cr_only_message_is_matched_however_the_target_kept_it() {
+        let stored = b"Subject: old Mac\rMessage-ID: <cr@x>\r\rbody\r";
+        let crlf = crlf_form(stored);
+        let sizes = [stored.len() as u64, crlf.len() as u64];
+        // Kept as it was: the server sees no Message-ID; bytes decide.
+        let mut kept = target(b"", stored.len() as u64);
+        assert_eq!(find_by_id(&mut kept, stored, 100, &sizes), None);
+        // Made CRLF: the server sees the Message-ID.
+        let mut converted = target(b"Message-ID: <cr@x>\r\n\r\n", crlf.len() as u64);
+        assert_eq!(
+            find_by_id(&mut converted, stored, 100, &sizes),
+            Some(Some(7))
+        );
+        // A message with a Message-ID the server sees is matched by it alone.
+        let plain = b"Message-ID: <p@x>\r\n\r\nbody\r\n";
+        let mut other = target(b"Message-ID: <q@x>\r\n\r\n", plain.len() as u64);
+        let n = [plain.len() as u64];
+        assert_eq!(find_by_id(&mut other, plain, 100, &n), Some(None));
+    }
 }

@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-use crate::index::{SearchDoc, SearchFilter, SearchHit};
+use crate::index::{SearchDoc, SearchFilter, SearchHit, SearchState};
 use crate::model::BlobId;
 use crate::search::{extract, parse_query, Extracted};
 use crate::store::{now, Store};
@@ -143,16 +143,22 @@ impl Write for CappedWriter {
 }
 
 fn require_search_tables(store: &Store) -> Result<(), OpError> {
-    if store.index().search_ready()? {
-        Ok(())
-    } else {
-        Err(OpError::usage(
+    match store.index().search_state()? {
+        SearchState::Ready => Ok(()),
+        SearchState::Missing => Err(OpError::usage(
             format!(
                 "the store `{}` has no search index yet",
                 store.root().display()
             ),
             Some("run `mailkeep reindex` once to build it"),
-        ))
+        )),
+        SearchState::Old => Err(OpError::usage(
+            format!(
+                "the search index of the store `{}` was made by an older mailkeep, which read less of the mail",
+                store.root().display()
+            ),
+            Some("run `mailkeep reindex` once to rebuild it (the next backup or import does it too)"),
+        )),
     }
 }
 

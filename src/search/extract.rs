@@ -1,18 +1,27 @@
-//! A message's bytes → decoded text, with mail-parser (`full_encoding`:
-//! ISO-2022-JP, Shift_JIS, EUC-JP and the rest are decoded).
+//! A message's bytes → decoded text, with mail-parser for the structure
+//! and mailkeep's own decoding for the text: headers through
+//! [`header`](super::header), text parts from their raw bytes through
+//! [`charset`](super::charset) (every charset mail clients read, and a
+//! declared charset that is wrong read as what it is).
+//!
+//! Line endings are normalized for reading first (bare CR, bare LF and
+//! mixed endings all end lines; see [`crate::formats::lines`]); the stored
+//! bytes are never changed.
 //!
 //! Never fails: a message mail-parser cannot make sense of is read by a raw
 //! scan of its header lines, and whatever follows them is taken as text.
-//! Japanese headers sent without MIME encoding (raw ISO-2022-JP escapes or
-//! 8-bit Shift_JIS/EUC-JP) are decoded too.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::sync::Once;
 
-use mail_parser::decoders::charsets::map::charset_decoder;
-use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Encoding, Message, MessageParser, MimeHeaders, PartType};
 
+use super::charset::{self, transfer_decode, Decoded};
+use super::fold::{index_form, normalize};
+use super::header;
+use crate::formats::lines;
 use crate::index::SearchDoc;
 use crate::model::BlobId;
 
@@ -49,6 +58,9 @@ pub struct Extracted {
     /// Text of attached messages (forwarded mail), for the index.
     pub nested_text: Vec<String>,
     pub attachments: Vec<Attachment>,
+    /// What was read in another charset than declared, for `show`:
+    /// `Subject (declared iso-8859-1, read as Shift_JIS)`.
+    pub notes: Vec<String>,
 }
 
 impl Extracted {
@@ -56,8 +68,10 @@ impl Extracted {
         !self.attachments.is_empty()
     }
 
-    /// The row for the search index: text normalized (see [`normalize`]),
-    /// the body capped at [`MAX_INDEXED_TEXT`].
+    /// The row for the search index: text in its [`index_form`] (white
+    /// space, NFKC, case folding) for matching, the body capped at
+    /// [`MAX_INDEXED_TEXT`]; subject and addresses also as written, for the
+    /// results.
     pub fn to_doc(&self, blob: BlobId) -> SearchDoc {
         let mut body = String::new();
         for t in self.texts.iter().chain(&self.nested_text) {
@@ -67,7 +81,11 @@ impl Extracted {
             if !body.is_empty() {
                 body.push(' ');
             }
-            body.push_str(&normalize(t));
+            let mut t = t.as_str();
+            if t.len() > MAX_INDEXED_TEXT {
+                t = &t[..floor_char_boundary(t, MAX_INDEXED_TEXT)];
+            }
+            body.push_str(&index_form(t));
         }
         truncate_at_char(&mut body, MAX_INDEXED_TEXT);
         let names: Vec<&str> = self.attachments.iter().map(|a| a.name.as_str()).collect();
@@ -77,18 +95,24 @@ impl Extracted {
             header_date: self.date,
             message_id: self.message_id.clone(),
             has_attachment: self.has_attachment(),
-            subject: normalize(&self.subject),
-            from: normalize(&self.from),
-            to: normalize(&self.to),
-            cc: normalize(&self.cc),
+            subject: index_form(&self.subject),
+            from: index_form(&self.from),
+            to: index_form(&self.to),
+            cc: index_form(&self.cc),
             body,
-            attachments: normalize(&names.join(" ")),
+            attachments: index_form(&names.join(" ")),
+            shown_subject: normalize(&self.subject),
+            shown_from: normalize(&self.from),
+            shown_to: normalize(&self.to),
         }
     }
 }
 
 /// Decodes a message. `bytes` may be only the start of a large message.
 pub fn extract(bytes: &[u8]) -> Extracted {
+    let bytes = lines::normalized(bytes);
+    let bytes = &bytes[header_start(&bytes)..];
+    let bytes = &*header_ended(bytes);
     // mail-parser 0.11 panics on some malformed MIME structures ("Invalid
     // part ID, could not find multipart"): such a message is read raw.
     quiet_panic_hook();
@@ -104,6 +128,73 @@ pub fn extract(bytes: &[u8]) -> Extracted {
         Ok(Some(e)) => e,
         Ok(None) | Err(_) => raw_scan(bytes),
     }
+}
+
+/// Whether a header line is a field (`Name: value`).
+fn is_field(line: &[u8]) -> bool {
+    line.iter().position(|&b| b == b':').is_some_and(|c| {
+        let name = line[..c].trim_ascii_end();
+        !name.is_empty() && name.iter().all(|b| b.is_ascii_graphic())
+    })
+}
+
+/// The message with an empty line put where its header ends without one:
+/// at a line that is neither a field nor a continuation, when no field
+/// follows it before the first empty line (a line that lost its leading
+/// white space, with fields after it, is read as part of the header, as
+/// mail clients do).
+fn header_ended(bytes: &[u8]) -> Cow<'_, [u8]> {
+    // The header's lines, and the empty line after it.
+    let mut all: Vec<(&[u8], usize)> = Vec::new();
+    for l in lines::lines(bytes) {
+        all.push(l);
+        if l.0.is_empty() {
+            break;
+        }
+    }
+    let mut start = 0;
+    let mut saw_field = false;
+    for (i, (line, end)) in all.iter().enumerate() {
+        if line.is_empty() {
+            break;
+        }
+        let continuation = line[0] == b' ' || line[0] == b'\t';
+        let envelope = i == 0 && line.starts_with(b"From ");
+        saw_field |= is_field(line);
+        if !continuation && !envelope && !is_field(line) {
+            if !saw_field {
+                // Not mail at all: read raw.
+                break;
+            }
+            let field_follows = all[i + 1..]
+                .iter()
+                .take_while(|(l, _)| !l.is_empty())
+                .any(|(l, _)| is_field(l));
+            if field_follows {
+                start = *end;
+                continue;
+            }
+            let mut out = bytes[..start].to_vec();
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&bytes[start..]);
+            return Cow::Owned(out);
+        }
+        start = *end;
+    }
+    Cow::Borrowed(bytes)
+}
+
+/// Where the header starts: after blank lines (empty, or white space only)
+/// that come before a first header field, as some programs write them.
+fn header_start(bytes: &[u8]) -> usize {
+    let mut start = 0;
+    for (line, end) in lines::lines(bytes) {
+        if !line.iter().all(|b| b.is_ascii_whitespace()) {
+            return if is_field(line) { start } else { 0 };
+        }
+        start = end;
+    }
+    0
 }
 
 thread_local! {
@@ -138,38 +229,64 @@ fn looks_like_mail(m: &Message<'_>) -> bool {
         || m.html_body_count() > 0
 }
 
+/// Collects the notes of decoded pieces, each once, with what it was.
+#[derive(Default)]
+struct Notes(Vec<String>);
+
+impl Notes {
+    fn take(&mut self, what: &str, d: Decoded) -> String {
+        if let Some(n) = d.note {
+            let n = format!("{what} ({n})");
+            if !self.0.contains(&n) {
+                self.0.push(n);
+            }
+        }
+        d.text
+    }
+}
+
 fn from_message(m: &Message<'_>, depth: usize) -> Extracted {
-    let charset = m
-        .root_part()
+    let root = m.root_part();
+    let charset = root
         .content_type()
         .and_then(|c| c.attribute("charset"))
         .map(str::to_string);
-    let raw_header = |name: &str| -> Option<&[u8]> {
-        let h = m
-            .root_part()
-            .headers
+    let charset = charset.as_deref();
+    // The raw values of the root part's fields called `name`.
+    let raw_headers = |name: &str| -> Vec<&[u8]> {
+        root.headers
             .iter()
-            .find(|h| h.name().eq_ignore_ascii_case(name))?;
-        m.raw_message
-            .get(h.offset_start as usize..h.offset_end as usize)
+            .filter(|h| h.name().eq_ignore_ascii_case(name))
+            .filter_map(|h| {
+                m.raw_message
+                    .get(h.offset_start as usize..h.offset_end as usize)
+            })
+            .collect()
     };
-    let subject = match (m.subject(), raw_header("Subject")) {
-        (Some(s), Some(raw)) if needs_repair(s) => decode_raw_header(raw, charset.as_deref()),
-        (Some(s), _) if s.contains("=?") => decode_encoded_words(s),
-        (Some(s), _) => s.to_string(),
-        (None, _) => String::new(),
+    let mut notes = Notes::default();
+    let subject = match raw_headers("Subject").first() {
+        Some(raw) => notes.take("Subject", header::unstructured(raw, charset)),
+        None => String::new(),
     };
+    let mut address_field = |name: &str| -> String {
+        let lists: Vec<String> = raw_headers(name)
+            .into_iter()
+            .map(|raw| notes.take(name, header::addresses(raw, charset)))
+            .filter(|s| !s.is_empty())
+            .collect();
+        lists.join(", ")
+    };
+    let from = address_field("From");
+    let to = address_field("To");
+    let cc = address_field("Cc");
     let mut texts = Vec::new();
-    for i in 0..m.text_body_count() {
-        if let Some(t) = m.body_text(i) {
-            texts.push(repair_text(&t));
-        }
-    }
-    if texts.is_empty() {
-        for i in 0..m.html_body_count() {
-            if let Some(t) = m.body_text(i) {
-                texts.push(repair_text(&t));
-            }
+    for (i, id) in text_parts(m).into_iter().enumerate() {
+        if let Some(d) = part_text(m, id) {
+            texts.push(if i == 0 {
+                notes.take("text", d)
+            } else {
+                d.text
+            });
         }
     }
     let mut attachments = Vec::new();
@@ -183,7 +300,7 @@ fn from_message(m: &Message<'_>, depth: usize) -> Extracted {
             })
             .unwrap_or_else(|| "application/octet-stream".into())
             .to_ascii_lowercase();
-        let mut name = part.attachment_name().map(repair_text);
+        let mut name = part.attachment_name().map(|n| repair_name(n, charset));
         if let PartType::Message(inner) = &part.body {
             if depth < MAX_NESTING {
                 let e = from_message(inner, depth + 1);
@@ -212,55 +329,145 @@ fn from_message(m: &Message<'_>, depth: usize) -> Extracted {
     Extracted {
         parsed: true,
         subject,
-        from: addresses(m.from()),
-        to: addresses(m.to()),
-        cc: addresses(m.cc()),
-        date_header: raw_header("Date").map(|r| unfold(&String::from_utf8_lossy(r))),
+        from,
+        to,
+        cc,
+        date_header: raw_headers("Date")
+            .first()
+            .map(|r| unfold(&String::from_utf8_lossy(r))),
         date: m.date().map(|d| d.to_timestamp()).filter(|t| *t > 0),
         message_id: m.message_id().map(str::to_string),
         texts,
         nested_text,
         attachments,
+        notes: notes.0,
     }
 }
 
-/// `Name <addr>, …`
-fn addresses(a: Option<&Address<'_>>) -> String {
-    let Some(a) = a else { return String::new() };
-    let list: Vec<String> = a
-        .iter()
-        .map(|x| {
-            let name = x.name().map(repair_text);
-            match (name, x.address()) {
-                (Some(n), Some(ad)) if !n.is_empty() => format!("{n} <{ad}>"),
-                (_, Some(ad)) => ad.to_string(),
-                (Some(n), None) => n,
-                (None, None) => String::new(),
-            }
-        })
-        .filter(|s| !s.is_empty())
-        .collect();
-    list.join(", ")
+/// The parts whose text is the message's text, in order: mail-parser's
+/// text bodies, else its HTML bodies, else (a message whose only part has
+/// a Content-Type without a subtype, `text`, or one that is no type at
+/// all, which RFC 2045 reads as text/plain; a multipart without a
+/// boundary) the first part that is text and not a named attachment.
+fn text_parts(m: &Message<'_>) -> Vec<usize> {
+    let is_text = |id: &u32| {
+        m.parts
+            .get(*id as usize)
+            .is_some_and(|p| matches!(p.body, PartType::Text(_) | PartType::Html(_)))
+    };
+    for list in [&m.text_body, &m.html_body] {
+        let ids: Vec<usize> = list
+            .iter()
+            .filter(|id| is_text(id))
+            .map(|id| *id as usize)
+            .collect();
+        if !ids.is_empty() {
+            return ids;
+        }
+    }
+    let fallback = m.parts.iter().position(|p| {
+        let named = p.attachment_name().is_some();
+        let text = matches!(p.body, PartType::Text(_) | PartType::Html(_));
+        let untyped = matches!(p.body, PartType::Binary(_) | PartType::InlineBinary(_))
+            && p.content_type().is_none_or(|c| c.subtype().is_none());
+        !named && (text || untyped)
+    });
+    fallback.into_iter().collect()
+}
+
+/// The text of part `id`, decoded from its raw bytes: transfer encoding,
+/// then charset (declared, or detected when that is wrong); HTML as text.
+/// mail-parser's own text when the raw bytes cannot be had.
+fn part_text(m: &Message<'_>, id: usize) -> Option<Decoded> {
+    let part = m.parts.get(id)?;
+    let (own, html) = match &part.body {
+        PartType::Text(t) => (t.as_ref(), false),
+        PartType::Html(t) => (t.as_ref(), true),
+        PartType::Binary(_) | PartType::InlineBinary(_) => ("", false),
+        _ => return None,
+    };
+    let raw = m
+        .raw_message
+        .get(part.offset_body as usize..part.offset_end as usize);
+    let mut d = match raw {
+        Some(raw) => {
+            // As the header says: mail-parser forgets it for a part it
+            // found an encoding problem in.
+            let encoding = part
+                .content_transfer_encoding()
+                .unwrap_or(match part.encoding {
+                    Encoding::Base64 => "base64",
+                    Encoding::QuotedPrintable => "quoted-printable",
+                    Encoding::None => "",
+                });
+            let bytes = transfer_decode(raw, encoding);
+            let declared = part.content_type().and_then(|c| c.attribute("charset"));
+            charset::decode(&bytes, declared)
+        }
+        None => Decoded {
+            text: own.to_string(),
+            note: None,
+        },
+    };
+    if html {
+        d.text = mail_parser::decoders::html::html_to_text(&without_hidden(&d.text));
+    }
+    Some(d)
+}
+
+/// HTML without what a mail client does not show: its `<style>`,
+/// `<script>` and `<title>` elements (mail-parser's `html_to_text` knows
+/// the first two only without attributes, the title only in a `<head>`).
+fn without_hidden(html: &str) -> Cow<'_, str> {
+    const HIDDEN: [&str; 3] = ["<style", "<script", "<title"];
+    let lower = html.to_ascii_lowercase();
+    if !HIDDEN.iter().any(|t| lower.contains(t)) {
+        return Cow::Borrowed(html);
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut pos = 0;
+    while pos < html.len() {
+        let next = HIDDEN
+            .iter()
+            .filter_map(|t| lower[pos..].find(t).map(|i| (pos + i, *t)))
+            .min();
+        let Some((start, tag)) = next else {
+            break;
+        };
+        out.push_str(&html[pos..start]);
+        let close = format!("</{}", &tag[1..]);
+        pos = match lower[start..].find(&close) {
+            Some(i) => lower[start + i..]
+                .find('>')
+                .map_or(html.len(), |j| start + i + j + 1),
+            None => html.len(),
+        };
+    }
+    out.push_str(&html[pos.min(html.len())..]);
+    Cow::Owned(out)
+}
+
+/// An attachment name as mail-parser read it, with what it left undecoded
+/// decoded: encoded words (in a charset it does not know) and raw
+/// ISO-2022-JP.
+fn repair_name(name: &str, charset: Option<&str>) -> String {
+    if name.contains("=?") || name.contains('\u{1b}') {
+        return header::unstructured(name.as_bytes(), charset).text;
+    }
+    name.to_string()
 }
 
 /// A message mail-parser could not read: header lines until the first empty
 /// line (none when the first line is not a header), the rest is text.
 fn raw_scan(bytes: &[u8]) -> Extracted {
     let mut fields: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut pos = 0;
     let mut first = true;
     let mut body_start = 0;
-    while pos < bytes.len() {
-        let end = bytes[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| pos + i + 1)
-            .unwrap_or(bytes.len());
-        let line = trim_eol(&bytes[pos..end]);
+    for (line, end) in lines::lines(bytes) {
         if first && line.starts_with(b"From ") {
             // An mbox envelope line.
-            pos = end;
             first = false;
+            body_start = end;
             continue;
         }
         if line.is_empty() {
@@ -269,8 +476,8 @@ fn raw_scan(bytes: &[u8]) -> Extracted {
         }
         if (line[0] == b' ' || line[0] == b'\t') && !fields.is_empty() {
             let last = fields.last_mut().expect("not empty");
-            last.1.push(b' ');
-            last.1.extend_from_slice(line.trim_ascii());
+            last.1.extend_from_slice(b"\r\n");
+            last.1.extend_from_slice(line);
         } else if let Some(colon) = line.iter().position(|&b| b == b':') {
             let name = &line[..colon];
             if name.is_empty() || !name.iter().all(|&b| b.is_ascii_graphic()) {
@@ -284,55 +491,66 @@ fn raw_scan(bytes: &[u8]) -> Extracted {
             break;
         }
         first = false;
-        pos = end;
         body_start = end;
     }
     if fields.is_empty() {
         body_start = 0;
     }
-    let get = |n: &str| -> String {
+    let mut notes = Notes::default();
+    let values = |n: &str| -> Vec<&[u8]> {
         fields
             .iter()
             .filter(|(k, _)| k == n)
-            .map(|(_, v)| decode_raw_header(v, None))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .map(|(_, v)| v.as_slice())
+            .collect()
     };
-    let date_header = fields
-        .iter()
-        .find(|(k, _)| k == "date")
-        .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let mut text_of = |n: &str, what: &str, addresses: bool| -> String {
+        let parts: Vec<String> = values(n)
+            .into_iter()
+            .map(|v| {
+                let d = if addresses {
+                    header::addresses(v, None)
+                } else {
+                    header::unstructured(v, None)
+                };
+                notes.take(what, d)
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        parts.join(", ")
+    };
+    let subject = text_of("subject", "Subject", false);
+    let from = text_of("from", "From", true);
+    let to = text_of("to", "To", true);
+    let cc = text_of("cc", "Cc", true);
+    let message_id = Some(text_of("message-id", "Message-ID", false))
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_matches(|c| c == '<' || c == '>').to_string());
+    let date_header = values("date")
+        .first()
+        .map(|v| unfold(&String::from_utf8_lossy(v)));
     let date = date_header.as_deref().and_then(|d| {
         chrono::DateTime::parse_from_rfc2822(d)
             .ok()
             .map(|t| t.timestamp())
     });
-    let message_id = Some(get("message-id"))
-        .filter(|s| !s.is_empty())
-        .map(|s| s.trim_matches(|c| c == '<' || c == '>').to_string());
     let body = &bytes[body_start.min(bytes.len())..];
     let body = &body[..body.len().min(MAX_INDEXED_TEXT)];
+    let text = notes.take("text", charset::decode(body, None));
     Extracted {
         parsed: false,
-        subject: get("subject"),
-        from: get("from"),
-        to: get("to"),
-        cc: get("cc"),
+        subject,
+        from,
+        to,
+        cc,
         date_header,
         date,
         message_id,
-        texts: vec![decode_raw_header(body, None)],
+        texts: vec![text],
         nested_text: Vec::new(),
         attachments: Vec::new(),
+        notes: notes.0,
     }
-}
-
-fn trim_eol(line: &[u8]) -> &[u8] {
-    let mut l = line;
-    while let [rest @ .., b'\n' | b'\r'] = l {
-        l = rest;
-    }
-    l
 }
 
 fn unfold(s: &str) -> String {
@@ -343,196 +561,18 @@ fn unfold(s: &str) -> String {
         .join(" ")
 }
 
-/// Decodes the MIME encoded words (`=?charset?B|Q?text?=`) that mail-parser
-/// left as they were (it gives up on a word that does not decode cleanly,
-/// e.g. ISO-2022-JP with carrier emoji); what cannot be decoded stays.
-fn decode_encoded_words(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    let mut after_word = false;
-    while let Some(start) = rest.find("=?") {
-        let (before, word) = rest.split_at(start);
-        let Some((decoded, len)) = encoded_word(word) else {
-            out.push_str(before);
-            out.push_str("=?");
-            rest = &word[2..];
-            after_word = false;
-            continue;
-        };
-        // White space between two encoded words is not part of the text.
-        if !(after_word && before.trim().is_empty()) {
-            out.push_str(before);
-        }
-        out.push_str(&decoded);
-        rest = &word[len..];
-        after_word = true;
+/// The largest char boundary at or below `max`.
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    let mut cut = max.min(s.len());
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
     }
-    out.push_str(rest);
-    out
-}
-
-/// One encoded word at the start of `w`: its text and its length.
-fn encoded_word(w: &str) -> Option<(String, usize)> {
-    let body = w.strip_prefix("=?")?;
-    let mut parts = body.splitn(3, '?');
-    let charset = parts.next()?;
-    let encoding = parts.next()?;
-    let rest = parts.next()?;
-    let end = rest.find("?=")?;
-    let text = &rest[..end];
-    if charset.is_empty() || text.contains(char::is_whitespace) {
-        return None;
-    }
-    let bytes = match encoding {
-        "B" | "b" => {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD_NO_PAD
-                .decode(text.trim_end_matches('='))
-                .ok()?
-        }
-        "Q" | "q" => {
-            let mut v = Vec::new();
-            let b = text.as_bytes();
-            let mut i = 0;
-            while i < b.len() {
-                match b[i] {
-                    b'_' => v.push(b' '),
-                    b'=' => {
-                        let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                        v.push(u8::from_str_radix(hex, 16).ok()?);
-                        i += 2;
-                    }
-                    c => v.push(c),
-                }
-                i += 1;
-            }
-            v
-        }
-        _ => return None,
-    };
-    let len = 2 + charset.len() + 1 + encoding.len() + 1 + end + 2;
-    // RFC 2231 language suffix: `charset*lang`.
-    let charset = charset.split('*').next().unwrap_or(charset);
-    let decoded = match charset_decoder(charset.as_bytes()) {
-        Some(dec) => dec(&bytes),
-        None => String::from_utf8_lossy(&bytes).into_owned(),
-    };
-    Some((decoded, len))
-}
-
-/// Text that still holds ISO-2022-JP escapes or replacement characters was
-/// not decoded right.
-fn needs_repair(s: &str) -> bool {
-    s.contains('\u{1b}') || s.contains('\u{fffd}')
-}
-
-/// Text (a part declared without a charset, say) that still holds raw
-/// ISO-2022-JP escape sequences is decoded as ISO-2022-JP.
-fn repair_text(s: &str) -> String {
-    if s.contains("\u{1b}$B") || s.contains("\u{1b}$@") || s.contains("\u{1b}(J") {
-        if let Some(dec) = charset_decoder(b"iso-2022-jp") {
-            return dec(s.as_bytes());
-        }
-    }
-    s.to_string()
-}
-
-/// A header value as raw bytes (unfolded or not): MIME encoded words are
-/// decoded; raw 8-bit text is tried as UTF-8, then as the message's charset,
-/// then as Shift_JIS and EUC-JP (Japanese mail often has unencoded headers),
-/// and the first decoding without replacement characters wins.
-fn decode_raw_header(raw: &[u8], charset: Option<&str>) -> String {
-    let unfolded = unfold(&String::from_utf8_lossy(raw));
-    if raw.windows(2).any(|w| w == b"=?") {
-        // Let mail-parser decode the encoded words of an unstructured field.
-        let mut msg = b"Subject: ".to_vec();
-        msg.extend_from_slice(raw);
-        msg.extend_from_slice(b"\r\n\r\n");
-        if let Some(s) = MessageParser::default()
-            .parse(&msg)
-            .and_then(|m| m.subject().map(str::to_string))
-        {
-            if !needs_repair(&s) {
-                return s;
-            }
-        }
-        let words = decode_encoded_words(&unfolded);
-        if words != unfolded {
-            return words;
-        }
-    }
-    if raw.contains(&0x1b) {
-        if let Some(dec) = charset_decoder(b"iso-2022-jp") {
-            return unfold(&dec(raw));
-        }
-    }
-    if let Ok(s) = std::str::from_utf8(raw) {
-        return unfold(s);
-    }
-    let mut candidates: Vec<&[u8]> = Vec::new();
-    if let Some(c) = charset {
-        candidates.push(c.as_bytes());
-    }
-    candidates.extend([&b"shift_jis"[..], b"euc-jp", b"windows-1252"]);
-    for c in candidates {
-        if let Some(dec) = charset_decoder(c) {
-            let s = dec(raw);
-            if !s.contains('\u{fffd}') {
-                return unfold(&s);
-            }
-        }
-    }
-    unfolded
-}
-
-/// Text as the index keeps it: line breaks and runs of white space become
-/// one space, except that a line break between two CJK characters is
-/// dropped (Japanese text is wrapped anywhere, and `見積\n書` is `見積書`);
-/// control characters become spaces.
-pub fn normalize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut pending_space = false;
-    let mut pending_newline = false;
-    let mut prev: Option<char> = None;
-    for c in s.chars() {
-        if c.is_whitespace() || c.is_control() {
-            pending_space = true;
-            if c == '\n' || c == '\r' {
-                pending_newline = true;
-            }
-            continue;
-        }
-        if pending_space && prev.is_some() {
-            let join = pending_newline && prev.is_some_and(is_cjk) && is_cjk(c);
-            if !join {
-                out.push(' ');
-            }
-        }
-        pending_space = false;
-        pending_newline = false;
-        out.push(c);
-        prev = Some(c);
-    }
-    out
-}
-
-/// Characters of scripts written without spaces between words.
-fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x3000..=0x30FF      // CJK punctuation, hiragana, katakana
-        | 0x3400..=0x4DBF    // CJK extension A
-        | 0x4E00..=0x9FFF    // CJK unified ideographs
-        | 0xF900..=0xFAFF    // compatibility ideographs
-        | 0xFF00..=0xFFEF    // full- and half-width forms
-        | 0x20000..=0x3FFFF) // extensions B and later
+    cut
 }
 
 fn truncate_at_char(s: &mut String, max: usize) {
     if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
+        let cut = floor_char_boundary(s, max);
         s.truncate(cut);
     }
 }
@@ -575,10 +615,156 @@ mod tests {
             "{}",
             extract(m).subject
         );
+    }
+
+    /// テスト, and エンコードテスト in UTF-7.
+    const SJIS: &[u8] = b"\x83\x65\x83\x58\x83\x67";
+
+    #[test]
+    fn cr_only_and_mixed_line_endings_are_read_as_lines() {
+        // A carrier's bounce as old gateways write it: CR alone, ISO-2022-JP.
+        let m = b"From: no-reply@example.jp\rTo: a@example.jp\rSubject: =?ISO-2022-JP?B?GyRCJWEhPCVrJSglaSE8RExDThsoQg==?=\rMIME-Version: 1.0\rContent-Type: text/plain; charset=ISO-2022-JP\r\r\x1b$B%F%9%H\x1b(B\rsecond line\r";
+        let e = extract(m);
+        assert!(e.parsed, "{e:?}");
+        assert_eq!(e.subject, "メールエラー通知");
+        assert_eq!(e.from, "no-reply@example.jp");
         assert_eq!(
-            decode_encoded_words("=?utf-8?Q?caf=C3=A9_au?= =?utf-8?B?5LiA?= x =?bad"),
-            "café au一 x =?bad"
+            e.texts[0].lines().collect::<Vec<_>>(),
+            ["テスト", "second line"]
         );
+        // Headers in CRLF, a multipart body in bare LF, a part in CR alone.
+        let m = b"Subject: mixed\r\nFrom: a@b\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\nContent-Type: text/plain\n\nfirst part\n--b\rContent-Type: text/plain\r\rsecond part\r--b--\n";
+        let e = extract(m);
+        assert_eq!(e.subject, "mixed");
+        assert_eq!(
+            e.texts.iter().map(|t| t.trim()).collect::<Vec<_>>(),
+            ["first part", "second part"]
+        );
+        // A message mail-parser does not take is scanned with any line endings too.
+        let e = extract(b"Subject: raw\rFrom: a@b\r\rbody\r");
+        assert_eq!(e.subject, "raw");
+    }
+
+    #[test]
+    fn text_is_found_where_mail_parser_finds_none() {
+        // A Content-Type without a subtype, or none that parses: text/plain.
+        for ct in ["text", "text plain", "binary"] {
+            let m = format!("From: a@b\nSubject: s\nContent-Type: {ct}\n\nhello there\n");
+            assert_eq!(extract(m.as_bytes()).texts[0].trim(), "hello there", "{ct}");
+        }
+        // The text alternative is only an image: the HTML one is the text.
+        let m = b"From: a@b\nSubject: s\nContent-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/html\n\n<p>the <b>html</b></p>\n--b\nContent-Type: multipart/related; boundary=c\n\n--c\nContent-Type: image/png\nContent-Transfer-Encoding: base64\n\niVBORw0KGgo=\n--c--\n--b--\n";
+        assert_eq!(extract(m).texts[0].trim(), "the html");
+        // No CSS in the text, whatever attributes its element has.
+        let m = b"From: a@b\nSubject: s\nContent-Type: text/html\n\n<html><body><STYLE type=\"text/css\">body { width: 100% }</style><p>Hello</p><script src=x>var a;</script></body></html>\n";
+        assert_eq!(extract(m).texts[0].trim(), "Hello");
+    }
+
+    #[test]
+    fn a_header_that_ends_without_an_empty_line() {
+        let e = extract(b"From: a@b\nSubject: s\nthis line is text\nand so is this\n");
+        assert_eq!(e.subject, "s");
+        assert_eq!(e.texts[0].trim(), "this line is text\nand so is this");
+        // A line that lost its leading space, with fields after it, is header.
+        let e = extract(
+            b"Received: from x\nby y; 1 Jan 2020 00:00:00 +0000\nid z\nSubject: s\n\ntext\n",
+        );
+        assert_eq!(e.subject, "s");
+        assert_eq!(e.texts[0].trim(), "text");
+    }
+
+    #[test]
+    fn blank_lines_before_the_header_are_skipped() {
+        let e = extract(b"      \nSubject: after spaces\nFrom: a@b\n\ntext\n");
+        assert_eq!(e.subject, "after spaces");
+        assert_eq!(e.texts[0].trim(), "text");
+        assert_eq!(
+            extract(b"\r\nSubject: after a blank line\r\n\r\nx").subject,
+            "after a blank line"
+        );
+        // Text that is not a header stays text.
+        let e = extract(b"\n  \nnot a header\nSubject: x\n");
+        assert_eq!(e.subject, "");
+    }
+
+    #[test]
+    fn utf7_headers_and_text() {
+        let m = b"From: =?UNICODE-1-1-UTF-7?Q?+MKgw8zCzMPwwyTDGMLkwyA-?= <u@example.com>\r\nSubject: =?UNICODE-1-1-UTF-7?Q?+MKgw8zCzMPwwyTDGMLkwyA-?=\r\nContent-Type: text/plain; charset=unicode-1-1-utf-7\r\n\r\nHi Mom -+Jjo--! +MKgw8zCzMPwwyTDGMLkwyA-\r\n";
+        let e = extract(m);
+        assert_eq!(e.subject, "エンコードテスト");
+        assert_eq!(e.from, "エンコードテスト <u@example.com>");
+        assert_eq!(e.texts[0].trim(), "Hi Mom -\u{263a}-! エンコードテスト");
+        assert!(e.notes.is_empty(), "{:?}", e.notes);
+    }
+
+    #[test]
+    fn japanese_bodies_in_each_charset_and_alias() {
+        for (label, body) in [
+            ("Shift_JIS", SJIS),
+            ("x-sjis", SJIS),
+            ("windows-31j", SJIS),
+            ("CP932", SJIS),
+            ("EUC-JP", &b"\xa5\xc6\xa5\xb9\xa5\xc8"[..]),
+            ("x-euc-jp", b"\xa5\xc6\xa5\xb9\xa5\xc8"),
+            ("csISO2022JP", b"\x1b$B%F%9%H\x1b(B"),
+            ("ISO-2022-JP-2", b"\x1b$B%F%9%H\x1b(B"),
+        ] {
+            for cte in ["8bit", "base64", "quoted-printable"] {
+                let encoded: Vec<u8> = match cte {
+                    "base64" => {
+                        use base64::Engine;
+                        base64::engine::general_purpose::STANDARD
+                            .encode(body)
+                            .into_bytes()
+                    }
+                    "quoted-printable" => body
+                        .iter()
+                        .flat_map(|b| format!("={b:02X}").into_bytes())
+                        .collect(),
+                    _ => body.to_vec(),
+                };
+                let mut m = format!("From: a@b\r\nSubject: s\r\nContent-Type: text/plain; charset=\"{label}\"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n").into_bytes();
+                m.extend_from_slice(&encoded);
+                m.extend_from_slice(b"\r\n");
+                let e = extract(&m);
+                assert_eq!(e.texts[0].trim(), "テスト", "{label} {cte}");
+                assert!(e.notes.is_empty(), "{label} {cte}: {:?}", e.notes);
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_declared_charset_is_read_right_and_noted() {
+        let mut m = b"From: a@b\r\nSubject: =?iso-8859-1?B?g2WDWINn?=\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n".to_vec();
+        m.extend_from_slice(SJIS);
+        m.extend_from_slice(b"\r\n");
+        let e = extract(&m);
+        assert_eq!(e.subject, "テスト");
+        assert_eq!(e.texts[0].trim(), "テスト");
+        assert_eq!(
+            e.notes,
+            [
+                "Subject (declared iso-8859-1, read as Shift_JIS)",
+                "text (declared iso-8859-1, read as Shift_JIS)"
+            ]
+        );
+        // Undeclared ISO-2022-JP text.
+        let e = extract(b"From: a@b\r\nSubject: s\r\n\r\n\x1b$B%F%9%H\x1b(B\r\n");
+        assert_eq!(e.texts[0].trim(), "テスト");
+        assert_eq!(e.notes, ["text (no charset declared, read as ISO-2022-JP)"]);
+    }
+
+    #[test]
+    fn the_index_holds_folded_text_and_the_results_the_text_as_written() {
+        let m = "From: ﾀﾅｶ <t@example.jp>\r\nSubject: ＡＢＣ ｶﾀｶﾅ\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nStraße\r\n";
+        let e = extract(m.as_bytes());
+        assert_eq!(e.subject, "ＡＢＣ ｶﾀｶﾅ");
+        let d = e.to_doc(BlobId::of(m.as_bytes()));
+        assert_eq!(d.subject, "abc カタカナ");
+        assert_eq!(d.from, "タナカ <t@example.jp>");
+        assert_eq!(d.body, "strasse");
+        assert_eq!(d.shown_subject, "ＡＢＣ ｶﾀｶﾅ");
+        assert_eq!(d.shown_from, "ﾀﾅｶ <t@example.jp>");
     }
 
     #[test]
@@ -604,6 +790,66 @@ mod tests {
     }
 
     #[test]
+    fn bad_input_never_panics() {
+        // Pieces of everything decoded here, put together at random.
+        const PIECES: &[&[u8]] = &[
+            b"Subject: ",
+            b"From: ",
+            b"=?",
+            b"?=",
+            b"?B?",
+            b"?Q?",
+            b"utf-7",
+            b"iso-2022-jp-2",
+            b"x-sjis",
+            b"\x1b$B",
+            b"\x1b$(D",
+            b"\x1b(I",
+            b"\x1bN",
+            b"\x1b.A",
+            b"+",
+            b"-",
+            b"&",
+            b"\r",
+            b"\n",
+            b"\r\n",
+            b" ",
+            b"\t",
+            b":",
+            b"\x83",
+            b"\xff",
+            b"\xa4",
+            b"=3D",
+            b"=\r\n",
+            b"Content-Type: text/plain; charset=",
+            b"Content-Transfer-Encoding: base64\r\n",
+            b"Content-Type: multipart/mixed; boundary=b\r\n",
+            b"--b\r\n",
+            b"<style>",
+            b"</",
+            b"\xef\xbd\xb6",
+            b"\xe3\x81",
+            b"\0",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..3000 {
+            let mut m = Vec::new();
+            let n = (state >> 59) as usize + 1;
+            for _ in 0..n * 4 {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                m.extend_from_slice(PIECES[(state >> 33) as usize % PIECES.len()]);
+            }
+            let e = extract(&m);
+            let _ = e.to_doc(BlobId::of(&m));
+            let _ = charset::decode(&m, Some("utf-7"));
+            let _ = charset::decode(&m, Some("iso-2022-jp"));
+            let _ = header::addresses(&m, Some("shift_jis"));
+        }
+    }
+
+    #[test]
     fn attachments_are_listed() {
         let m = "From: a@b\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--XX\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\nContent-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--XX--\r\n";
         let e = extract(m.as_bytes());
@@ -619,14 +865,5 @@ mod tests {
         assert!(d.has_attachment);
         assert_eq!(d.attachments, "invoice.pdf");
         assert_eq!(d.body, "see attached");
-    }
-
-    #[test]
-    fn normalize_joins_wrapped_japanese_only() {
-        assert_eq!(
-            normalize("見積\r\n書を  送ります\nnext\tline"),
-            "見積書を 送ります next line"
-        );
-        assert_eq!(normalize("  a\u{0}b "), "a b");
     }
 }

@@ -6,13 +6,15 @@
 //! has:attachment
 //! ```
 //!
-//! Terms are ANDed; each is a substring, without case for ASCII. A value may
+//! Terms are ANDed; each is a substring, matched in the folded form the
+//! index keeps (see [`super::fold`]: NFKC, case folding). A value may
 //! be quoted (`subject:"monthly report"`). Dates are YYYY-MM-DD (or
 //! YYYY/MM/DD), midnight local time: `before:D` is before D, `after:D` and
 //! `since:D` are on or after D.
 
 use chrono::{Local, NaiveDate, TimeZone};
 
+use super::fold::index_form;
 use crate::index::{SearchColumn, SearchTerm};
 
 /// A parsed query.
@@ -135,7 +137,9 @@ pub fn parse_query(q: &str) -> Result<Query, QueryError> {
     Ok(out)
 }
 
+/// A text term, folded as the index is (white space, NFKC, case folding).
 fn push_text(out: &mut Query, column: Option<SearchColumn>, text: String) {
+    let text = index_form(&text);
     if !text.is_empty() {
         out.terms.push(SearchTerm { column, text });
     }
@@ -229,6 +233,24 @@ mod tests {
         assert_eq!(q.terms[0].text, "12:30");
         assert_eq!(q.terms[1].text, "http2:x");
         assert_eq!(q.terms[2].text, "re:meeting");
+    }
+
+    #[test]
+    fn terms_are_folded_as_the_index_is() {
+        let q = parse_query("ｶﾀｶﾅ subject:ＡＢＣ INVOICE \"Straße  Nr\" \u{200b}").unwrap();
+        assert_eq!(
+            q.terms,
+            vec![
+                t(None, "カタカナ"),
+                t(Some(SearchColumn::Subject), "abc"),
+                t(None, "invoice"),
+                t(None, "strasse nr"),
+            ],
+            "a term that folds to nothing is dropped"
+        );
+        // Half-width kana with a sound mark is one character once folded:
+        // short enough for the LIKE path.
+        assert_eq!(parse_query("ｶﾞｲ").unwrap().terms[0].text.chars().count(), 2);
     }
 
     #[test]

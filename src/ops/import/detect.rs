@@ -8,6 +8,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::formats::lines::lines;
 use crate::formats::{eml, maildir, names};
 use crate::model::{Flags, InternalDate};
 
@@ -70,26 +71,21 @@ pub enum Sniff {
 /// Looks at the start of a file or message.
 pub fn sniff(head: &[u8]) -> Sniff {
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    // Lines may end in CRLF, LF or CR alone.
     let mut rest = head;
     loop {
-        let line_end = rest.iter().position(|&b| b == b'\n').map(|i| i + 1);
-        let line = &rest[..line_end.unwrap_or(rest.len())];
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
-            match line_end {
-                Some(n) if n < rest.len() => {
-                    rest = &rest[n..];
-                    continue;
-                }
-                _ => return Sniff::Empty,
-            }
+        let Some((line, end)) = lines(rest).next() else {
+            return Sniff::Empty;
+        };
+        if !line.iter().all(|b| b.is_ascii_whitespace()) {
+            break;
         }
-        break;
+        rest = &rest[end..];
     }
     if rest.starts_with(b"From ") {
-        let after = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| &rest[i + 1..])
+        let after = lines(rest)
+            .next()
+            .map(|(_, end)| &rest[end..])
             .unwrap_or(&[]);
         return Sniff::Mbox {
             gmail: takeout::has_labels(after),
@@ -103,10 +99,8 @@ pub fn sniff(head: &[u8]) -> Sniff {
     if let Some(what) = binary_kind(rest) {
         return Sniff::NotMail(what);
     }
-    let first: String = String::from_utf8_lossy(rest)
-        .lines()
-        .next()
-        .unwrap_or("")
+    let first_line = lines(rest).next().map(|(l, _)| l).unwrap_or(&[]);
+    let first: String = String::from_utf8_lossy(first_line)
         .chars()
         .take(60)
         .collect();
@@ -118,7 +112,7 @@ pub fn sniff(head: &[u8]) -> Sniff {
 /// `Name:` at the start of the first line, with a field name of printable
 /// ASCII (RFC 5322).
 fn is_header_line(s: &[u8]) -> bool {
-    let line = &s[..s.iter().position(|&b| b == b'\n').unwrap_or(s.len())];
+    let line = lines(s).next().map(|(l, _)| l).unwrap_or(&[]);
     let Some(colon) = line.iter().position(|&b| b == b':') else {
         return false;
     };
@@ -504,6 +498,18 @@ mod tests {
         assert!(matches!(sniff(b"\0\0A: b\n"), Sniff::NotMail(w) if w.contains("NUL")));
         assert_eq!(sniff(b"Subject: x\0y\r\n"), Sniff::Message);
         assert!(matches!(sniff(b"no colon here\nA: b\n"), Sniff::NotMail(_)));
+        // Old Mac mail: lines end in CR alone.
+        assert_eq!(
+            sniff(b"\r\rSubject: x\rFrom: a@b\r\rtext\r"),
+            Sniff::Message
+        );
+        assert!(
+            matches!(sniff(b"no header\rA: b\r"), Sniff::NotMail(w) if w.ends_with("`no header`, neither a `From ` line (mbox) nor a header (a message)"))
+        );
+        assert_eq!(
+            sniff(b"From a Mon Jan  1 00:00:00 2024\rX-Gmail-Labels: Inbox\r\r"),
+            Sniff::Mbox { gmail: true }
+        );
         assert!(check_message(b"").is_err());
         assert!(check_message(b"Subject: x\n\nbody").is_ok());
     }

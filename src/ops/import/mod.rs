@@ -367,9 +367,12 @@ fn file_date(path: &Path) -> InternalDate {
         })
 }
 
-/// The message's `Date:` header, with its zone.
+/// The message's `Date:` header, with its zone (whatever its line endings).
 fn header_date(bytes: &[u8]) -> Option<InternalDate> {
-    let msg = mail_parser::MessageParser::new().parse_headers(bytes)?;
+    let mut field = b"Date: ".to_vec();
+    field.extend_from_slice(&crate::formats::lines::first_value(bytes, "date")?);
+    field.extend_from_slice(b"\r\n\r\n");
+    let msg = mail_parser::MessageParser::new().parse_headers(&field)?;
     let d = msg.date()?;
     if !d.is_valid() {
         return None;
@@ -402,6 +405,26 @@ mod tests {
             gone: false,
             at: 1,
         }
+    }
+
+    #[test]
+    fn the_date_header_is_read_whatever_the_line_endings() {
+        let want = Some(InternalDate {
+            unix: 1_609_722_000,
+            offset_min: 540,
+        });
+        for m in [
+            &b"Subject: x\r\nDate: Mon, 4 Jan 2021\r\n 10:00:00 +0900\r\n\r\nbody"[..],
+            b"Subject: x\nDate: Mon, 4 Jan 2021 10:00:00 +0900\n\nbody",
+            b"Subject: x\rDate: Mon, 4 Jan 2021\r 10:00:00 +0900\r\rbody",
+        ] {
+            assert_eq!(header_date(m), want, "{}", String::from_utf8_lossy(m));
+        }
+        assert_eq!(
+            header_date(b"Subject: x\r\rDate: Mon, 4 Jan 2021 10:00:00 +0900"),
+            None
+        );
+        assert_eq!(header_date(b"Date: yesterday\n\n"), None);
     }
 
     #[test]

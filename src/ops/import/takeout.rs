@@ -142,35 +142,11 @@ fn decode_words(s: &str) -> String {
         .unwrap_or_else(|| s.to_string())
 }
 
-/// The unfolded value of the first header `name` (lower case) in the header
-/// block of `message`, if any.
+/// The unfolded value of the first header `name` in the header block of
+/// `message` (whatever its line endings), if any.
 fn header_value(message: &[u8], name: &str) -> Option<String> {
-    let mut value: Option<Vec<u8>> = None;
-    for line in message.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        if line[0] == b' ' || line[0] == b'\t' {
-            if let Some(v) = value.as_mut() {
-                v.push(b' ');
-                v.extend_from_slice(line.trim_ascii_start());
-            }
-            continue;
-        }
-        if value.is_some() {
-            break;
-        }
-        if let Some(colon) = line.iter().position(|&b| b == b':') {
-            if line[..colon]
-                .trim_ascii_end()
-                .eq_ignore_ascii_case(name.as_bytes())
-            {
-                value = Some(line[colon + 1..].trim_ascii().to_vec());
-            }
-        }
-    }
-    value.map(|v| String::from_utf8_lossy(&v).into_owned())
+    crate::formats::lines::first_value(message, name)
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
 }
 
 #[cfg(test)]

@@ -10,8 +10,31 @@ use crate::model::Uid;
 /// The Message-ID of a message or of a header block: the `<…>` part of the
 /// first `Message-ID:` field (unfolded), or its trimmed value when it has no
 /// angle brackets. `None` when there is none or it is empty. Looks only at
-/// the header block (up to the first empty line).
+/// the header block (up to the first empty line), whatever its line endings.
 pub fn message_id(bytes: &[u8]) -> Option<String> {
+    clean_id(&crate::formats::lines::first_value(bytes, "message-id")?)
+}
+
+/// The `<…>` part of a Message-ID field's value (or all of it), without
+/// white space; `None` when empty.
+fn clean_id(v: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(v);
+    let text = text.trim();
+    let id = match (text.find('<'), text.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &text[a..=b],
+        _ => text,
+    };
+    let id: String = id.chars().filter(|c| !c.is_whitespace()).collect();
+    (!id.is_empty()).then_some(id)
+}
+
+/// The Message-ID of a stored message as an IMAP server sees it: lines end
+/// at LF only, a bare CR is part of its line (Dovecot reads a message whose
+/// lines end in CR alone as one long header line, and finds no Message-ID in
+/// it). The target's answer to `HEADER.FIELDS (MESSAGE-ID)` is computed so,
+/// so this is what it is compared with first; [`message_id`], which reads
+/// any line ending, is tried besides, for a target that made them CRLF.
+pub fn served_message_id(bytes: &[u8]) -> Option<String> {
     let mut value: Option<Vec<u8>> = None;
     for raw_line in bytes.split(|&b| b == b'\n') {
         let line = raw_line.strip_suffix(b"\r").unwrap_or(raw_line);
@@ -30,21 +53,15 @@ pub fn message_id(bytes: &[u8]) -> Option<String> {
             (None, false) => {}
         }
         if let Some(colon) = line.iter().position(|&b| b == b':') {
-            let name = &line[..colon];
-            if name.trim_ascii().eq_ignore_ascii_case(b"message-id") {
+            if line[..colon]
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"message-id")
+            {
                 value = Some(line[colon + 1..].to_vec());
             }
         }
     }
-    let v = value?;
-    let text = String::from_utf8_lossy(&v);
-    let text = text.trim();
-    let id = match (text.find('<'), text.rfind('>')) {
-        (Some(a), Some(b)) if a < b => &text[a..=b],
-        _ => text,
-    };
-    let id: String = id.chars().filter(|c| !c.is_whitespace()).collect();
-    (!id.is_empty()).then_some(id)
+    clean_id(&value?)
 }
 
 /// The message with every bare LF and bare CR made CRLF and a final CRLF
@@ -209,6 +226,20 @@ mod tests {
         assert_eq!(
             message_id(b"Subject: none\r\n\r\nMessage-ID: <no@x>\r\n"),
             None
+        );
+        assert_eq!(
+            message_id(b"Subject: old Mac\rMessage-ID:\r <cr@x>\r\rbody\r").as_deref(),
+            Some("<cr@x>"),
+            "CR-only line endings"
+        );
+        // As a server sees it, that message is one long line.
+        assert_eq!(
+            served_message_id(b"Subject: old Mac\rMessage-ID:\r <cr@x>\r\rbody\r"),
+            None
+        );
+        assert_eq!(
+            served_message_id(b"Subject: x\r\nMessage-ID:\r\n <a@b>\r\n\r\n").as_deref(),
+            Some("<a@b>")
         );
         assert_eq!(message_id(b"Message-ID:   \r\n\r\n"), None);
         assert_eq!(message_id(b"\r\n"), None);
