@@ -4,7 +4,8 @@ use crate::ops::archive::select::{parse_date, parse_percent, Age};
 use crate::ops::archive::{archive_account, summary_line, ArchiveOptions};
 use crate::ops::{human_bytes, FailureKind, OpError};
 use crate::store::now;
-use crate::sync::exec::{SharedStore, SyncOptions};
+use crate::store::SharedStore;
+use crate::sync::exec::SyncOptions;
 
 use super::progress::Bars;
 use super::Globals;
@@ -72,9 +73,9 @@ pub async fn run(g: &Globals, args: ArchiveArgs) -> Result<i32, OpError> {
         ));
     }
     let store: Option<SharedStore> = if args.dry_run {
-        g.store_if_any()?.map(crate::ops::share)
+        g.store_if_any()?.map(SharedStore::new)
     } else {
-        Some(crate::ops::share(g.store_to_write()?))
+        Some(SharedStore::new(g.store_to_write()?))
     };
     let mut sync = SyncOptions::new(g.store_path.join("tmp"));
     sync.dry_run = args.dry_run;

@@ -2,7 +2,8 @@
 
 use crate::ops::backup::{backup_account, summary_line, BackupOptions};
 use crate::ops::{FailureKind, OpError};
-use crate::sync::exec::{SharedStore, SyncOptions};
+use crate::store::SharedStore;
+use crate::sync::exec::SyncOptions;
 
 use super::progress::Bars;
 use super::{report_error, Globals};
@@ -34,9 +35,9 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
     let config = g.load_config()?;
     let names = g.account_names(&config, args.all, &args.accounts)?;
     let store: Option<SharedStore> = if args.dry_run {
-        g.store_if_any()?.map(crate::ops::share)
+        g.store_if_any()?.map(SharedStore::new)
     } else {
-        Some(crate::ops::share(g.store_to_write()?))
+        Some(SharedStore::new(g.store_to_write()?))
     };
     let mut sync = SyncOptions::new(g.store_path.join("tmp"));
     sync.dry_run = args.dry_run;

@@ -82,12 +82,12 @@ pub async fn run(g: &Globals, args: RestoreArgs) -> Result<i32, OpError> {
         }
     }
     let store = if args.dry_run {
-        crate::ops::share(g.store_to_read()?)
+        crate::store::SharedStore::new(g.store_to_read()?)
     } else {
         if !g.store_path.join("index.sqlite").exists() {
             return Err(StoreError::Missing(g.store_path.clone()).into());
         }
-        crate::ops::share(g.store_to_write()?)
+        crate::store::SharedStore::new(g.store_to_write()?)
     };
     let opts = RestoreOptions {
         target: args.target.clone(),

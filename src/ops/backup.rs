@@ -9,10 +9,8 @@ use crate::config::Config;
 use crate::imap::Connection;
 use crate::model::records::{MailboxRecord, RefEvent, RefRecord};
 use crate::model::Folder;
-use crate::store::now;
-use crate::sync::exec::{
-    self, on_store, FolderOutcome, Progress, SharedStore, SyncError, SyncOptions,
-};
+use crate::store::{now, SharedStore};
+use crate::sync::exec::{self, FolderOutcome, Progress, SyncError, SyncOptions};
 
 use super::interrupt::Interrupt;
 use super::{backoff, ensure_connected, folder_matches, Login, OpError};
@@ -82,16 +80,13 @@ pub async fn backup_account(
         indexed: 0,
         search_error: None,
     };
-    let run = store.and_then(|s| {
-        let s = s.lock().unwrap_or_else(|p| p.into_inner());
-        s.index().begin_run(name, "backup", now()).ok()
-    });
+    let run = store.and_then(|s| s.run_here(|s| s.index().begin_run(name, "backup", now()).ok()));
     if let Err(e) = run_account(config, name, store, opts, progress, &mut report).await {
         report.error = Some(e);
     }
     if let Some(store) = store.filter(|_| !opts.dry_run) {
         // A folder stopped by a signal may leave whole records uncommitted.
-        if let Err(e) = on_store(store, |s| s.commit()).await {
+        if let Err(e) = store.run(|s| s.commit()).await {
             report.error.get_or_insert(e.into());
         }
         if !opts.interrupt.is_raised() {
@@ -104,14 +99,15 @@ pub async fn backup_account(
     report.interrupted = opts.interrupt.is_raised();
     report.elapsed = started.elapsed();
     if let (Some(store), Some(run)) = (store, run) {
-        let s = store.lock().unwrap_or_else(|p| p.into_inner());
         let summary = summary_line(&report);
-        let _ = s.index().finish_run(run, now(), report.ok(), &summary);
-        for f in &report.folders {
-            let _ = s
-                .index()
-                .set_folder_error(name, &f.raw, now(), f.error.as_deref());
-        }
+        store.run_here(|s| {
+            let _ = s.index().finish_run(run, now(), report.ok(), &summary);
+            for f in &report.folders {
+                let _ = s
+                    .index()
+                    .set_folder_error(name, &f.raw, now(), f.error.as_deref());
+            }
+        });
     }
     report
 }
@@ -126,11 +122,7 @@ async fn run_account(
 ) -> Result<(), OpError> {
     let acct = config.account(name)?;
     if let Some(store) = store {
-        let kind = store
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .index()
-            .account_kind(name)?;
+        let kind = store.run_here(|s| s.index().account_kind(name))?;
         if kind.as_deref() == Some("import") {
             return Err(OpError::usage(
                 format!("`{name}` is the name of imported mail in the store, not of a server account"),
@@ -252,7 +244,7 @@ async fn index_for_search(
 ) -> Result<u64, OpError> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
     let stop = interrupt.clone();
-    let task = on_store(store, move |s| {
+    let task = store.run(move |s| {
         crate::ops::search::index_pending_until(
             s,
             &mut |done, total| {
@@ -300,50 +292,48 @@ async fn record_vanished(
     let store = store.clone();
     let account = account.to_string();
     let listed = listed.clone();
-    let res = tokio::task::spawn_blocking(move || -> Result<Vec<String>, OpError> {
-        let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
-        let mut vanished = Vec::new();
-        let rows = s.index().mailboxes(&account)?;
-        for mb in rows {
-            if !mb.is_current || mb.gone_at.is_some() || listed.contains(&mb.raw_name) {
-                continue;
-            }
-            let at = now();
-            let msgs = s.index().messages(mb.id)?;
-            for (uid, m) in msgs {
-                if m.gone_at.is_none() && m.archived_at.is_none() {
-                    s.add_ref(RefRecord {
-                        account: account.clone(),
-                        mailbox: mb.raw_name.clone(),
-                        uidvalidity: mb.uidvalidity,
-                        uid,
-                        at,
-                        event: RefEvent::Gone,
-                    })?;
+    store
+        .run(move |s| -> Result<Vec<String>, OpError> {
+            let mut vanished = Vec::new();
+            let rows = s.index().mailboxes(&account)?;
+            for mb in rows {
+                if !mb.is_current || mb.gone_at.is_some() || listed.contains(&mb.raw_name) {
+                    continue;
                 }
+                let at = now();
+                let msgs = s.index().messages(mb.id)?;
+                for (uid, m) in msgs {
+                    if m.gone_at.is_none() && m.archived_at.is_none() {
+                        s.add_ref(RefRecord {
+                            account: account.clone(),
+                            mailbox: mb.raw_name.clone(),
+                            uidvalidity: mb.uidvalidity,
+                            uid,
+                            at,
+                            event: RefEvent::Gone,
+                        })?;
+                    }
+                }
+                s.put_mailbox(MailboxRecord {
+                    account: account.clone(),
+                    account_kind: "imap".into(),
+                    mailbox: mb.raw_name.clone(),
+                    name: mb.name.clone(),
+                    delimiter: mb.delimiter.clone(),
+                    special_use: mb.special_use.clone(),
+                    uidvalidity: mb.uidvalidity,
+                    uidnext: None,
+                    highestmodseq: None,
+                    server_count: None,
+                    gone: true,
+                    at,
+                })?;
+                vanished.push(mb.name);
             }
-            s.put_mailbox(MailboxRecord {
-                account: account.clone(),
-                account_kind: "imap".into(),
-                mailbox: mb.raw_name.clone(),
-                name: mb.name.clone(),
-                delimiter: mb.delimiter.clone(),
-                special_use: mb.special_use.clone(),
-                uidvalidity: mb.uidvalidity,
-                uidnext: None,
-                highestmodseq: None,
-                server_count: None,
-                gone: true,
-                at,
-            })?;
-            vanished.push(mb.name);
-        }
-        s.commit()?;
-        Ok(vanished)
-    })
-    .await
-    .expect("store task panicked");
-    res
+            s.commit()?;
+            Ok(vanished)
+        })
+        .await
 }
 
 /// One line per account, for logs and cron mail.

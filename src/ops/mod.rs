@@ -18,14 +18,13 @@ pub mod status;
 pub mod verify;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::credentials::{self, CredentialError};
 use crate::config::{AccountConfig, ConfigError};
 use crate::imap::{ConnectOptions, Connection, ErrorKind, ImapError};
-use crate::store::{Store, StoreError};
-use crate::sync::exec::{SharedStore, SyncError};
+use crate::store::StoreError;
+use crate::sync::exec::SyncError;
 
 /// What kind of failure, for the exit code (README "Exit codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,11 +255,6 @@ pub async fn ensure_connected<'c>(
 pub async fn backoff(attempt: u32) {
     let ms = 500u64 << attempt.min(5);
     tokio::time::sleep(Duration::from_millis(ms)).await;
-}
-
-/// Shares an open store between the workers of a command.
-pub fn share(store: Store) -> SharedStore {
-    Arc::new(Mutex::new(store))
 }
 
 pub use crate::config::folders::matches as folder_matches;

@@ -13,8 +13,7 @@ use crate::imap::{Connection, ImapError, QuotaRoot};
 use crate::index::archive::QuotaSeen;
 use crate::index::IndexError;
 use crate::model::Folder;
-use crate::store::{now, Store, StoreError};
-use crate::sync::exec::SharedStore;
+use crate::store::{now, SharedStore, Store, StoreError};
 
 use super::{connect, human_bytes, OpError};
 
@@ -268,12 +267,8 @@ pub async fn remember_inbox(conn: &mut Connection, store: &SharedStore, account:
             }
         })
         .collect();
-    let (store, account) = (store.clone(), account.to_string());
-    let _ = tokio::task::spawn_blocking(move || {
-        let s = store.lock().unwrap_or_else(|p| p.into_inner());
-        remember(&s, &account, &usage);
-    })
-    .await;
+    let account = account.to_string();
+    store.run(move |s| remember(s, &account, &usage)).await;
 }
 
 /// The quota last seen of an account, for `status`.

@@ -31,7 +31,7 @@ use crate::imap::{Connection, ImapError};
 use crate::index::{MailboxRow, RestoredUid, StoredMessage};
 use crate::model::{BlobId, InternalDate, Uid};
 use crate::store::now;
-use crate::sync::exec::{self, SharedStore};
+use crate::store::SharedStore;
 
 use super::backup::error_chain;
 use super::{backoff, ensure_connected, Login, OpError};
@@ -248,43 +248,41 @@ type SourceData = (
 );
 
 async fn load_source(store: &SharedStore, source: &str) -> Result<SourceData, OpError> {
-    let store = store.clone();
     let source = source.to_string();
-    tokio::task::spawn_blocking(move || -> Result<SourceData, OpError> {
-        let s = store.lock().unwrap_or_else(|p| p.into_inner());
-        let rows = s.index().mailboxes(&source)?;
-        if rows.is_empty() {
-            let known: Vec<String> = s
-                .index()
-                .accounts()?
-                .into_iter()
-                .map(|(n, _)| format!("`{n}`"))
-                .collect();
-            return Err(OpError::usage(
-                format!("the store holds no mail of account `{source}`"),
-                Some(&if known.is_empty() {
-                    "the store is empty: run `mailkeep backup` first".to_string()
-                } else {
-                    format!(
-                        "the store holds {}; pick one with `--from NAME`",
-                        known.join(", ")
-                    )
-                }),
-            ));
-        }
-        let mut all = Vec::new();
-        let mut out = Vec::new();
-        for mb in rows {
-            all.push((mb.name.clone(), mb.delimiter.clone()));
-            let msgs: Vec<StoredMessage> = s.index().messages(mb.id)?.into_values().collect();
-            out.push((mb, msgs));
-        }
-        all.sort();
-        all.dedup();
-        Ok((out, all))
-    })
-    .await
-    .expect("store task panicked")
+    store
+        .run(move |s| -> Result<SourceData, OpError> {
+            let rows = s.index().mailboxes(&source)?;
+            if rows.is_empty() {
+                let known: Vec<String> = s
+                    .index()
+                    .accounts()?
+                    .into_iter()
+                    .map(|(n, _)| format!("`{n}`"))
+                    .collect();
+                return Err(OpError::usage(
+                    format!("the store holds no mail of account `{source}`"),
+                    Some(&if known.is_empty() {
+                        "the store is empty: run `mailkeep backup` first".to_string()
+                    } else {
+                        format!(
+                            "the store holds {}; pick one with `--from NAME`",
+                            known.join(", ")
+                        )
+                    }),
+                ));
+            }
+            let mut all = Vec::new();
+            let mut out = Vec::new();
+            for mb in rows {
+                all.push((mb.name.clone(), mb.delimiter.clone()));
+                let msgs: Vec<StoredMessage> = s.index().messages(mb.id)?.into_values().collect();
+                out.push((mb, msgs));
+            }
+            all.sort();
+            all.dedup();
+            Ok((out, all))
+        })
+        .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -394,7 +392,10 @@ impl FolderRun<'_> {
         self.uidvalidity = state.uidvalidity;
         let recorded = {
             let (a, r) = (self.account.to_string(), raw.to_string());
-            blocking(self.store, move |s| Ok(s.index().restored_in(&a, &r)?)).await?
+            self.store
+                .run(move |s| s.index().restored_in(&a, &r))
+                .await
+                .map_err(OpError::from)?
         };
         let listing = if state.exists > 0 {
             self.conn.fetch_identity("1:*").await?
@@ -660,10 +661,11 @@ impl FolderRun<'_> {
         }
         let batch = std::mem::take(&mut self.batch);
         let (a, r) = (self.account.to_string(), self.plan.target_raw.clone());
-        blocking(self.store, move |s| {
-            Ok(s.index().record_restored(&a, &r, &batch, now())?)
-        })
-        .await
+        self.store
+            .run(move |s| -> Result<_, OpError> {
+                Ok(s.index().record_restored(&a, &r, &batch, now())?)
+            })
+            .await
     }
 }
 
@@ -737,15 +739,8 @@ fn format_date(d: &InternalDate) -> String {
         .to_string()
 }
 
-async fn blocking<T: Send + 'static>(
-    store: &SharedStore,
-    f: impl FnOnce(&mut crate::store::Store) -> Result<T, OpError> + Send + 'static,
-) -> Result<T, OpError> {
-    exec::on_store(store, f).await
-}
-
 async fn read_blob(store: &SharedStore, id: BlobId) -> Result<Vec<u8>, OpError> {
-    blocking(store, move |s| Ok(s.read_blob(&id)?)).await
+    Ok(store.run(move |s| s.read_blob(&id)).await?)
 }
 
 /// One line for the whole restore.

@@ -30,6 +30,7 @@ mod read;
 pub mod record;
 mod recovery;
 pub mod repair;
+mod shared;
 mod verify;
 pub(crate) mod write;
 
@@ -46,6 +47,7 @@ use pack::PackWriter;
 pub use health::Problem;
 pub use read::BlobReader;
 pub use repair::{repair, RepairReport};
+pub use shared::SharedStore;
 pub use verify::{Damage, VerifyReport};
 
 /// zstd level for message bytes.

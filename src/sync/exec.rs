@@ -10,17 +10,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use crate::imap::{compress_uid_set, BoxError, Connection, ImapError};
 use crate::index::IndexError;
 use crate::model::records::{MailboxRecord, RefEvent, RefRecord};
 use crate::model::{Folder, MessageMeta, Uid};
-use crate::store::{now, Store, StoreError};
+use crate::store::{now, SharedStore, StoreError};
 
 use super::plan::{self, Listing, Plan, ServerView, StoredState};
-
-pub type SharedStore = Arc<Mutex<Store>>;
 
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
@@ -114,28 +111,6 @@ impl SyncError {
     }
 }
 
-/// Runs `f` on the store off the async threads (the store does blocking
-/// file I/O and fsyncs).
-pub async fn on_store<T: Send + 'static, E: Send + 'static>(
-    store: &SharedStore,
-    f: impl FnOnce(&mut Store) -> Result<T, E> + Send + 'static,
-) -> Result<T, E> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
-    })
-    .await
-    .expect("store task panicked")
-}
-
-async fn blocking<T: Send + 'static>(
-    store: &SharedStore,
-    f: impl FnOnce(&mut Store) -> Result<T, SyncError> + Send + 'static,
-) -> Result<T, SyncError> {
-    on_store(store, f).await
-}
-
 /// What the store holds for one folder generation; its messages only with
 /// `with_messages` (deciding whether to list the folder needs only counts).
 pub async fn stored_state(
@@ -149,31 +124,32 @@ pub async fn stored_state(
         return Ok(None);
     };
     let (account, raw) = (account.to_string(), raw.to_string());
-    blocking(store, move |s| {
-        let Some(row) = s.index().mailbox(&account, &raw, uidvalidity)? else {
-            return Ok(None);
-        };
-        let mut st = StoredState {
-            uidvalidity,
-            uidnext: row.uidnext,
-            highestmodseq: row.highestmodseq,
-            server_count: row.server_count,
-            live_count: s.index().mailbox_stats(row.id)?.live as u32,
-            unreadable: s.index().unreadable_uids(row.id)?,
-            ..Default::default()
-        };
-        if !with_messages {
-            return Ok(Some(st));
-        }
-        for (uid, m) in s.index().messages(row.id)? {
-            st.known.insert(uid);
-            if m.gone_at.is_none() && m.archived_at.is_none() {
-                st.live.insert(uid, (m.flags, m.modseq));
+    store
+        .run(move |s| -> Result<_, SyncError> {
+            let Some(row) = s.index().mailbox(&account, &raw, uidvalidity)? else {
+                return Ok(None);
+            };
+            let mut st = StoredState {
+                uidvalidity,
+                uidnext: row.uidnext,
+                highestmodseq: row.highestmodseq,
+                server_count: row.server_count,
+                live_count: s.index().mailbox_stats(row.id)?.live as u32,
+                unreadable: s.index().unreadable_uids(row.id)?,
+                ..Default::default()
+            };
+            if !with_messages {
+                return Ok(Some(st));
             }
-        }
-        Ok(Some(st))
-    })
-    .await
+            for (uid, m) in s.index().messages(row.id)? {
+                st.known.insert(uid);
+                if m.gone_at.is_none() && m.archived_at.is_none() {
+                    st.live.insert(uid, (m.flags, m.modseq));
+                }
+            }
+            Ok(Some(st))
+        })
+        .await
 }
 
 impl FolderOutcome {
@@ -205,12 +181,13 @@ pub async fn sync_folder(
     if let Some(store) = store {
         let (a, r) = (account.to_string(), raw.to_string());
         let uv = state.uidvalidity;
-        out.new_generation = blocking(store, move |s| {
-            Ok(s.index()
-                .current_mailbox(&a, &r)?
-                .is_some_and(|m| m.uidvalidity != uv))
-        })
-        .await?;
+        out.new_generation = store
+            .run(move |s| -> Result<_, SyncError> {
+                Ok(s.index()
+                    .current_mailbox(&a, &r)?
+                    .is_some_and(|m| m.uidvalidity != uv))
+            })
+            .await?;
     }
     let condstore = conn.capabilities().has("CONDSTORE");
     let listing = plan::choose_listing(summary.as_ref(), &state, condstore);
@@ -316,7 +293,9 @@ pub async fn sync_folder(
             state.uidvalidity,
             now(),
         );
-        blocking(store, move |s| Ok(s.index().mark_synced(&a, &r, uv, at)?)).await?;
+        store
+            .run(move |s| s.index().mark_synced(&a, &r, uv, at))
+            .await?;
         return Ok(());
     }
 
@@ -410,12 +389,13 @@ pub async fn sync_folder(
             at: now(),
             ..mailbox
         };
-        blocking(store, move |s| {
-            s.put_mailbox(done)?;
-            s.commit()?;
-            Ok(())
-        })
-        .await?;
+        store
+            .run(move |s| -> Result<_, SyncError> {
+                s.put_mailbox(done)?;
+                s.commit()?;
+                Ok(())
+            })
+            .await?;
     }
     Ok(())
 }
@@ -440,29 +420,30 @@ async fn record_changes(
     };
     let flags = plan.flag_updates.clone();
     let gone = plan.gone.clone();
-    blocking(store, move |s| {
-        s.put_mailbox(mailbox)?;
-        for (uid, flags, modseq) in flags {
-            s.add_ref(RefRecord {
-                uid,
-                event: RefEvent::Flags {
-                    flags: flags.to_text(),
-                    modseq,
-                },
-                ..base.clone()
-            })?;
-        }
-        for uid in gone {
-            s.add_ref(RefRecord {
-                uid,
-                event: RefEvent::Gone,
-                ..base.clone()
-            })?;
-        }
-        s.commit()?;
-        Ok(())
-    })
-    .await
+    store
+        .run(move |s| -> Result<_, SyncError> {
+            s.put_mailbox(mailbox)?;
+            for (uid, flags, modseq) in flags {
+                s.add_ref(RefRecord {
+                    uid,
+                    event: RefEvent::Flags {
+                        flags: flags.to_text(),
+                        modseq,
+                    },
+                    ..base.clone()
+                })?;
+            }
+            for uid in gone {
+                s.add_ref(RefRecord {
+                    uid,
+                    event: RefEvent::Gone,
+                    ..base.clone()
+                })?;
+            }
+            s.commit()?;
+            Ok(())
+        })
+        .await
 }
 
 #[derive(Default)]
@@ -546,8 +527,7 @@ async fn fetch_batch(
             if commit {
                 since_commit = 0;
             }
-            let stored = tokio::task::block_in_place(|| -> Result<bool, SyncError> {
-                let mut s = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+            let stored = ctx.store.run_here(|s| -> Result<bool, SyncError> {
                 let (id, new) = s.put_blob(&bytes)?;
                 s.add_ref(seen_record(ctx.account, ctx.raw, ctx.uidvalidity, meta, id))?;
                 if commit {
@@ -572,7 +552,7 @@ async fn fetch_batch(
         })
         .await;
     // Whatever arrived whole is made durable, whether or not the FETCH ended well.
-    blocking(ctx.store, |s| Ok(s.commit()?)).await?;
+    ctx.store.run(|s| s.commit()).await?;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -635,13 +615,14 @@ async fn fetch_huge(
     }
     let (account, raw, meta) = (account.to_string(), raw.to_string(), meta.clone());
     let spooled = path.clone();
-    let result = blocking(store, move |s| {
-        let (id, new) = s.put_blob_file(&spooled)?;
-        s.add_ref(seen_record(&account, &raw, uidvalidity, &meta, id))?;
-        s.commit()?;
-        Ok(new)
-    })
-    .await;
+    let result = store
+        .run(move |s| -> Result<_, SyncError> {
+            let (id, new) = s.put_blob_file(&spooled)?;
+            s.add_ref(seen_record(&account, &raw, uidvalidity, &meta, id))?;
+            s.commit()?;
+            Ok(new)
+        })
+        .await;
     let _ = std::fs::remove_file(&path);
     let new = result?;
     got.stored = 1;

@@ -19,11 +19,12 @@ use serde::Serialize;
 use crate::config::{AccountConfig, Config};
 use crate::imap::Connection;
 use crate::model::{Folder, Uid};
-use crate::sync::exec::{self, FolderOutcome, Progress, SharedStore, SyncOptions};
+use crate::store::SharedStore;
+use crate::sync::exec::{self, FolderOutcome, Progress, SyncOptions};
 
 use super::quota::{read_quota, remember, roots_by_folder, RootUsage};
 use super::{connect, folder_matches, OpError};
-use protocol::{with_store, Chosen, Ctx, Fail};
+use protocol::{Chosen, Ctx, Fail};
 use select::{Item, Storage};
 
 /// At most this many rounds of `--until-below`: the server may count sizes
@@ -227,7 +228,7 @@ pub async fn archive_account(
     // An interrupted run's intents come first.
     if let Some(store) = store {
         if opts.dry_run {
-            report.pending_intents = with_store(store, |s| s.index().archive_intent_count(name))?;
+            report.pending_intents = store.run_here(|s| s.index().archive_intent_count(name))?;
         } else {
             let ctx = Ctx {
                 store,
@@ -244,7 +245,7 @@ pub async fn archive_account(
     report.skipped_drafts = drafts;
     report.quota_before = quota_of(&mut conn, &folders, opts).await?;
     if let (Some(q), Some(store), false) = (&report.quota_before, store, opts.dry_run) {
-        with_store(store, |s| remember(s, name, q));
+        store.run_here(|s| remember(s, name, q));
     }
 
     // Bring each folder up to date (real run) or check it (dry run).
@@ -352,7 +353,7 @@ pub async fn archive_account(
     if !opts.dry_run {
         report.quota_after = quota_now;
         if let (Some(q), Some(store)) = (&report.quota_after, store) {
-            with_store(store, |s| remember(s, name, q));
+            store.run_here(|s| remember(s, name, q));
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.logout()).await;
@@ -397,7 +398,7 @@ async fn prepare(
         return Ok(None);
     };
     let raw = folder.raw.clone();
-    let held = with_store(store, |s| s.index().current_mailbox(account, &raw))?;
+    let held = store.run_here(|s| s.index().current_mailbox(account, &raw))?;
     if opts.dry_run {
         let Some(held) = held else { return Ok(None) };
         let state = conn.examine(&raw).await?;
@@ -432,7 +433,7 @@ async fn prepare(
         }
         Err(e) => return Err(Fail::Fatal(Box::new(e.into()))),
     }
-    let now_held = with_store(store, |s| s.index().current_mailbox(account, &raw))?;
+    let now_held = store.run_here(|s| s.index().current_mailbox(account, &raw))?;
     let Some(now_held) = now_held else {
         return Ok(None);
     };
@@ -470,9 +471,8 @@ fn plan_round(
             if report.folders[r.at].error.is_some() {
                 continue;
             }
-            let cands = with_store(store, |s| {
-                s.index().archive_candidates(r.mailbox_id, opts.before)
-            })?;
+            let cands =
+                store.run_here(|s| s.index().archive_candidates(r.mailbox_id, opts.before))?;
             for c in cands {
                 // Marked deleted by another program: its business, not ours.
                 if c.flags.contains("\\Deleted") {

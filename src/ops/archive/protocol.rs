@@ -30,8 +30,8 @@ use crate::imap::{compress_uid_set, Connection, ErrorKind, ImapError};
 use crate::index::archive::ArchiveIntent;
 use crate::model::records::{RefEvent, RefRecord};
 use crate::model::{BlobId, Folder, Uid};
-use crate::store::{now, Store, StoreError};
-use crate::sync::exec::SharedStore;
+use crate::store::SharedStore;
+use crate::store::{now, StoreError};
 
 use super::{FolderArchive, Resumed};
 use crate::ops::OpError;
@@ -81,14 +81,6 @@ impl From<crate::index::IndexError> for Fail {
     }
 }
 
-/// Runs `f` on the store from async code (the runtime is multi-threaded).
-pub fn with_store<T>(store: &SharedStore, f: impl FnOnce(&mut Store) -> T) -> T {
-    tokio::task::block_in_place(|| {
-        let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut s)
-    })
-}
-
 pub struct Ctx<'a> {
     pub store: &'a SharedStore,
     pub account: &'a str,
@@ -118,7 +110,7 @@ async fn expunge_batch(
     before: &BTreeSet<Uid>,
 ) -> Result<BatchDone, Fail> {
     // 1. Read back every copy; a damaged one stops everything.
-    with_store(ctx.store, |s| -> Result<(), StoreError> {
+    ctx.store.run_here(|s| -> Result<(), StoreError> {
         for c in batch {
             s.copy_blob_to(&c.blob, &mut std::io::sink())?;
         }
@@ -138,7 +130,8 @@ async fn expunge_batch(
             created_at: at,
         })
         .collect();
-    with_store(ctx.store, |s| s.index().add_archive_intents(&intents))?;
+    ctx.store
+        .run_here(|s| s.index().add_archive_intents(&intents))?;
     failpoint("archive-after-intent");
     // 3. Exactly these UIDs.
     let uids: Vec<Uid> = batch.iter().map(|c| c.uid).collect();
@@ -198,7 +191,7 @@ fn record_archived(ctx: &Ctx<'_>, raw: &str, uidvalidity: u32, uids: &[Uid]) -> 
     if uids.is_empty() {
         return Ok(());
     }
-    with_store(ctx.store, |s| -> Result<(), Fail> {
+    ctx.store.run_here(|s| -> Result<(), Fail> {
         let at = now();
         for &uid in uids {
             s.add_ref(RefRecord {
@@ -265,7 +258,9 @@ pub async fn resume(
     listed: &[Folder],
     resumed: &mut Resumed,
 ) -> Result<(), Fail> {
-    let intents = with_store(ctx.store, |s| s.index().archive_intents(ctx.account))?;
+    let intents = ctx
+        .store
+        .run_here(|s| s.index().archive_intents(ctx.account))?;
     let mut groups: BTreeMap<(String, u32), Vec<ArchiveIntent>> = BTreeMap::new();
     for i in intents {
         groups
@@ -300,7 +295,7 @@ async fn resume_group(
             crate::imap::decode_mailbox_name(raw),
             uids.len()
         ));
-        with_store(ctx.store, |s| {
+        ctx.store.run_here(|s| {
             s.index()
                 .clear_archive_intents(ctx.account, raw, uidvalidity, &uids)
         })?;
@@ -315,7 +310,7 @@ async fn resume_group(
             folder.display,
             uids.len()
         ));
-        with_store(ctx.store, |s| {
+        ctx.store.run_here(|s| {
             s.index()
                 .clear_archive_intents(ctx.account, raw, uidvalidity, &uids)
         })?;

@@ -31,8 +31,8 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 
 use crate::model::BlobId;
+use crate::store::SharedStore;
 use crate::store::StoreError;
-use crate::sync::exec::SharedStore;
 
 use super::super::OpError;
 
@@ -70,12 +70,9 @@ impl Scan {
 
 /// Reads a stored message once; see the module docs.
 pub async fn scan(store: &SharedStore, id: BlobId) -> Result<Scan, OpError> {
-    let store = store.clone();
+    let mut r = store.run(move |s| s.open_blob(&id)).await?;
+    // Reading it needs the store no longer: the reader owns its pack file.
     tokio::task::spawn_blocking(move || -> Result<Scan, OpError> {
-        let mut r = {
-            let s = store.lock().unwrap_or_else(|p| p.into_inner());
-            s.open_blob(&id)?
-        };
         let mut head = Vec::new();
         let mut contains_nul = false;
         let mut crlf = CrlfConverter::default();
@@ -160,16 +157,14 @@ pub struct BlobStream {
 impl BlobStream {
     pub fn new(store: &SharedStore, id: BlobId, crlf: bool) -> BlobStream {
         let (tx, rx) = mpsc::channel(IN_FLIGHT);
-        let store = store.clone();
+        let opened = store.run_here(|s| s.open_blob(&id));
+        // Reading it needs the store no longer: the reader owns its pack file.
         let task = tokio::task::spawn_blocking(move || {
-            let mut r = {
-                let s = store.lock().unwrap_or_else(|p| p.into_inner());
-                match s.open_blob(&id) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
-                        return Some(e);
-                    }
+            let mut r = match opened {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+                    return Some(e);
                 }
             };
             let mut conv = crlf.then(CrlfConverter::default);
