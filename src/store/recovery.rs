@@ -265,6 +265,7 @@ pub(super) fn decode_record(raw: &pack::RawRecord, pack: u32) -> Option<Located>
             id: u32::from_le_bytes(raw.payload.get(..4)?.try_into().ok()?),
         },
         Kind::Ref => Record::Ref(serde_json::from_slice(&raw.payload).ok()?),
+        Kind::Event => Record::Ref(super::record::decode_event(&raw.payload)?),
         Kind::Mailbox => Record::Mailbox(serde_json::from_slice(&raw.payload).ok()?),
     };
     Some(Located {

@@ -586,11 +586,14 @@ fn a_damaged_ref_record_is_written_again_from_the_index() {
     let mut hits = Vec::new();
     pack::scan(root, 1, 0, None, &mut |item| {
         if let pack::Scanned::Record(r) = item {
-            if r.kind == Kind::Ref {
-                let text = String::from_utf8_lossy(&r.payload).to_string();
-                if (text.contains("\"uid\":4,") && text.contains("seen"))
-                    || text.contains("Flagged")
-                {
+            if r.kind == Kind::Event {
+                let e = record::decode_event(&r.payload).unwrap();
+                let hit = match e.event {
+                    RefEvent::Seen { .. } => e.uid == 4,
+                    RefEvent::Flags { flags, .. } => flags.contains("Flagged"),
+                    _ => false,
+                };
+                if hit {
                     hits.push(r.offset + HEADER_LEN + 4);
                 }
             }

@@ -204,7 +204,7 @@ impl Store {
                                     }
                                 }
                             }
-                            Kind::Ref | Kind::Mailbox => {}
+                            Kind::Ref | Kind::Event | Kind::Mailbox => {}
                         }
                         progress(base + raw.offset + raw.length, total);
                     }
@@ -297,17 +297,20 @@ fn looks_like(file: &File, offset: u64, len: u64) -> Option<String> {
     let what = match kind {
         Kind::Blob => "a message's bytes",
         Kind::Dict => "a copy of a dictionary",
-        Kind::Ref => "a folder or flag record of a message",
+        Kind::Ref | Kind::Event => "a folder or flag record of a message",
         Kind::Mailbox => "a folder record",
     };
     let mut detail = String::new();
-    if matches!(kind, Kind::Ref | Kind::Mailbox) && plen <= 64 * 1024 && plen <= len {
+    if matches!(kind, Kind::Ref | Kind::Event | Kind::Mailbox) && plen <= 64 * 1024 && plen <= len {
         let mut payload = vec![0u8; plen as usize];
         if file
             .read_exact_at(&mut payload, offset + HEADER_LEN)
             .is_ok()
         {
-            if let Ok(r) = serde_json::from_slice::<RefRecord>(&payload) {
+            let event = (kind == Kind::Event)
+                .then(|| super::record::decode_event(&payload))
+                .flatten();
+            if let Some(r) = event.or_else(|| serde_json::from_slice::<RefRecord>(&payload).ok()) {
                 detail = format!(
                     " (it reads as account `{}`, folder `{}`, UID {})",
                     r.account, r.mailbox, r.uid

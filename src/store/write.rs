@@ -177,8 +177,8 @@ impl Store {
     }
 
     pub fn add_ref(&mut self, r: RefRecord) -> Result<()> {
-        let json = serde_json::to_vec(&r).expect("ref record serializes");
-        self.append_meta(Kind::Ref, &json, Record::Ref(r))
+        let payload = record::encode_event(&r);
+        self.append_meta(Kind::Event, &payload, Record::Ref(r))
     }
 
     pub fn put_mailbox(&mut self, m: MailboxRecord) -> Result<()> {
