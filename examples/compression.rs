@@ -103,14 +103,33 @@ fn main() {
         msgs.len(),
         PER_MESSAGE
     );
-    println!("{:44} {:>7} {:>7} {:>12}", "setting", "frames", "stored", "speed");
+    println!(
+        "{:44} {:>7} {:>7} {:>12}",
+        "setting", "frames", "stored", "speed"
+    );
     for level in [3, 6, 9] {
-        run(&msgs, raw, &format!("level {level}, no dictionary"), level, None);
+        run(
+            &msgs,
+            raw,
+            &format!("level {level}, no dictionary"),
+            level,
+            None,
+        );
     }
     let first: Vec<usize> = (0..msgs.len().min(2000)).collect();
     let d = train(&msgs, &first, 112 * 1024, 16 * 1024);
-    run(&msgs, raw, "level 3, 112 KB dict, first 2,000 (0.1)", 3, Some(&d));
-    for (size, label) in [(112 * 1024, "112 KB"), (512 * 1024, "512 KB"), (1 << 20, "1 MB")] {
+    run(
+        &msgs,
+        raw,
+        "level 3, 112 KB dict, first 2,000 (0.1)",
+        3,
+        Some(&d),
+    );
+    for (size, label) in [
+        (112 * 1024, "112 KB"),
+        (512 * 1024, "512 KB"),
+        (1 << 20, "1 MB"),
+    ] {
         let pick = sample(msgs.len(), 4000, 7);
         let t = Instant::now();
         let d = train(&msgs, &pick, size, 16 * 1024);

@@ -130,10 +130,11 @@ impl Index {
         before: Option<i64>,
     ) -> Result<Vec<ArchiveCandidate>> {
         let mut st = self.conn.prepare(
-            "SELECT uid, blob_id, internaldate, date_offset, size, flags FROM messages
-             WHERE mailbox_id = ?1 AND gone_at IS NULL AND archived_at IS NULL
-               AND internaldate < ?2
-             ORDER BY internaldate, uid",
+            "SELECT m.uid, b.id, m.internaldate, m.date_offset, m.size, m.flags
+             FROM messages m JOIN blobs b ON b.key = m.blob_key
+             WHERE m.mailbox_id = ?1 AND m.gone_at IS NULL AND m.archived_at IS NULL
+               AND m.internaldate < ?2
+             ORDER BY m.internaldate, m.uid",
         )?;
         let rows = st.query_map(params![mailbox_id, before.unwrap_or(i64::MAX)], |r| {
             Ok(ArchiveCandidate {

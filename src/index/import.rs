@@ -19,8 +19,8 @@ impl Index {
         // the `+` keeps SQLite from scanning the whole folder by mailbox_id
         // instead, which made a big import quadratic.
         let mut st = self.conn.prepare_cached(
-            "SELECT 1 FROM messages m
-             WHERE m.blob_id = ?1 AND +m.mailbox_id = (
+            "SELECT 1 FROM blobs x JOIN messages m ON m.blob_key = x.key
+             WHERE x.id = ?1 AND +m.mailbox_id = (
                  SELECT b.id FROM mailboxes b JOIN accounts a ON a.id = b.account_id
                  WHERE a.name = ?2 AND b.raw_name = ?3 AND b.uidvalidity = ?4)
              LIMIT 1",

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{blob_id, BlobLocationLite, Index, IndexError, Result};
+use super::{blob_id, blob_key, location, BlobLocationLite, Index, IndexError, Result};
 use crate::model::{BlobId, Uid};
 
 /// One place a stored message is listed, for naming it to the user.
@@ -35,8 +35,9 @@ impl MessagePlace {
 }
 
 const PLACE_SELECT: &str = "SELECT a.name, b.name, b.uidvalidity, m.uid, m.internaldate, m.gone_at,
-        m.archived_at, b.gone_at IS NOT NULL OR b.is_current = 0, m.blob_id
-     FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id JOIN accounts a ON a.id = b.account_id";
+        m.archived_at, b.gone_at IS NOT NULL OR b.is_current = 0, x.id
+     FROM messages m JOIN blobs x ON x.key = m.blob_key
+     JOIN mailboxes b ON b.id = m.mailbox_id JOIN accounts a ON a.id = b.account_id";
 
 fn place(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessagePlace> {
     Ok(MessagePlace {
@@ -167,31 +168,25 @@ impl Index {
     /// Blobs the index places in pack `no` at or past `len` bytes (the pack
     /// was found shorter than that, or missing when `len` is 0).
     pub fn blobs_past(&self, no: u32, len: u64) -> Result<Vec<BlobId>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id FROM blobs WHERE pack = ?1 AND offset + length > ?2")?;
-        let rows = st.query_map(params![no, len as i64], |r| {
-            Ok(blob_id(r.get::<_, Vec<u8>>(0)?))
-        })?;
+        let mut st = self.conn.prepare(
+            "SELECT id FROM blobs WHERE key >= ?1 AND key < ?2 AND length > 0
+             AND key - ?1 + length > ?3",
+        )?;
+        let rows = st.query_map(
+            params![blob_key(no, 0), blob_key(no + 1, 0), len as i64],
+            |r| Ok(blob_id(r.get::<_, Vec<u8>>(0)?)),
+        )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The blobs the index places in pack `no`, by offset.
     pub fn blobs_in_pack(&self, no: u32) -> Result<Vec<(BlobId, super::BlobLocation)>> {
         let mut st = self.conn.prepare(
-            "SELECT id, offset, length, raw_size, dict_id FROM blobs WHERE pack = ?1 ORDER BY offset",
+            "SELECT id, key, length, raw_size, dict_id FROM blobs
+             WHERE key >= ?1 AND key < ?2 AND length > 0 ORDER BY key",
         )?;
-        let rows = st.query_map([no], |r| {
-            Ok((
-                blob_id(r.get::<_, Vec<u8>>(0)?),
-                super::BlobLocation {
-                    pack: no,
-                    offset: r.get::<_, i64>(1)? as u64,
-                    length: r.get::<_, i64>(2)? as u64,
-                    raw_size: r.get::<_, i64>(3)? as u64,
-                    dict_id: r.get(4)?,
-                },
-            ))
+        let rows = st.query_map(params![blob_key(no, 0), blob_key(no + 1, 0)], |r| {
+            Ok((blob_id(r.get::<_, Vec<u8>>(0)?), location(r, 1)?))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -210,7 +205,7 @@ impl Index {
     pub fn blobs_with_dict(&self, dict: u32) -> Result<Vec<BlobId>> {
         let mut st = self
             .conn
-            .prepare("SELECT id FROM blobs WHERE dict_id = ?1 ORDER BY pack, offset")?;
+            .prepare("SELECT id FROM blobs WHERE dict_id = ?1 AND length > 0 ORDER BY key")?;
         let rows = st.query_map([dict], |r| Ok(blob_id(r.get::<_, Vec<u8>>(0)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -220,8 +215,8 @@ impl Index {
     /// nothing when nothing is damaged.
     pub fn unreadable_uids(&self, mailbox_id: i64) -> Result<BTreeSet<Uid>> {
         let mut st = self.conn.prepare_cached(
-            "SELECT m.uid FROM damaged_blobs d JOIN messages m ON m.blob_id = d.blob_id
-             WHERE m.mailbox_id = ?1",
+            "SELECT m.uid FROM damaged_blobs d JOIN blobs x ON x.id = d.blob_id
+             JOIN messages m ON m.blob_key = x.key WHERE m.mailbox_id = ?1",
         )?;
         let rows = st.query_map([mailbox_id], |r| r.get::<_, Uid>(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -230,7 +225,7 @@ impl Index {
     /// Every place a message with these bytes is listed.
     pub fn places_of(&self, blob: &BlobId) -> Result<Vec<MessagePlace>> {
         let mut st = self.conn.prepare_cached(&format!(
-            "{PLACE_SELECT} WHERE m.blob_id = ?1 ORDER BY a.name, b.name, m.uid"
+            "{PLACE_SELECT} WHERE x.id = ?1 ORDER BY a.name, b.name, m.uid"
         ))?;
         let rows = st.query_map([&blob.0[..]], place)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -239,8 +234,7 @@ impl Index {
     /// Messages whose bytes are not in the store at all.
     pub fn places_without_blob(&self) -> Result<Vec<MessagePlace>> {
         let mut st = self.conn.prepare(&format!(
-            "{PLACE_SELECT} WHERE NOT EXISTS (SELECT 1 FROM blobs x WHERE x.id = m.blob_id)
-             ORDER BY a.name, b.name, m.uid"
+            "{PLACE_SELECT} WHERE x.length = 0 ORDER BY a.name, b.name, m.uid"
         ))?;
         let rows = st.query_map([], place)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

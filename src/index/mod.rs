@@ -64,7 +64,7 @@ pub fn error_text(e: &IndexError) -> String {
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How many migrations this release has (`migrations/`).
-const MIGRATION_COUNT: usize = 6;
+const MIGRATION_COUNT: usize = 7;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -74,6 +74,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0004_archive.sql")),
         M::up(include_str!("../../migrations/0005_integrity.sql")),
         M::up(include_str!("../../migrations/0006_search_fold.sql")),
+        M::up(include_str!("../../migrations/0007_keys.sql")),
     ])
 }
 
@@ -87,6 +88,31 @@ fn migration_count_is_the_number_of_migrations() {
         .unwrap();
     assert_eq!(v as usize, MIGRATION_COUNT);
 }
+
+/// A blob's key in the index is where its record is: `pack * 2^40 + offset`
+/// (so key order is log order, and a rebuild gives the same keys).
+pub const PACK_SPAN: i64 = 1 << 40;
+
+pub fn blob_key(pack: u32, offset: u64) -> i64 {
+    pack as i64 * PACK_SPAN + offset as i64
+}
+
+/// What `SELECT key, length, raw_size, dict_id` says of a stored blob.
+pub(super) fn location(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<BlobLocation> {
+    let key: i64 = r.get(at)?;
+    Ok(BlobLocation {
+        pack: (key / PACK_SPAN) as u32,
+        offset: (key % PACK_SPAN) as u64,
+        length: r.get::<_, i64>(at + 1)? as u64,
+        raw_size: r.get::<_, i64>(at + 2)? as u64,
+        dict_id: r.get(at + 3)?,
+    })
+}
+
+/// The columns of a [`StoredMessage`], for `SELECT {MESSAGE_COLS} FROM
+/// messages m JOIN blobs b ON b.key = m.blob_key`.
+const MESSAGE_COLS: &str = "m.uid, b.id, m.flags, m.modseq, m.internaldate, m.date_offset, m.size,
+        m.gone_at, m.archived_at";
 
 /// Where a blob's record sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,19 +283,10 @@ impl Index {
     pub fn blob_location(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT pack, offset, length, raw_size, dict_id FROM blobs WHERE id = ?1",
-                [&id.0[..]],
-                |r| {
-                    Ok(BlobLocation {
-                        pack: r.get(0)?,
-                        offset: r.get::<_, i64>(1)? as u64,
-                        length: r.get::<_, i64>(2)? as u64,
-                        raw_size: r.get::<_, i64>(3)? as u64,
-                        dict_id: r.get(4)?,
-                    })
-                },
-            )
+            .prepare_cached(
+                "SELECT key, length, raw_size, dict_id FROM blobs WHERE id = ?1 AND length > 0",
+            )?
+            .query_row([&id.0[..]], |r| location(r, 0))
             .optional()?)
     }
 
@@ -280,19 +297,10 @@ impl Index {
     /// Every blob with its location, in pack order (for verify).
     pub fn all_blobs(&self) -> Result<Vec<(BlobId, BlobLocation)>> {
         let mut st = self.conn.prepare(
-            "SELECT id, pack, offset, length, raw_size, dict_id FROM blobs ORDER BY pack, offset",
+            "SELECT id, key, length, raw_size, dict_id FROM blobs WHERE length > 0 ORDER BY key",
         )?;
         let rows = st.query_map([], |r| {
-            Ok((
-                blob_id(r.get::<_, Vec<u8>>(0)?),
-                BlobLocation {
-                    pack: r.get(1)?,
-                    offset: r.get::<_, i64>(2)? as u64,
-                    length: r.get::<_, i64>(3)? as u64,
-                    raw_size: r.get::<_, i64>(4)? as u64,
-                    dict_id: r.get(5)?,
-                },
-            ))
+            Ok((blob_id(r.get::<_, Vec<u8>>(0)?), location(r, 1)?))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -300,7 +308,7 @@ impl Index {
     /// Messages whose blob is not in the index (should never happen).
     pub fn messages_without_blob(&self) -> Result<u64> {
         Ok(self.conn.query_row(
-            "SELECT count(*) FROM messages m LEFT JOIN blobs b ON b.id = m.blob_id WHERE b.id IS NULL",
+            "SELECT count(*) FROM messages m JOIN blobs b ON b.key = m.blob_key WHERE b.length = 0",
             [],
             |r| r.get::<_, i64>(0),
         )? as u64)
@@ -325,7 +333,8 @@ impl Index {
 
     pub fn totals(&self) -> Result<StoreTotals> {
         let (blobs, raw_bytes, stored_bytes) = self.conn.query_row(
-            "SELECT count(*), coalesce(sum(raw_size),0), coalesce(sum(length),0) FROM blobs",
+            "SELECT count(*), coalesce(sum(raw_size),0), coalesce(sum(length),0) FROM blobs
+             WHERE length > 0",
             [],
             |r| {
                 Ok((
@@ -348,9 +357,9 @@ impl Index {
 
     /// Up to `limit` blob ids, oldest first, for training a dictionary.
     pub fn sample_blobs(&self, limit: usize, max_raw: u64) -> Result<Vec<BlobId>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id FROM blobs WHERE raw_size <= ?1 ORDER BY pack, offset LIMIT ?2")?;
+        let mut st = self.conn.prepare(
+            "SELECT id FROM blobs WHERE length > 0 AND raw_size <= ?1 ORDER BY key LIMIT ?2",
+        )?;
         let rows = st.query_map(params![max_raw as i64, limit as i64], |r| {
             Ok(blob_id(r.get::<_, Vec<u8>>(0)?))
         })?;
@@ -368,11 +377,11 @@ impl Index {
     ) -> Result<Vec<BlobId>> {
         let mut st = self.conn.prepare(
             "SELECT id FROM blobs
-             WHERE raw_size <= ?1 AND dict_id = 0 AND (pack < ?2 OR (pack = ?2 AND offset < ?3))
-             ORDER BY pack, offset LIMIT ?4",
+             WHERE length > 0 AND raw_size <= ?1 AND dict_id = 0 AND key >= 0 AND key < ?2
+             ORDER BY key LIMIT ?3",
         )?;
         let rows = st.query_map(
-            params![max_raw as i64, pack, offset as i64, limit as i64],
+            params![max_raw as i64, blob_key(pack, offset), limit as i64],
             |r| Ok(blob_id(r.get::<_, Vec<u8>>(0)?)),
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -440,10 +449,10 @@ impl Index {
 
     /// All messages of one mailbox generation, by UID.
     pub fn messages(&self, mailbox_id: i64) -> Result<BTreeMap<Uid, StoredMessage>> {
-        let mut st = self.conn.prepare(
-            "SELECT uid, blob_id, flags, modseq, internaldate, date_offset, size, gone_at, archived_at
-             FROM messages WHERE mailbox_id = ?1",
-        )?;
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {MESSAGE_COLS} FROM messages m JOIN blobs b ON b.key = m.blob_key
+             WHERE m.mailbox_id = ?1"
+        ))?;
         let rows = st.query_map([mailbox_id], stored_message)?;
         let mut out = BTreeMap::new();
         for row in rows {
@@ -482,10 +491,10 @@ impl Index {
         each: &mut dyn FnMut(&MailboxRow, StoredMessage) -> std::result::Result<(), EachError>,
     ) -> std::result::Result<(), EachError> {
         for mb in self.mailboxes(account)? {
-            let mut st = self.conn.prepare_cached(
-                "SELECT uid, blob_id, flags, modseq, internaldate, date_offset, size, gone_at, archived_at
-                 FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
-            )?;
+            let mut st = self.conn.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLS} FROM messages m JOIN blobs b ON b.key = m.blob_key
+                 WHERE m.mailbox_id = ?1 ORDER BY m.uid"
+            ))?;
             let rows = st.query_map([mb.id], stored_message)?;
             for row in rows {
                 each(&mb, row?)?;
@@ -650,6 +659,29 @@ fn ensure_account(conn: &Connection, name: &str, kind: &str) -> Result<i64> {
     Ok(conn.last_insert_rowid())
 }
 
+/// The key of the blob with this id; a message whose bytes are not in the
+/// store (their record was lost to damage) gets a row without a record, with
+/// a negative key, which a fresh copy of the bytes takes over.
+fn blob_key_or_placeholder(tx: &Transaction<'_>, id: &BlobId, size: u64) -> Result<i64> {
+    if let Some(key) = tx
+        .prepare_cached("SELECT key FROM blobs WHERE id = ?1")?
+        .query_row([&id.0[..]], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(key);
+    }
+    let key: i64 = tx.query_row(
+        "SELECT min(0, coalesce(min(key), 0)) - 1 FROM blobs WHERE key < 0",
+        [],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO blobs (key, id, length, raw_size, dict_id) VALUES (?1, ?2, 0, ?3, 0)",
+        params![key, &id.0[..], size as i64],
+    )?;
+    Ok(key)
+}
+
 /// Finds or creates the mailbox row for (account, raw, uidvalidity).
 fn ensure_mailbox(tx: &Transaction<'_>, account: &str, raw: &str, uidvalidity: u32) -> Result<i64> {
     let account_id = ensure_account(tx, account, "imap")?;
@@ -683,38 +715,48 @@ fn apply_one(tx: &Transaction<'_>, rec: &Located, any_damaged: bool) -> Result<(
             raw_size,
             dict_id,
         } => {
-            let args = params![
-                &id.0[..],
-                rec.pack,
-                rec.offset as i64,
-                rec.length as i64,
-                *raw_size as i64,
-                dict_id
-            ];
-            // A fresh copy of bytes that were found damaged takes their place.
-            let replaced = any_damaged
+            let key = blob_key(rec.pack, rec.offset);
+            let held: Option<(i64, i64)> = tx
+                .prepare_cached("SELECT key, length FROM blobs WHERE id = ?1")?
+                .query_row([&id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let damaged = any_damaged
                 && tx
-                    .prepare_cached(
-                        "UPDATE blobs SET pack = ?2, offset = ?3, length = ?4, raw_size = ?5, dict_id = ?6
-                         WHERE id = ?1 AND EXISTS (SELECT 1 FROM damaged_blobs WHERE blob_id = ?1)",
-                    )?
-                    .execute(args)?
-                    > 0;
-            if !replaced {
-                // A blob stored twice (possible only after a crash between
-                // append and commit) keeps its first location.
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO blobs (id, pack, offset, length, raw_size, dict_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(args)?;
-            }
-            if any_damaged {
-                // Damaged, or lost, and now back: readable again, also for search.
-                let healed = tx
                     .prepare_cached("DELETE FROM damaged_blobs WHERE blob_id = ?1")?
-                    .execute([&id.0[..]])?;
-                if healed > 0 {
+                    .execute([&id.0[..]])?
+                    > 0;
+            match held {
+                None => {
+                    tx.prepare_cached(
+                        "INSERT INTO blobs (key, id, length, raw_size, dict_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
+                        key,
+                        &id.0[..],
+                        rec.length as i64,
+                        *raw_size as i64,
+                        dict_id
+                    ])?;
+                }
+                // Bytes that were lost (a row without a record) or found
+                // damaged: this fresh copy takes their place, and the
+                // messages that list them follow.
+                Some((old, length)) if length == 0 || damaged => {
+                    tx.prepare_cached(
+                        "UPDATE blobs SET key = ?2, length = ?3, raw_size = ?4, dict_id = ?5
+                         WHERE key = ?1",
+                    )?
+                    .execute(params![
+                        old,
+                        key,
+                        rec.length as i64,
+                        *raw_size as i64,
+                        dict_id
+                    ])?;
+                    tx.prepare_cached("UPDATE messages SET blob_key = ?2 WHERE blob_key = ?1")?
+                        .execute(params![old, key])?;
+                    // Readable again, also for search.
                     tx.execute(
                         "DELETE FROM search_fts WHERE rowid IN
                             (SELECT id FROM search_docs WHERE blob_id = ?1 AND parsed < 0)",
@@ -725,6 +767,9 @@ fn apply_one(tx: &Transaction<'_>, rec: &Located, any_damaged: bool) -> Result<(
                         [&id.0[..]],
                     )?;
                 }
+                // A blob stored twice (possible only after a crash between
+                // append and commit) keeps its first location.
+                Some(_) => {}
             }
         }
         Record::Dict { id } => {
@@ -790,28 +835,29 @@ fn apply_ref(tx: &Transaction<'_>, r: &RefRecord) -> Result<()> {
             flags,
             modseq,
         } => {
-            tx.execute(
-                "INSERT INTO messages (mailbox_id, uid, blob_id, internaldate, date_offset, size,
-                                       flags, modseq, first_seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            let key = blob_key_or_placeholder(tx, blob, *size)?;
+            tx.prepare_cached(
+                "INSERT INTO messages (mailbox_id, uid, blob_key, internaldate, date_offset, size,
+                                       flags, modseq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(mailbox_id, uid) DO UPDATE SET
                     flags = excluded.flags, modseq = excluded.modseq, gone_at = NULL,
-                    blob_id = CASE
-                        WHEN EXISTS (SELECT 1 FROM blobs b WHERE b.id = messages.blob_id)
-                         AND NOT EXISTS (SELECT 1 FROM damaged_blobs d WHERE d.blob_id = messages.blob_id)
-                        THEN messages.blob_id ELSE excluded.blob_id END",
-                params![
-                    mailbox_id,
-                    r.uid,
-                    &blob.0[..],
-                    internaldate,
-                    date_offset,
-                    *size as i64,
-                    flags,
-                    modseq.map(|v| v as i64),
-                    r.at
-                ],
-            )?;
+                    blob_key = CASE
+                        WHEN EXISTS (SELECT 1 FROM blobs b WHERE b.key = messages.blob_key
+                                     AND b.length > 0 AND NOT EXISTS
+                                        (SELECT 1 FROM damaged_blobs d WHERE d.blob_id = b.id))
+                        THEN messages.blob_key ELSE excluded.blob_key END",
+            )?
+            .execute(params![
+                mailbox_id,
+                r.uid,
+                key,
+                internaldate,
+                date_offset,
+                *size as i64,
+                flags,
+                modseq.map(|v| v as i64),
+            ])?;
         }
         RefEvent::Flags { flags, modseq } => {
             tx.execute(

@@ -163,7 +163,7 @@ const DATE_EXPR: &str =
 const PLACE_SELECT: &str =
     "SELECT a.name, mb.name, mb.id, mb.uidvalidity, m.uid, m.internaldate, m.size,
             m.gone_at, m.archived_at
-     FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id
+     FROM messages m JOIN blobs x ON x.key = m.blob_key JOIN mailboxes mb ON mb.id = m.mailbox_id
      JOIN accounts a ON a.id = mb.account_id";
 
 impl Index {
@@ -197,7 +197,8 @@ impl Index {
         let after: &[u8] = after.map(|b| &b.0[..]).unwrap_or(&[]);
         let mut st = self.conn.prepare_cached(
             "SELECT b.id FROM blobs b
-             WHERE b.id > ?1 AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.blob_id = b.id)
+             WHERE b.id > ?1 AND b.length > 0
+               AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.blob_id = b.id)
              ORDER BY b.id LIMIT ?2",
         )?;
         let rows = st.query_map(params![after, limit as i64], |r| {
@@ -210,7 +211,7 @@ impl Index {
     pub fn search_pending_count(&self) -> Result<u64> {
         Ok(self.conn.query_row(
             "SELECT count(*) FROM blobs b
-             WHERE NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.blob_id = b.id)",
+             WHERE b.length > 0 AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.blob_id = b.id)",
             [],
             |r| r.get::<_, i64>(0),
         )? as u64)
@@ -297,7 +298,8 @@ impl Index {
         let mut sql = format!(
             "SELECT d.id, d.blob_id, min({DATE_EXPR}) AS date, d.has_attachment, d.message_id,
                     d.subject, d.sender, d.recipients
-             FROM search_docs d JOIN messages m ON m.blob_id = d.blob_id WHERE 1"
+             FROM search_docs d JOIN blobs x ON x.id = d.blob_id
+             JOIN messages m ON m.blob_key = x.key WHERE 1"
         );
         let mut args: Vec<Value> = Vec::new();
         let (fts, fts_args) = text_condition(&f.terms);
@@ -363,7 +365,7 @@ impl Index {
     /// Every folder occurrence of a message, oldest first.
     pub fn places(&self, blob: &BlobId) -> Result<Vec<SearchPlace>> {
         let mut st = self.conn.prepare_cached(&format!(
-            "{PLACE_SELECT} WHERE m.blob_id = ?1 ORDER BY m.internaldate, m.id"
+            "{PLACE_SELECT} WHERE x.id = ?1 ORDER BY m.internaldate, m.mailbox_id, m.uid"
         ))?;
         let rows = st.query_map([&blob.0[..]], |r| {
             Ok(SearchPlace {
@@ -384,9 +386,9 @@ impl Index {
     /// Stored messages whose id lies between `lo` and `hi` (inclusive), at
     /// most `limit`: the ids that start with a given prefix.
     pub fn blobs_between(&self, lo: &BlobId, hi: &BlobId, limit: usize) -> Result<Vec<BlobId>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id FROM blobs WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3")?;
+        let mut st = self.conn.prepare(
+            "SELECT id FROM blobs WHERE id BETWEEN ?1 AND ?2 AND length > 0 ORDER BY id LIMIT ?3",
+        )?;
         let rows = st.query_map(params![&lo.0[..], &hi.0[..], limit as i64], |r| {
             Ok(blob_id(r.get::<_, Vec<u8>>(0)?))
         })?;
@@ -495,7 +497,7 @@ mod tests {
             let blob = BlobId::of(bytes);
             recs.push(Located {
                 pack: 1,
-                offset: 0,
+                offset: 16 + i as u64 * 100,
                 length: 1,
                 record: Record::Blob {
                     id: blob,
