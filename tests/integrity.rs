@@ -603,16 +603,13 @@ fn index_progress(store: &Path) -> Option<(u64, u64)> {
     Some((len as u64, n as u64))
 }
 
+/// Messages in the search index (a file of its own beside the index).
 fn search_docs(store: &Path) -> u64 {
     rusqlite::Connection::open_with_flags(
-        store.join("index.sqlite"),
+        store.join("search.sqlite"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
-    .and_then(|c| {
-        c.query_row("SELECT count(*) FROM search_docs", [], |r| {
-            r.get::<_, i64>(0)
-        })
-    })
+    .and_then(|c| c.query_row("SELECT count(*) FROM docs", [], |r| r.get::<_, i64>(0)))
     .unwrap_or(0) as u64
 }
 
@@ -704,8 +701,11 @@ fn verify_during_a_backup_and_signals_that_stop_one() {
     // SIGTERM while the mail is being indexed for search: recorded as
     // interrupted, not as a finished run; the next run finishes the job.
     proxy.set_fault(Fault::None);
+    let indexed_before = search_docs(&env.store);
     let child = env.spawn(&["backup", "main"]);
-    wait_for("search indexing under way", || search_docs(&env.store) > 0);
+    wait_for("search indexing under way", || {
+        search_docs(&env.store) > indexed_before
+    });
     signal(&child, libc::SIGTERM);
     let r = finish(child);
     assert_eq!(r.code, 143, "{r}");

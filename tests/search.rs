@@ -468,12 +468,9 @@ fn reindex_gives_the_same_results_and_backup_catches_up() {
     // Forget part of the search index, as after a crash or an upgrade:
     // search says so, and the next backup (with nothing new) catches up.
     {
-        let db = rusqlite::Connection::open(env.store.join("index.sqlite")).unwrap();
-        db.execute_batch(
-            "DELETE FROM search_fts WHERE rowid IN (SELECT id FROM search_docs LIMIT 3);
-             DELETE FROM search_docs WHERE id NOT IN (SELECT rowid FROM search_fts);",
-        )
-        .unwrap();
+        let db = rusqlite::Connection::open(env.store.join("search.sqlite")).unwrap();
+        db.execute_batch("DELETE FROM docs WHERE key IN (SELECT key FROM docs LIMIT 3);")
+            .unwrap();
     }
     let r = env.run(&["search", "--json"]);
     assert!(
@@ -489,7 +486,7 @@ fn reindex_gives_the_same_results_and_backup_catches_up() {
     let r = env.run(&["search", "x"]);
     assert!(!r.stderr.contains("not in the search index"), "{r}");
 
-    // verify stays clean with the search tables in the index.
+    // verify stays clean with the search index beside the index.
     let r = env.run(&["verify", "--deep"]);
     assert_eq!(r.code, 0, "{r}");
 }

@@ -14,7 +14,8 @@ use super::{local_time, Globals};
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Query: words and \"phrases\" (substrings, without case for ASCII), \
+    after_help = "Query: words (matching the words that start with them), Japanese text \
+(any piece of 2 characters or more) and \"phrases\", without case or width, \
 from: to: cc: subject: body: filename: folder: account: before:YYYY-MM-DD after: since: \
 has:attachment. All terms must match. Newest first. See docs/archive.md."
 )]

@@ -1,6 +1,7 @@
 //! What `repair` carries from the old index file into the one it builds
 //! from the packs: the tables that are not in the packs (restore map,
-//! archive intents, quota, run history, search index, last sync times).
+//! archive intents, quota, run history, last sync times). The search index
+//! is a file of its own, keyed by what a rebuild does not change: it stays.
 //! Each is copied on its own, so that a damaged one costs only itself.
 
 use std::path::Path;
@@ -68,21 +69,6 @@ const TABLES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The search index, carried only from an index of this very schema (an
-/// older one's is emptied by the migrations anyway, to be filled again).
-const SEARCH: (&str, &str) = (
-    "search index",
-    "INSERT OR IGNORE INTO main.search_docs
-        (id, blob_id, parsed, header_date, message_id, has_attachment, indexed_at,
-         subject, sender, recipients)
-     SELECT id, blob_id, parsed, header_date, message_id, has_attachment, indexed_at,
-         subject, sender, recipients
-     FROM old.search_docs WHERE blob_id IN (SELECT id FROM main.blobs);
-     INSERT INTO main.search_fts (rowid, subject, sender, recipients, cc, body, attachments)
-     SELECT f.rowid, f.subject, f.sender, f.recipients, f.cc, f.body, f.attachments
-     FROM old.search_fts f WHERE f.rowid IN (SELECT id FROM main.search_docs)",
-);
-
 /// A path as the path part of an SQLite `file:` URI.
 fn uri_path(p: &Path) -> String {
     let mut out = String::new();
@@ -109,16 +95,7 @@ impl Index {
             }];
         }
         let mut out = Vec::new();
-        let same_schema = self
-            .conn
-            .query_row("PRAGMA old.user_version", [], |r| r.get::<_, i64>(0))
-            .ok()
-            == self
-                .conn
-                .query_row("PRAGMA main.user_version", [], |r| r.get::<_, i64>(0))
-                .ok();
-        let search = same_schema.then_some(&SEARCH);
-        for (what, sql) in TABLES.iter().chain(search) {
+        for (what, sql) in TABLES {
             let result = (|| -> rusqlite::Result<u64> {
                 let tx = self.conn.unchecked_transaction()?;
                 let before = tx.total_changes();

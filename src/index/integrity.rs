@@ -240,21 +240,6 @@ impl Index {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The subject of a message as written, as the search index holds it, if
-    /// it does.
-    pub fn indexed_subject(&self, blob: &BlobId) -> Option<String> {
-        self.conn
-            .query_row(
-                "SELECT subject FROM search_docs WHERE blob_id = ?1",
-                [&blob.0[..]],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
-            .ok()
-            .flatten()
-            .filter(|s| !s.is_empty())
-    }
-
     /// SQLite's own check of the index file: `PRAGMA quick_check`, or the
     /// slower `integrity_check` (which also compares every index with its
     /// table). An empty list means the file is sound.

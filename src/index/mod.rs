@@ -7,7 +7,8 @@
 mod search;
 
 pub use search::{
-    SearchColumn, SearchDoc, SearchFilter, SearchHit, SearchPlace, SearchState, SearchTerm,
+    Candidate, SearchColumn, SearchDoc, SearchFilter, SearchHit, SearchIndex, SearchPlace,
+    SearchTerm, SEARCH_FILE,
 };
 
 use std::collections::BTreeMap;
@@ -64,7 +65,7 @@ pub fn error_text(e: &IndexError) -> String {
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How many migrations this release has (`migrations/`).
-const MIGRATION_COUNT: usize = 7;
+const MIGRATION_COUNT: usize = 8;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -75,6 +76,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0005_integrity.sql")),
         M::up(include_str!("../../migrations/0006_search_fold.sql")),
         M::up(include_str!("../../migrations/0007_keys.sql")),
+        M::up(include_str!("../../migrations/0008_search_moved.sql")),
     ])
 }
 
@@ -754,18 +756,9 @@ fn apply_one(tx: &Transaction<'_>, rec: &Located, any_damaged: bool) -> Result<(
                         *raw_size as i64,
                         dict_id
                     ])?;
+                    // Under its new key, search indexes it again.
                     tx.prepare_cached("UPDATE messages SET blob_key = ?2 WHERE blob_key = ?1")?
                         .execute(params![old, key])?;
-                    // Readable again, also for search.
-                    tx.execute(
-                        "DELETE FROM search_fts WHERE rowid IN
-                            (SELECT id FROM search_docs WHERE blob_id = ?1 AND parsed < 0)",
-                        [&id.0[..]],
-                    )?;
-                    tx.execute(
-                        "DELETE FROM search_docs WHERE blob_id = ?1 AND parsed < 0",
-                        [&id.0[..]],
-                    )?;
                 }
                 // A blob stored twice (possible only after a crash between
                 // append and commit) keeps its first location.

@@ -2,6 +2,9 @@
 //! connections. Read-only on the server: EXAMINE and BODY.PEEK[] only.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -81,6 +84,9 @@ pub async fn backup_account(
         search_error: None,
     };
     let run = store.and_then(|s| s.run_here(|s| s.index().begin_run(name, "backup", now()).ok()));
+    let indexer = store
+        .filter(|_| !opts.dry_run)
+        .map(|s| Indexer::start(s.run_here(|s| s.root().to_path_buf()), &opts.interrupt));
     if let Err(e) = run_account(config, name, store, opts, progress, &mut report).await {
         report.error = Some(e);
     }
@@ -89,11 +95,11 @@ pub async fn backup_account(
         if let Err(e) = store.run(|s| s.commit()).await {
             report.error.get_or_insert(e.into());
         }
-        if !opts.interrupt.is_raised() {
-            match index_for_search(store, name, progress, &opts.interrupt).await {
-                Ok(n) => report.indexed = n,
-                Err(e) => report.search_error = Some(e),
-            }
+    }
+    if let Some(indexer) = indexer {
+        match indexer.finish(name, progress).await {
+            Ok(n) => report.indexed = n,
+            Err(e) => report.search_error = Some(e),
         }
     }
     report.interrupted = opts.interrupt.is_raised();
@@ -234,35 +240,52 @@ async fn worker(
     }
 }
 
-/// Adds what the backup stored to the search index, off the async threads,
-/// stopping between messages when interrupted.
-async fn index_for_search(
-    store: &SharedStore,
-    account: &str,
-    progress: &dyn Progress,
-    interrupt: &Interrupt,
-) -> Result<u64, OpError> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
-    let stop = interrupt.clone();
-    let task = store.run(move |s| {
-        crate::ops::search::index_pending_until(
-            s,
-            &mut |done, total| {
-                let _ = tx.send((done, total));
-            },
-            &|| stop.is_raised(),
-        )
-    });
-    tokio::pin!(task);
-    loop {
-        tokio::select! {
-            r = &mut task => {
-                while let Ok((done, total)) = rx.try_recv() {
-                    progress.indexing(account, done, total);
+/// Indexes for search what the backup stores, on a thread of its own, while
+/// the fetch goes on: the search index is a file of its own, and the
+/// indexer reads the committed messages through a store of its own, opened
+/// to read. When `done` is set it indexes what is left and ends; when
+/// interrupted, between two messages.
+struct Indexer {
+    task: tokio::task::JoinHandle<Result<u64, OpError>>,
+    progress: tokio::sync::mpsc::UnboundedReceiver<(u64, u64)>,
+    done: Arc<AtomicBool>,
+}
+
+impl Indexer {
+    fn start(root: PathBuf, interrupt: &Interrupt) -> Indexer {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
+        let done = Arc::new(AtomicBool::new(false));
+        let (until, stop) = (done.clone(), interrupt.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            crate::ops::search::index_while(
+                &root,
+                &|| until.load(Ordering::SeqCst),
+                &|| stop.is_raised(),
+                &mut |done, total| {
+                    let _ = tx.send((done, total));
+                },
+            )
+        });
+        Indexer {
+            task,
+            progress: rx,
+            done,
+        }
+    }
+
+    /// Lets it index what is left, and waits for it.
+    async fn finish(mut self, account: &str, progress: &dyn Progress) -> Result<u64, OpError> {
+        self.done.store(true, Ordering::SeqCst);
+        loop {
+            tokio::select! {
+                r = &mut self.task => {
+                    while let Ok((done, total)) = self.progress.try_recv() {
+                        progress.indexing(account, done, total);
+                    }
+                    return r.expect("search indexing panicked");
                 }
-                return r;
+                Some((done, total)) = self.progress.recv() => progress.indexing(account, done, total),
             }
-            Some((done, total)) = rx.recv() => progress.indexing(account, done, total),
         }
     }
 }

@@ -1,18 +1,26 @@
 //! `mailkeep search`, `show` and `reindex`, and the indexing that backup
-//! (and import) run when they are done.
+//! (and import) run.
 //!
-//! The search index is a cache beside the rest of the index: one row per
-//! stored message, filled from the stored bytes. `index_pending` indexes
+//! The search index (`index::SearchIndex`, its own file) is a cache: one row
+//! per stored message, filled from the stored bytes. `index_pending` indexes
 //! whatever is not indexed yet, so it catches up after a crash, an upgrade
 //! or an import; `reindex` empties the index and fills it again.
+//!
+//! A query is answered in two steps: the index gives the candidates, newest
+//! first; a term the index cannot answer alone (a phrase, a CJK piece of 3
+//! or more characters: see `SearchTerm::exact_in_index`) is then checked
+//! against each candidate's own decoded text, until enough have matched.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-use crate::index::{SearchDoc, SearchFilter, SearchHit, SearchState};
+use crate::index::{
+    Candidate, SearchColumn, SearchDoc, SearchFilter, SearchHit, SearchIndex, SearchTerm,
+};
 use crate::model::BlobId;
+use crate::search::fold::index_form;
 use crate::search::{extract, parse_query, Extracted};
-use crate::store::{now, Store};
+use crate::store::Store;
 
 use super::{folder_matches, OpError};
 
@@ -23,6 +31,10 @@ const BATCH_TEXT_BYTES: usize = 16 * 1024 * 1024;
 /// Only the first this-many bytes of a message are parsed (headers, text
 /// and the attachments that start within them); memory stays bounded.
 pub const MAX_PARSED_BYTES: u64 = 4 * 1024 * 1024;
+/// What is read of a message to show its headers in the results.
+const HEAD_BYTES: usize = 64 * 1024;
+/// Candidates read at a time while checking terms against the messages.
+const PAGE: usize = 200;
 
 /// Indexes every stored message that is not in the search index yet, in
 /// transactions of a few hundred. `progress(done, total)`. A message whose
@@ -33,56 +45,93 @@ pub fn index_pending(
     store: &mut Store,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u64, OpError> {
-    index_pending_until(store, progress, &|| false)
+    let search = SearchIndex::open(store.root())?;
+    index_pending_until(store, &search, progress, &|| false)
 }
 
-/// [`index_pending`], stopping between messages once `stop()` says so
-/// (what was indexed stays; the rest is indexed next time).
+/// [`index_pending`] into an open search index, stopping between messages
+/// once `stop()` says so (what was indexed stays; the rest is indexed next
+/// time). The store may be one opened to read, beside a writer: messages
+/// stored meanwhile are indexed too, and dictionaries trained meanwhile
+/// are loaded.
 pub fn index_pending_until(
     store: &mut Store,
+    search: &SearchIndex,
     progress: &mut dyn FnMut(u64, u64),
     stop: &dyn Fn() -> bool,
 ) -> Result<u64, OpError> {
-    require_search_tables(store)?;
-    let total = store.index().search_pending_count()?;
-    if total == 0 {
-        return Ok(0);
-    }
+    let mut total = search.pending_count()?;
     let mut done = 0u64;
     let mut added = 0u64;
-    let mut after: Option<BlobId> = None;
+    let mut after = i64::MIN;
     loop {
-        let ids = store
-            .index()
-            .search_pending(after.as_ref(), BATCH_MESSAGES)?;
-        let Some(last) = ids.last().copied() else {
+        let keys = search.pending(after, BATCH_MESSAGES)?;
+        let Some(&(last, _)) = keys.last() else {
             break;
         };
-        let mut docs = Vec::with_capacity(ids.len());
+        total = total.max(done + keys.len() as u64);
+        let mut docs = Vec::with_capacity(keys.len());
         let mut text_bytes = 0;
-        for id in ids {
+        for (key, id) in keys {
             if stop() {
-                added += store.index().search_add(&docs, now())?;
+                added += search.add(&docs)?;
                 return Ok(added);
             }
-            let doc = match read_prefix(store, &id) {
-                Ok(bytes) => extract(&bytes).to_doc(id),
-                Err(_) => SearchDoc::empty(id, -1),
+            let read = read_prefix(store, &id).or_else(|_| {
+                // A dictionary trained since this store was opened?
+                store.refresh()?;
+                read_prefix(store, &id)
+            });
+            let doc = match read {
+                Ok(bytes) => extract(&bytes).to_doc(key),
+                Err(_) => SearchDoc::empty(key, -1),
             };
             text_bytes += doc.body.len() + doc.subject.len();
             docs.push(doc);
             done += 1;
             if text_bytes >= BATCH_TEXT_BYTES {
-                added += store.index().search_add(&docs, now())?;
+                added += search.add(&docs)?;
                 docs.clear();
                 text_bytes = 0;
             }
-            progress(done.min(total), total);
+            progress(done, total);
         }
-        added += store.index().search_add(&docs, now())?;
-        after = Some(last);
+        added += search.add(&docs)?;
+        after = last;
     }
     Ok(added)
+}
+
+/// Indexes what a writer stores in the store at `root` while it works, from
+/// a store of its own opened to read: what is pending, again and again,
+/// until `done()` (then what is left) or `stop()`. Returns how many were
+/// indexed.
+pub fn index_while(
+    root: &std::path::Path,
+    done: &dyn Fn() -> bool,
+    stop: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64, OpError> {
+    let mut store = Store::open_read_only(root)?;
+    let search = SearchIndex::open(root)?;
+    let mut indexed = 0;
+    let mut seen = 0;
+    loop {
+        // Read before the pass: once done, this pass takes the rest.
+        let last = done();
+        indexed += index_pending_until(
+            &mut store,
+            &search,
+            &mut |d, t| progress(seen + d, seen + t),
+            stop,
+        )?;
+        seen = indexed;
+        if last || stop() {
+            return Ok(indexed);
+        }
+        // New mail becomes visible here as the writer commits it.
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// What `reindex` did.
@@ -100,23 +149,19 @@ pub fn reindex(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ReindexReport, OpError> {
     let started = Instant::now();
-    require_search_tables(store)?;
-    store.index().search_clear()?;
-    let indexed = index_pending(store, progress)?;
-    store.index().search_optimize()?;
+    let search = SearchIndex::open(store.root())?;
+    search.clear()?;
+    let indexed = index_pending_until(store, &search, progress, &|| false)?;
+    search.optimize()?;
     Ok(ReindexReport {
         indexed,
-        unreadable: store.index().search_unreadable_count()?,
+        unreadable: search.unreadable_count()?,
         elapsed: started.elapsed(),
     })
 }
 
-pub fn unreadable(store: &Store) -> Result<u64, OpError> {
-    Ok(store.index().search_unreadable_count()?)
-}
-
-/// Reads at most [`MAX_PARSED_BYTES`] of a message (all of it is still
-/// decompressed and hash-checked).
+/// Reads at most [`MAX_PARSED_BYTES`] of a message; all of it is still
+/// decompressed and hash-checked, so that damage is noticed.
 fn read_prefix(store: &Store, id: &BlobId) -> Result<Vec<u8>, crate::store::StoreError> {
     let mut w = CappedWriter {
         buf: Vec::new(),
@@ -124,6 +169,17 @@ fn read_prefix(store: &Store, id: &BlobId) -> Result<Vec<u8>, crate::store::Stor
     };
     store.copy_blob_to(id, &mut w)?;
     Ok(w.buf)
+}
+
+/// The first `cap` bytes of a message, read no further (no hash check: for
+/// showing and matching, never for keeping).
+fn read_head(store: &Store, id: &BlobId, cap: usize) -> Result<Vec<u8>, OpError> {
+    let mut r = store.open_blob(id)?;
+    let mut buf = Vec::with_capacity(cap.min(1 << 20));
+    // An error is damage at the end of a message smaller than `cap`, which
+    // was read whole: what came is what there is.
+    let _ = (&mut r).take(cap as u64).read_to_end(&mut buf);
+    Ok(buf)
 }
 
 struct CappedWriter {
@@ -142,24 +198,18 @@ impl Write for CappedWriter {
     }
 }
 
-fn require_search_tables(store: &Store) -> Result<(), OpError> {
-    match store.index().search_state()? {
-        SearchState::Ready => Ok(()),
-        SearchState::Missing => Err(OpError::usage(
+/// The search index of a store, to query it; none yet is an error that
+/// says how to make it.
+fn search_index(store: &Store) -> Result<SearchIndex, OpError> {
+    SearchIndex::open_read_only(store.root())?.ok_or_else(|| {
+        OpError::usage(
             format!(
                 "the store `{}` has no search index yet",
                 store.root().display()
             ),
-            Some("run `mailkeep reindex` once to build it"),
-        )),
-        SearchState::Old => Err(OpError::usage(
-            format!(
-                "the search index of the store `{}` was made by an older mailkeep, which read less of the mail",
-                store.root().display()
-            ),
-            Some("run `mailkeep reindex` once to rebuild it (the next backup or import does it too)"),
-        )),
-    }
+            Some("the next backup or import builds it, or run `mailkeep reindex`"),
+        )
+    })
 }
 
 #[derive(Clone, Debug, Default)]
@@ -184,7 +234,14 @@ pub struct SearchResults {
 /// Runs a query (see `search::query` for the language) over the whole store.
 pub fn search(store: &Store, query: &str, opts: &SearchOptions) -> Result<SearchResults, OpError> {
     let q = parse_query(query).map_err(|e| OpError::usage(e.message, Some(&e.hint)))?;
-    require_search_tables(store)?;
+    for t in &q.terms {
+        if crate::search::tokens::tokens(&t.text).is_empty() {
+            return Err(OpError::usage(
+                format!("`{}` has no letters or digits to search for", t.text),
+                Some("search for words, or a piece of Japanese text of 2 or more characters"),
+            ));
+        }
+    }
     let mut accounts = opts.accounts.clone();
     accounts.extend(q.accounts.iter().cloned());
     let mut folders = opts.folders.clone();
@@ -219,22 +276,126 @@ pub fn search(store: &Store, query: &str, opts: &SearchOptions) -> Result<Search
         }
         Some(ids)
     };
+    let search = search_index(store)?;
     let limit = opts.limit.max(1);
-    let mut hits = store.index().search(&SearchFilter {
+    let filter = SearchFilter {
         terms: q.terms,
         mailbox_ids,
         since: q.since,
         before: q.before,
         has_attachment: q.has_attachment,
-        limit,
-    })?;
-    let more = hits.len() > limit;
-    hits.truncate(limit);
+    };
+    let to_check: Vec<&SearchTerm> = filter
+        .terms
+        .iter()
+        .filter(|t| !t.exact_in_index())
+        .collect();
+    let mut found: Vec<(Candidate, Option<Extracted>)> = Vec::new();
+    let mut offset = 0;
+    while found.len() <= limit {
+        let want = if to_check.is_empty() { limit + 1 } else { PAGE };
+        let page = search.candidates(&filter, offset, want)?;
+        offset += page.len();
+        let last_page = page.len() < want;
+        for c in page {
+            if to_check.is_empty() {
+                found.push((c, None));
+                continue;
+            }
+            // Only the terms the index cannot answer alone are checked.
+            let Ok(bytes) = read_head(store, &c.blob, MAX_PARSED_BYTES as usize) else {
+                continue;
+            };
+            let e = extract(&bytes);
+            if to_check.iter().all(|t| holds(&e, t)) {
+                found.push((c, Some(e)));
+                if found.len() > limit {
+                    break;
+                }
+            }
+        }
+        if last_page || to_check.is_empty() {
+            break;
+        }
+    }
+    let more = found.len() > limit;
+    found.truncate(limit);
+    let mut hits = Vec::with_capacity(found.len());
+    for (c, e) in found {
+        let e = match e {
+            Some(e) => e,
+            None => extract(&read_head(store, &c.blob, HEAD_BYTES).unwrap_or_default()),
+        };
+        let mut places = store.index().places(&c.blob)?;
+        if let Some(ids) = &filter.mailbox_ids {
+            places.retain(|p| ids.contains(&p.mailbox_id));
+        }
+        hits.push(SearchHit {
+            blob: c.blob,
+            date: c.date,
+            subject: if c.subject.is_empty() {
+                crate::search::fold::normalize(&e.subject)
+            } else {
+                c.subject
+            },
+            from: crate::search::fold::normalize(&e.from),
+            to: crate::search::fold::normalize(&e.to),
+            has_attachment: c.has_attachment,
+            message_id: e.message_id,
+            places,
+        });
+    }
     Ok(SearchResults {
         hits,
         more,
-        not_indexed: store.index().search_pending_count()?,
+        not_indexed: search.pending_count()?,
     })
+}
+
+/// Whether the message's text holds `t`: the term as a piece of the field's
+/// folded text (any field for a term without one).
+fn holds(e: &Extracted, t: &SearchTerm) -> bool {
+    let field = |c: SearchColumn| -> String {
+        match c {
+            SearchColumn::Subject => index_form(&e.subject),
+            SearchColumn::From => index_form(&e.from),
+            SearchColumn::To => index_form(&e.to),
+            SearchColumn::Cc => index_form(&e.cc),
+            SearchColumn::Attachments => {
+                let names: Vec<&str> = e.attachments.iter().map(|a| a.name.as_str()).collect();
+                index_form(&names.join(" "))
+            }
+            SearchColumn::Body => {
+                let mut body = String::new();
+                for x in e.texts.iter().chain(&e.nested_text) {
+                    body.push_str(&index_form(x));
+                    body.push(' ');
+                }
+                body
+            }
+        }
+    };
+    match t.column {
+        Some(c) => field(c).contains(&t.text),
+        None => [
+            SearchColumn::Subject,
+            SearchColumn::From,
+            SearchColumn::To,
+            SearchColumn::Cc,
+            SearchColumn::Attachments,
+            SearchColumn::Body,
+        ]
+        .into_iter()
+        .any(|c| field(c).contains(&t.text)),
+    }
+}
+
+/// Messages the search index could not read.
+pub fn unreadable(store: &Store) -> Result<u64, OpError> {
+    match SearchIndex::open_read_only(store.root())? {
+        Some(s) => Ok(s.unreadable_count()?),
+        None => Ok(0),
+    }
 }
 
 /// The shortest id prefix `search` prints and `show` is sure to accept

@@ -23,7 +23,7 @@ use super::fold::{index_form, normalize};
 use super::header;
 use crate::formats::lines;
 use crate::index::SearchDoc;
-use crate::model::BlobId;
+use crate::search::tokens::index_text;
 
 /// At most this much body text per message goes into the index.
 pub const MAX_INDEXED_TEXT: usize = 1024 * 1024;
@@ -68,11 +68,11 @@ impl Extracted {
         !self.attachments.is_empty()
     }
 
-    /// The row for the search index: text in its [`index_form`] (white
-    /// space, NFKC, case folding) for matching, the body capped at
-    /// [`MAX_INDEXED_TEXT`]; subject and addresses also as written, for the
-    /// results.
-    pub fn to_doc(&self, blob: BlobId) -> SearchDoc {
+    /// The row for the search index under `key`: text in its [`index_form`]
+    /// (white space, NFKC, case folding) cut into the index's tokens
+    /// ([`index_text`]), the body capped at [`MAX_INDEXED_TEXT`]; the
+    /// subject also as written, for the results.
+    pub fn to_doc(&self, key: i64) -> SearchDoc {
         let mut body = String::new();
         for t in self.texts.iter().chain(&self.nested_text) {
             if body.len() >= MAX_INDEXED_TEXT {
@@ -89,24 +89,27 @@ impl Extracted {
         }
         truncate_at_char(&mut body, MAX_INDEXED_TEXT);
         let names: Vec<&str> = self.attachments.iter().map(|a| a.name.as_str()).collect();
+        let mut shown_subject = normalize(&self.subject);
+        truncate_at_char(&mut shown_subject, SHOWN_SUBJECT);
         SearchDoc {
-            blob,
-            parsed: if self.parsed { 1 } else { 0 },
+            key,
+            state: if self.parsed { 1 } else { 0 },
             header_date: self.date,
-            message_id: self.message_id.clone(),
             has_attachment: self.has_attachment(),
-            subject: index_form(&self.subject),
-            from: index_form(&self.from),
-            to: index_form(&self.to),
-            cc: index_form(&self.cc),
-            body,
-            attachments: index_form(&names.join(" ")),
-            shown_subject: normalize(&self.subject),
-            shown_from: normalize(&self.from),
-            shown_to: normalize(&self.to),
+            shown_subject,
+            subject: index_text(&index_form(&self.subject)),
+            from: index_text(&index_form(&self.from)),
+            to: index_text(&index_form(&self.to)),
+            cc: index_text(&index_form(&self.cc)),
+            body: index_text(&body),
+            attachments: index_text(&index_form(&names.join(" "))),
         }
     }
 }
+
+/// The subject the search index keeps as written, in bytes at most (for
+/// results, and to name a message whose bytes are damaged).
+const SHOWN_SUBJECT: usize = 200;
 
 /// Decodes a message. `bytes` may be only the start of a large message.
 pub fn extract(bytes: &[u8]) -> Extracted {
@@ -759,12 +762,12 @@ mod tests {
         let m = "From: ﾀﾅｶ <t@example.jp>\r\nSubject: ＡＢＣ ｶﾀｶﾅ\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nStraße\r\n";
         let e = extract(m.as_bytes());
         assert_eq!(e.subject, "ＡＢＣ ｶﾀｶﾅ");
-        let d = e.to_doc(BlobId::of(m.as_bytes()));
-        assert_eq!(d.subject, "abc カタカナ");
-        assert_eq!(d.from, "タナカ <t@example.jp>");
+        let d = e.to_doc(1);
+        // Folded, and cut into words and CJK pairs.
+        assert_eq!(d.subject, "abc カタ タカ カナ");
+        assert_eq!(d.from, "タナ ナカ t example jp");
         assert_eq!(d.body, "strasse");
         assert_eq!(d.shown_subject, "ＡＢＣ ｶﾀｶﾅ");
-        assert_eq!(d.shown_from, "ﾀﾅｶ <t@example.jp>");
     }
 
     #[test]
@@ -774,7 +777,7 @@ mod tests {
         assert_eq!(e.subject, "");
         assert_eq!(e.texts[0], "// Not an RFC-822 Document");
         let e = extract(b"");
-        assert_eq!(e.to_doc(BlobId::of(b"")).body, "");
+        assert_eq!(e.to_doc(1).body, "");
     }
 
     #[test]
@@ -842,7 +845,7 @@ mod tests {
                 m.extend_from_slice(PIECES[(state >> 33) as usize % PIECES.len()]);
             }
             let e = extract(&m);
-            let _ = e.to_doc(BlobId::of(&m));
+            let _ = e.to_doc(1);
             let _ = charset::decode(&m, Some("utf-7"));
             let _ = charset::decode(&m, Some("iso-2022-jp"));
             let _ = header::addresses(&m, Some("shift_jis"));
@@ -861,9 +864,9 @@ mod tests {
                 size: 9,
             }]
         );
-        let d = e.to_doc(BlobId::of(m.as_bytes()));
+        let d = e.to_doc(1);
         assert!(d.has_attachment);
-        assert_eq!(d.attachments, "invoice.pdf");
+        assert_eq!(d.attachments, "invoice pdf");
         assert_eq!(d.body, "see attached");
     }
 }

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod fold;
 pub mod header;
 pub mod query;
+pub mod tokens;
 
 pub use extract::{extract, Attachment, Extracted};
 pub use query::{parse_query, Query, QueryError};

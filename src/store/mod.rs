@@ -240,6 +240,13 @@ impl Store {
         &self.problems
     }
 
+    /// Takes in what a writer added since this store was opened to read
+    /// (a dictionary trained meanwhile); blobs and messages are read from
+    /// the index as it is at each query anyway.
+    pub fn refresh(&mut self) -> Result<()> {
+        self.load_dicts()
+    }
+
     fn writable(&self) -> Result<()> {
         if self.lock.is_none() {
             return Err(StoreError::ReadOnly);

@@ -254,12 +254,15 @@ impl Store {
                 ));
             }
         }
+        let search = crate::index::SearchIndex::open_read_only(&self.root)
+            .ok()
+            .flatten();
         for (id, what) in damaged {
             let places = self.index.places_of(&id)?;
             report.damaged.push(Damage {
                 blob: id,
                 what,
-                subject: self.index.indexed_subject(&id),
+                subject: search.as_ref().and_then(|s| s.subject_of(&id)),
                 places,
             });
         }

@@ -7,9 +7,10 @@ For each file of a directory, prints (as one JSON array) what Python reads:
   space made single), or null with `why` when Python cannot read one (no
   Subject header, an unknown charset, bytes it cannot decode: U+FFFD,
   escape sequences or encoded words left as they are);
-- `piece`: what a user would type to find the message by its subject: its
-  longest word (a run of letters and digits), or, for a longer run of text
-  written without spaces (Japanese), 3 characters from its middle;
+- `piece`: what a user would type to find the message by its subject: for
+  text written without spaces (Japanese, Chinese, Korean), 3 characters from
+  the middle of its longest run of it (2 if the run is that short); else its
+  longest word (a run of letters and digits);
 - `words`: up to 5 words (3 characters or more) from the start of the first
   text part (`get_body(("plain", "html"))`, HTML without its tags, head,
   styles, scripts and comments), when Python decodes it cleanly.
@@ -39,17 +40,27 @@ def readable(s):
     )
 
 
+CJK = re.compile(
+    "[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+    "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003ffff]+"
+)
+
+
 def piece_of(subject):
-    words = WORD.findall(subject)
+    # Text written without spaces (Japanese, Chinese, Korean): a piece of 3
+    # characters from the middle of its longest run (2 if that is all).
+    runs = CJK.findall(subject)
+    if runs:
+        r = max(runs, key=len)
+        if len(r) >= 2:
+            mid = max(0, (len(r) - 3) // 2)
+            return r[mid : mid + 3]
+    # Else its longest word, as a user types a word.
+    words = [w for w in WORD.findall(CJK.sub(" ", subject))]
     if not words:
         return None
     w = max(words, key=len)
-    if len(w) < 2:
-        return None
-    if len(w) > 3 and not w.isascii():
-        mid = (len(w) - 3) // 2
-        return w[mid : mid + 3]
-    return w
+    return w if len(w) >= 2 else None
 
 
 def first_text(msg):
