@@ -357,15 +357,26 @@ impl Index {
         })
     }
 
-    /// Up to `limit` blob ids, oldest first, for training a dictionary.
-    pub fn sample_blobs(&self, limit: usize, max_raw: u64) -> Result<Vec<BlobId>> {
+    /// Every stored blob before `key` (log order) of at most `max_raw` bytes,
+    /// with its size: what a dictionary trained there could learn from.
+    pub fn blobs_before(&self, key: i64, max_raw: u64) -> Result<Vec<(BlobId, u64)>> {
         let mut st = self.conn.prepare(
-            "SELECT id FROM blobs WHERE length > 0 AND raw_size <= ?1 ORDER BY key LIMIT ?2",
+            "SELECT id, raw_size FROM blobs
+             WHERE key >= 0 AND key < ?1 AND length > 0 AND raw_size <= ?2 ORDER BY key",
         )?;
-        let rows = st.query_map(params![max_raw as i64, limit as i64], |r| {
-            Ok(blob_id(r.get::<_, Vec<u8>>(0)?))
+        let rows = st.query_map(params![key, max_raw as i64], |r| {
+            Ok((blob_id(r.get::<_, Vec<u8>>(0)?), r.get::<_, i64>(1)? as u64))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How many blobs are stored before `key` in log order.
+    pub fn blobs_count_before(&self, key: i64) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM blobs WHERE key >= 0 AND key < ?1 AND length > 0",
+            [key],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
     }
 
     /// Up to `limit` blobs stored without a dictionary before (pack, offset)

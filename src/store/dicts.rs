@@ -21,9 +21,16 @@ use crate::index::{BlobLocation, BlobLocationLite};
 use crate::model::records::{Located, Record};
 use crate::model::BlobId;
 
-const DICT_SIZE: usize = 112 * 1024;
+/// A dictionary's size: a 150th of the bytes it is trained on, within these.
+const DICT_MIN_SIZE: usize = 16 * 1024;
+const DICT_MAX_SIZE: usize = 512 * 1024;
+/// A new dictionary is trained each time the store has grown this many times.
+const DICT_GROWTH: u64 = 8;
+/// How format 1 trained its one dictionary (to train a lost one again).
+const V1_DICT_SIZE: usize = 112 * 1024;
+const V1_SAMPLES: usize = 2000;
 const DICT_SAMPLE_BYTES: usize = 16 * 1024;
-const DICT_SAMPLES: usize = 2000;
+const DICT_SAMPLES: usize = 4000;
 /// A dictionary is kept in at least this many readable copies.
 pub(super) const DICT_COPIES: usize = 2;
 
@@ -33,6 +40,10 @@ pub(super) struct Dicts {
     loaded: HashMap<u32, Arc<Vec<u8>>>,
     lost: BTreeSet<u32>,
     current: Option<u32>,
+    /// Stored messages (counted once a training is first considered).
+    pub(super) stored: u64,
+    /// The count of stored messages the next training waits for.
+    pub(super) train_at: Option<u64>,
 }
 
 impl Dicts {
@@ -127,41 +138,72 @@ impl Store {
         self.retrain(id, (first.pack, first.offset), &users)
     }
 
-    /// Trains a dictionary from the messages stored without one before
-    /// `before` (pack, offset) in log order, as the first dictionary was
-    /// trained; `None` unless each of `users` (messages compressed with
-    /// dictionary `id`) decompresses with it to its hash.
+    /// Trains a dictionary again from the messages stored before `before`
+    /// (pack, offset), by the rule it was made by — this release's
+    /// ([`Store::training_set`]), or, for dictionary 1, format 1's (the first
+    /// 2,000 messages, 112 KiB); `None` unless each of `users` (messages
+    /// compressed with dictionary `id`) decompresses with it to its hash.
     pub(super) fn retrain(
         &self,
-        _id: u32,
+        id: u32,
         before: (u32, u64),
         users: &[(BlobId, BlobLocation)],
     ) -> Result<Option<Vec<u8>>> {
         if users.is_empty() {
             return Ok(None);
         }
-        let ids =
-            self.index
-                .sample_blobs_before(before.0, before.1, DICT_SAMPLES, DICT_MAX_MESSAGE)?;
-        let Some(dict) = self.train(&ids)? else {
-            return Ok(None);
-        };
-        let right = users
-            .iter()
-            .all(|(id, loc)| self.blob_decodes_with(id, loc, &dict));
-        Ok(right.then_some(dict))
+        let mut tries = vec![self.training_set(crate::index::blob_key(before.0, before.1))?];
+        if id == 1 {
+            let first =
+                self.index
+                    .sample_blobs_before(before.0, before.1, V1_SAMPLES, DICT_MAX_MESSAGE)?;
+            tries.push((first, V1_DICT_SIZE));
+        }
+        for (ids, size) in tries {
+            let Some(dict) = self.train(&ids, size)? else {
+                continue;
+            };
+            let right = users
+                .iter()
+                .all(|(id, loc)| self.blob_decodes_with(id, loc, &dict));
+            if right {
+                return Ok(Some(dict));
+            }
+        }
+        Ok(None)
     }
 
-    /// A zstd dictionary from the first bytes of these messages; `None`
-    /// when there is too little variety to train on.
-    fn train(&self, ids: &[BlobId]) -> Result<Option<Vec<u8>>> {
+    /// What a dictionary trained when the log reached `before` (a blob key)
+    /// is trained on, and its size: a sample spread evenly, in log order,
+    /// over every message stored before it (at most [`DICT_SAMPLES`], each
+    /// message every `n / DICT_SAMPLES`-th), as big as a 150th of their
+    /// bytes, between 16 KiB and 512 KiB. The same store gives the same
+    /// sample, so a dictionary can be trained again.
+    pub(super) fn training_set(&self, before: i64) -> Result<(Vec<BlobId>, usize)> {
+        let all = self.index.blobs_before(before, DICT_MAX_MESSAGE)?;
+        let total: u64 = all.iter().map(|(_, size)| *size).sum();
+        let n = all.len();
+        let pick: Vec<BlobId> = if n <= DICT_SAMPLES {
+            all.into_iter().map(|(id, _)| id).collect()
+        } else {
+            (0..DICT_SAMPLES)
+                .map(|i| all[i * n / DICT_SAMPLES].0)
+                .collect()
+        };
+        let size = ((total / 150) as usize).clamp(DICT_MIN_SIZE, DICT_MAX_SIZE);
+        Ok((pick, size))
+    }
+
+    /// A zstd dictionary of `size` bytes from the first bytes of these
+    /// messages; `None` when there is too little variety to train on.
+    fn train(&self, ids: &[BlobId], size: usize) -> Result<Option<Vec<u8>>> {
         let mut samples = Vec::with_capacity(ids.len());
         for id in ids {
             let mut bytes = self.read_blob(id)?;
             bytes.truncate(DICT_SAMPLE_BYTES);
             samples.push(bytes);
         }
-        Ok(zstd::dict::from_samples(&samples, DICT_SIZE).ok())
+        Ok(zstd::dict::from_samples(&samples, size).ok())
     }
 
     /// A compressor primed with dictionary `d`, built once (loading a
@@ -185,26 +227,59 @@ impl Store {
         self.dicts.current()
     }
 
-    /// Trains a zstd dictionary from the first messages once there are
-    /// enough of them; later messages compress with it. Written twice.
+    /// Trains a new dictionary once the store holds [`DICT_TRAIN_AFTER`]
+    /// messages, and again each time it holds [`DICT_GROWTH`] times as many
+    /// as when the last one was trained: messages stored after it compress
+    /// with it (those before keep theirs). Written twice.
     pub(super) fn maybe_train_dictionary(&mut self) -> Result<()> {
-        if self.dicts.current().is_some()
-            || !self.dicts.lost.is_empty()
-            || self.index.totals()?.blobs < DICT_TRAIN_AFTER
-        {
+        if !self.dicts.lost.is_empty() {
             return Ok(());
         }
-        let ids = self.index.sample_blobs(DICT_SAMPLES, DICT_MAX_MESSAGE)?;
-        let Some(dict) = self.train(&ids)? else {
-            // Too little variety to train on: carry on without a dictionary.
+        let train_at = match self.dicts.train_at {
+            Some(t) => t,
+            None => {
+                let t = self.next_training_at()?;
+                self.dicts.train_at = Some(t);
+                t
+            }
+        };
+        if self.dicts.stored < train_at {
+            return Ok(());
+        }
+        // Not again for this many: also when training fails.
+        self.dicts.train_at = Some(self.dicts.stored.max(DICT_TRAIN_AFTER) * DICT_GROWTH);
+        let before = match &self.writer {
+            Some(w) => crate::index::blob_key(w.no, w.len()),
+            None => i64::MAX,
+        };
+        let (ids, size) = self.training_set(before)?;
+        let Some(dict) = self.train(&ids, size)? else {
+            // Too little variety to train on: carry on as before.
             return Ok(());
         };
-        let id: u32 = 1;
+        let id = self.dicts.ids().last().map_or(1, |last| last + 1);
         self.dicts.insert(id, dict);
         for _ in 0..DICT_COPIES {
             self.append_dict_copy(id)?;
         }
         self.commit()
+    }
+
+    /// How many stored messages the next dictionary waits for (see
+    /// [`Store::maybe_train_dictionary`]); also counts what is stored now.
+    fn next_training_at(&mut self) -> Result<u64> {
+        self.dicts.stored = self.index.totals()?.blobs;
+        let newest = self
+            .index
+            .dictionary_copies()?
+            .into_iter()
+            .filter(|(id, _)| Some(*id) == self.dicts.current())
+            .map(|(_, l)| crate::index::blob_key(l.pack, l.offset))
+            .min();
+        Ok(match newest {
+            None => DICT_TRAIN_AFTER,
+            Some(key) => self.index.blobs_count_before(key)?.max(DICT_TRAIN_AFTER) * DICT_GROWTH,
+        })
     }
 
     /// Appends a copy of loaded dictionary `id` to the current pack (taken

@@ -1,3 +1,4 @@
+use std::collections::BTreeSet;
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -634,4 +635,39 @@ fn verify_reads_a_snapshot_while_a_writer_appends() {
     assert!(r.is_clean(), "{r:?}");
     assert_eq!(r.unindexed.len(), 1);
     w.commit().unwrap();
+}
+
+#[test]
+fn dictionaries_are_trained_again_as_the_store_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = DICT_TRAIN_AFTER as usize * 8 + 50;
+    let ids = filled(dir.path(), n);
+    let s = Store::open_read_only(dir.path()).unwrap();
+    let dicts: BTreeSet<u32> = s
+        .index()
+        .dictionary_copies()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(dicts, [1, 2].into(), "one at 1,000 messages, one at 8,000");
+    assert_eq!(s.blob_location(&ids[1500]).unwrap().dict_id, 1);
+    assert_eq!(s.blob_location(&ids[n - 1]).unwrap().dict_id, 2);
+    let copies: Vec<_> = s
+        .index()
+        .dictionary_copies()
+        .unwrap()
+        .into_iter()
+        .filter(|(id, _)| *id == 2)
+        .collect();
+    drop(s);
+    // Every copy of the second one lost: it is trained again, by the same rule.
+    for (_, c) in &copies {
+        flip(dir.path(), c.pack, c.offset + HEADER_LEN + 300);
+    }
+    let r = repair(dir.path(), &mut |_, _| {}).unwrap();
+    assert_eq!(r.dictionaries_rebuilt, vec![2]);
+    let s = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(s.read_blob(&ids[n - 1]).unwrap(), message(n - 1));
+    assert_eq!(s.read_blob(&ids[10]).unwrap(), message(10));
 }

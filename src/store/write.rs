@@ -221,6 +221,12 @@ impl Store {
         let (pack, len) = (w.no, w.len());
         let records = std::mem::take(&mut self.pending);
         self.index.apply(&records, pack, len)?;
+        if self.dicts.train_at.is_some() {
+            self.dicts.stored += records
+                .iter()
+                .filter(|r| matches!(r.record, Record::Blob { .. }))
+                .count() as u64;
+        }
         self.pending_blobs.clear();
         self.pending_bytes = 0;
         self.maybe_train_dictionary()?;
