@@ -787,3 +787,50 @@ fn a_message_the_server_lists_but_does_not_send_fails_the_folder() {
         "INBOX",
     );
 }
+
+#[test]
+fn a_rerun_with_nothing_new_opens_no_folder() {
+    let srv = server();
+    let mut c = srv.client("alice");
+    for f in ["Work", "Lists", "Old"] {
+        c.create(f);
+        for i in 0..3 {
+            c.append(f, &["\\Seen"], None, &gen_message(i, 900, f));
+        }
+    }
+    let proxy = FaultProxy::start(srv.imap_port(), Fault::None);
+    let env = Env::new();
+    proxied_account(&env, "work", &proxy, &srv);
+    env.run(&["backup", "work"]).assert_success();
+    let before = proxy.commands().len();
+    let r = env.run(&["backup", "work"]);
+    r.assert_success();
+    assert!(r.stdout.contains("fetched 0 new"), "{r}");
+    let second: Vec<String> = proxy.commands()[before..].to_vec();
+    // One LIST with every folder's STATUS says nothing changed: no folder
+    // is opened, nothing is fetched.
+    assert!(
+        second
+            .iter()
+            .any(|c| c.starts_with("LIST") && c.contains("RETURN") && c.contains("STATUS")),
+        "{second:?}"
+    );
+    assert!(
+        !second
+            .iter()
+            .any(|c| c.starts_with("EXAMINE") || c.starts_with("SELECT") || c.contains("FETCH")),
+        "{second:?}"
+    );
+    // A change in one folder opens that folder only.
+    c.append("Lists", &[], None, &gen_message(9, 900, "new"));
+    let before = proxy.commands().len();
+    let r = env.run(&["backup", "work"]);
+    assert!(r.stdout.contains("fetched 1 new"), "{r}");
+    let opened: Vec<String> = proxy.commands()[before..]
+        .iter()
+        .filter(|c| c.starts_with("EXAMINE"))
+        .cloned()
+        .collect();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert!(opened[0].contains("Lists"), "{opened:?}");
+}

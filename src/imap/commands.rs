@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use async_imap::imap_proto::rfc2087::QuotaResourceName;
 use async_imap::imap_proto::{
     AttributeValue, MailboxDatum, MailboxListData, NameAttribute, Response, ResponseCode, Status,
+    StatusAttribute,
 };
 
 use tokio::io::AsyncRead;
@@ -172,6 +173,72 @@ impl Connection {
             })
             .await?;
         Ok(folders)
+    }
+
+    /// All folders with their state, in one round trip: `LIST "" "*" RETURN
+    /// (STATUS (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ))` (RFC 5819, with
+    /// HIGHESTMODSEQ when CONDSTORE is offered); `None` when the server does
+    /// not offer LIST-STATUS. A folder the server sends no STATUS for (one
+    /// that cannot be selected) has none.
+    pub async fn list_with_status(
+        &mut self,
+    ) -> Result<Option<Vec<(Folder, Option<MailboxState>)>>, ImapError> {
+        if !self.caps.has("LIST-STATUS") {
+            return Ok(None);
+        }
+        let mut ret = String::from(" RETURN (");
+        if self.caps.has("SPECIAL-USE") {
+            ret.push_str("SPECIAL-USE ");
+        }
+        ret.push_str("STATUS (MESSAGES UIDNEXT UIDVALIDITY");
+        if self.caps.has("CONDSTORE") {
+            ret.push_str(" HIGHESTMODSEQ");
+        }
+        ret.push_str("))");
+        let cmd = Cmd::new(r#"LIST "" "*""#).text(&ret);
+        let c = Ctx {
+            host: &self.ep.host,
+            command: "LIST",
+            mailbox: None,
+        };
+        let mut folders = Vec::new();
+        let mut states: std::collections::HashMap<String, MailboxState> =
+            std::collections::HashMap::new();
+        self.wire
+            .run(&c, cmd, &mut |r| {
+                match r {
+                    Response::MailboxData(MailboxDatum::List(l)) => folders.push(folder_from(l)),
+                    Response::MailboxData(MailboxDatum::Status { mailbox, status }) => {
+                        let mut st = MailboxState::default();
+                        let mut uidvalidity = None;
+                        for a in status {
+                            match a {
+                                StatusAttribute::Messages(n) => st.exists = *n,
+                                StatusAttribute::UidNext(n) => st.uidnext = Some(*n),
+                                StatusAttribute::UidValidity(v) => uidvalidity = Some(*v),
+                                StatusAttribute::HighestModSeq(m) => st.highestmodseq = Some(*m),
+                                _ => {}
+                            }
+                        }
+                        if let Some(v) = uidvalidity {
+                            st.uidvalidity = v;
+                            states.insert(unescape_quoted(mailbox), st);
+                        }
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(Some(
+            folders
+                .into_iter()
+                .map(|f| {
+                    let st = states.remove(&f.raw);
+                    (f, st)
+                })
+                .collect(),
+        ))
     }
 
     /// The personal namespace (NAMESPACE, or `LIST "" ""` for the delimiter

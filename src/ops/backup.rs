@@ -1,7 +1,7 @@
 //! `mailkeep backup`: one account at a time, its folders by up to `jobs`
 //! connections. Read-only on the server: EXAMINE and BODY.PEEK[] only.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::imap::Connection;
 use crate::model::records::{MailboxRecord, RefEvent, RefRecord};
-use crate::model::Folder;
+use crate::model::{Folder, MailboxState};
 use crate::store::{now, SharedStore};
 use crate::sync::exec::{self, FolderOutcome, Progress, SyncError, SyncOptions};
 
@@ -138,7 +138,17 @@ async fn run_account(
     }
     let login = Login::new(name, acct);
     let mut first = login.connect().await?;
-    let listed = first.list().await?;
+    // With LIST-STATUS, one round trip says which folders changed.
+    let (listed, mut states) = match first.list_with_status().await? {
+        Some(with) => {
+            let states: HashMap<String, MailboxState> = with
+                .iter()
+                .filter_map(|(f, st)| st.clone().map(|st| (f.raw.clone(), st)))
+                .collect();
+            (with.into_iter().map(|(f, _)| f).collect::<Vec<_>>(), states)
+        }
+        None => (first.list().await?, HashMap::new()),
+    };
     let listed_raw: BTreeSet<String> = listed.iter().map(|f| f.raw.clone()).collect();
     let folders: Vec<Folder> = listed
         .into_iter()
@@ -156,17 +166,39 @@ async fn run_account(
         }
     }
 
-    let queue = Mutex::new(folders.into_iter().collect::<VecDeque<_>>());
-    let outcomes = Mutex::new(Vec::new());
+    // Folders the server says are as the last sync left them are done here.
+    let mut unchanged = Vec::new();
+    let mut changed = VecDeque::new();
+    for f in folders {
+        match (store.filter(|_| !opts.dry_run), states.remove(&f.raw)) {
+            (Some(store), Some(st)) if exec::in_step_by_status(store, name, &f, &st).await? => {
+                let mut outcome = FolderOutcome::new(&f);
+                outcome.listing = "unchanged (status)".into();
+                outcome.on_server = st.exists;
+                progress.folder_done(name, &outcome);
+                unchanged.push(outcome);
+            }
+            _ => changed.push_back(f),
+        }
+    }
+    let queue = Mutex::new(changed);
+    let outcomes = Mutex::new(unchanged);
+    let fatal: Mutex<Option<SyncError>> = Mutex::new(None);
     let jobs = opts.jobs.max(1);
     let mut initial = Some(first);
     let workers: Vec<_> = (0..jobs)
         .map(|_| {
             let conn = initial.take();
-            worker(conn, &login, name, store, opts, progress, &queue, &outcomes)
+            worker(
+                conn, &login, name, store, opts, progress, &queue, &outcomes, &fatal,
+            )
         })
         .collect();
     futures::future::join_all(workers).await;
+    if let Some(e) = fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        // Not a folder's failure: the store's index is damaged.
+        return Err(e.into());
+    }
     let mut outcomes = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
     outcomes.sort_by(|a: &FolderOutcome, b| a.folder.cmp(&b.folder));
     report.folders = outcomes;
@@ -183,9 +215,10 @@ async fn worker(
     progress: &dyn Progress,
     queue: &Mutex<VecDeque<Folder>>,
     outcomes: &Mutex<Vec<FolderOutcome>>,
+    fatal: &Mutex<Option<SyncError>>,
 ) {
     loop {
-        if opts.interrupt.is_raised() {
+        if opts.interrupt.is_raised() || fatal.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
             break;
         }
         let Some(folder) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
@@ -219,6 +252,15 @@ async fn worker(
                         attempt += 1;
                     }
                     backoff(attempt).await;
+                }
+                Err(e) if e.index_damaged() => {
+                    // Every folder would fail the same way: stop them all.
+                    outcome.error = Some(error_chain(&e));
+                    fatal
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(e);
+                    break;
                 }
                 Err(e) => {
                     if e.retryable() || matches!(e, SyncError::Interrupted) {

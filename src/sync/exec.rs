@@ -109,6 +109,15 @@ impl SyncError {
     pub fn retryable(&self) -> bool {
         matches!(self, SyncError::Imap(e) if e.retryable())
     }
+
+    /// The store's index file is damaged (`mailkeep repair` mends it).
+    pub fn index_damaged(&self) -> bool {
+        match self {
+            SyncError::Index(e) => e.is_damaged(),
+            SyncError::Store(e) => e.index_damaged(),
+            _ => false,
+        }
+    }
 }
 
 /// What the store holds for one folder generation; its messages only with
@@ -160,6 +169,49 @@ impl FolderOutcome {
             ..Default::default()
         }
     }
+}
+
+/// Whether a folder is, by what the server says of it (its STATUS, from
+/// `LIST … RETURN (STATUS …)`), exactly as its last complete sync left it:
+/// same generation, UIDNEXT, HIGHESTMODSEQ (CONDSTORE) and count, and no
+/// message to fetch again. Such a folder needs no EXAMINE at all; the time
+/// it was found in step is noted (nothing goes into the packs). `false`
+/// says only that the folder must be opened to know.
+pub async fn in_step_by_status(
+    store: &SharedStore,
+    account: &str,
+    folder: &Folder,
+    state: &crate::model::MailboxState,
+) -> Result<bool, SyncError> {
+    if state.highestmodseq.is_none() {
+        // Without CONDSTORE a flag change leaves no trace in STATUS.
+        return Ok(false);
+    }
+    let raw = folder.raw.as_str();
+    let Some(stored) = stored_state(Some(store), account, raw, state.uidvalidity, false).await?
+    else {
+        return Ok(false);
+    };
+    let (a, r, uv) = (account.to_string(), raw.to_string(), state.uidvalidity);
+    let current = store
+        .run(move |s| -> Result<_, SyncError> {
+            Ok(s.index()
+                .current_mailbox(&a, &r)?
+                .is_some_and(|m| m.uidvalidity == uv))
+        })
+        .await?;
+    let unchanged = current
+        && plan::choose_listing(Some(&stored), state, true) == Listing::Skip
+        && stored.uidnext == state.uidnext
+        && stored.highestmodseq == state.highestmodseq
+        && stored.server_count == Some(state.exists);
+    if unchanged {
+        let (a, r, at) = (account.to_string(), raw.to_string(), now());
+        store
+            .run(move |s| s.index().mark_synced(&a, &r, uv, at))
+            .await?;
+    }
+    Ok(unchanged)
 }
 
 /// Brings one folder of the store up to date with the server. Counts are

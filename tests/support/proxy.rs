@@ -61,6 +61,9 @@ pub enum Fault {
 
 struct Shared {
     fault: Mutex<Fault>,
+    /// Every command line clients sent, without its tag (a LOGIN's
+    /// arguments blanked), in the order the proxy saw them.
+    commands: Mutex<Vec<String>>,
     connections: AtomicUsize,
     stopping: AtomicBool,
     open: Mutex<Vec<TcpStream>>,
@@ -80,6 +83,7 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
             fault: Mutex::new(fault),
+            commands: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             open: Mutex::new(Vec::new()),
@@ -99,6 +103,12 @@ impl FaultProxy {
     /// The port clients connect to (plain IMAP, `tls = "none"`).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Every command clients sent through the proxy so far, without tags
+    /// (`EXAMINE INBOX`, `UID FETCH 1:* (FLAGS)`; `LOGIN ***`).
+    pub fn commands(&self) -> Vec<String> {
+        self.shared.commands.lock().unwrap().clone()
     }
 
     /// Connections accepted so far.
@@ -149,7 +159,11 @@ fn accept_loop(listener: TcpListener, target_port: u16, shared: Arc<Shared>) {
             open.push(client.try_clone().unwrap());
             open.push(server.try_clone().unwrap());
         }
-        let conn = Conn { client, server };
+        let conn = Conn {
+            client,
+            server,
+            shared: shared.clone(),
+        };
         let _ = std::thread::Builder::new()
             .name(format!("fault-proxy-conn-{n}"))
             .spawn(move || conn.run(fault));
@@ -159,17 +173,13 @@ fn accept_loop(listener: TcpListener, target_port: u16, shared: Arc<Shared>) {
 struct Conn {
     client: TcpStream,
     server: TcpStream,
+    shared: Arc<Shared>,
 }
 
 impl Conn {
     fn run(self, fault: Fault) {
         let fetch_tags = Arc::new(Mutex::new(HashSet::new()));
-        let framed = matches!(
-            fault,
-            Fault::TaggedNoInFetch { .. }
-                | Fault::RemoveCapability(_)
-                | Fault::DropFetchBody { .. }
-        );
+        let shared = self.shared.clone();
         // Both directions write to the client: whole writes under one lock.
         let client_lock = Arc::new(Mutex::new(()));
         let strict = match &fault {
@@ -186,10 +196,8 @@ impl Conn {
             std::thread::spawn(move || {
                 let _ = if let Some(max_size) = strict {
                     client_to_server_strict(&client, &server, max_size, &lock)
-                } else if framed {
-                    client_to_server_framed(&client, &server, &tags)
                 } else {
-                    copy_raw(&client, &server)
+                    client_to_server_framed(&client, &server, &tags, &shared.commands)
                 };
                 close_both(&client, &server);
             })
@@ -406,6 +414,7 @@ fn client_to_server_framed(
     client: &TcpStream,
     mut server: &TcpStream,
     fetch_tags: &Mutex<HashSet<String>>,
+    commands: &Mutex<Vec<String>>,
 ) -> io::Result<()> {
     let mut r = BufReader::new(client);
     let mut continuation = false;
@@ -413,6 +422,9 @@ fn client_to_server_framed(
         let mut line = Vec::new();
         if r.read_until(b'\n', &mut line)? == 0 {
             return Ok(());
+        }
+        if !continuation {
+            commands.lock().unwrap().push(command_text(&line));
         }
         if !continuation && is_body_fetch(&line) {
             let tag = String::from_utf8_lossy(line.split(|&b| b == b' ').next().unwrap_or(b""))
@@ -432,6 +444,19 @@ fn client_to_server_framed(
             }
             None => continuation = false,
         }
+    }
+}
+
+/// A command line without its tag and line ending; a LOGIN's arguments
+/// blanked (they hold a password).
+fn command_text(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches(['\r', '\n']);
+    let rest = text.split_once(' ').map_or("", |(_, r)| r);
+    if rest.len() >= 6 && rest[..6].eq_ignore_ascii_case("LOGIN ") {
+        "LOGIN ***".to_string()
+    } else {
+        rest.to_string()
     }
 }
 
