@@ -142,12 +142,13 @@ echo "dovecot: imaps on 127.0.0.1:$port" >&2
 
 # --- measuring ------------------------------------------------------------------------
 # measure NAME RUN MESSAGES BYTES CMD…: runs CMD under /usr/bin/time -v and records
-# its wall time (ns clock around it), peak RSS and the counts. MESSAGES or BYTES `-`:
+# its wall time (ns clock around it), peak RSS, CPU time (user + system), the 1-minute
+# load average after it and the counts. MESSAGES or BYTES `-`:
 # take them from the `messages=` / `bytes=` lines CMD prints.
 measure() {
     local name=$1 run=$2 msgs=$3 bytes=$4
     shift 4
-    local tf="$work/time.out" out="$work/cmd.out" err="$work/cmd.err" t0 t1 rss
+    local tf="$work/time.out" out="$work/cmd.out" err="$work/cmd.err" t0 t1 rss cpu
     # The shell functions below, spelled out: /usr/bin/time runs programs only.
     case "$1" in
     mk) set -- "$bin" --config "$config" --store "$2" "${@:3}" ;;
@@ -164,10 +165,13 @@ measure() {
     fi
     t1=$(date +%s%N)
     rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tf")
+    cpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%d", s * 1000000 }' "$tf")
     [ "$msgs" != "-" ] || msgs=$(sed -n 's/^messages=//p' "$out" | tail -1)
     [ "$bytes" != "-" ] || bytes=$(sed -n 's/^bytes=//p' "$out" | tail -1)
-    printf 'm\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$run" "$(((t1 - t0) / 1000))" "$rss" "${msgs:-0}" "${bytes:-0}" >>"$results"
-    printf '  %-28s run %s: %8.3f s  %7d KiB\n' "$name" "$run" "$(echo "($t1 - $t0) / 1000000000" | bc -l)" "$rss" >&2
+    printf 'm\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$run" "$(((t1 - t0) / 1000))" "$rss" "${msgs:-0}" "${bytes:-0}" \
+        "$cpu" "$(cut -d' ' -f1 /proc/loadavg)" >>"$results"
+    printf '  %-28s run %s: %8.3f s  %7d KiB  cpu %6.2f s  load %s\n' "$name" "$run" "$(echo "($t1 - $t0) / 1000000000" | bc -l)" \
+        "$rss" "$(echo "$cpu / 1000000" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)" >&2
 }
 command -v bc >/dev/null 2>&1 || mk_apt_install bc
 
@@ -274,9 +278,10 @@ grep -q "^messages=$total\$" "$work/warm.txt" ||
 
 # The folders of the 30 ms restore: about 1 % of the mail (at least 100 messages), in
 # ASCII-named folders other than INBOX, largest first while they fit.
+# Each folder at most a quarter of that, so that there are several to restore at once.
 subset_target=$((messages / 100 > 100 ? messages / 100 : 100))
 sort -t$'\t' -k2,2nr "$work/manifest.tsv" | awk -F'\t' -v t="$subset_target" '
-    $1 ~ /^[A-Za-z0-9\/ -]+$/ && $1 != "INBOX" && $2 > 0 && n + $2 <= t { print $1; n += $2 }' >"$work/subset.txt"
+    $1 ~ /^[A-Za-z0-9\/ -]+$/ && $1 != "INBOX" && $2 > 0 && $2 <= t / 4 && n + $2 <= t { print $1; n += $2 }' >"$work/subset.txt"
 [ -s "$work/subset.txt" ] || mk_die "no folder fits the 30 ms restore subset" ""
 
 queries=(

@@ -22,6 +22,10 @@ struct M {
     rss_kib: u64,
     messages: u64,
     bytes: u64,
+    /// User + system CPU seconds of the process and its children.
+    cpu: Option<f64>,
+    /// The 1-minute load average right after it.
+    load: Option<f64>,
 }
 
 struct Med {
@@ -30,6 +34,7 @@ struct Med {
     max_rss_kib: u64,
     messages: u64,
     bytes: u64,
+    cpu: Option<f64>,
     samples: usize,
 }
 
@@ -74,7 +79,12 @@ impl Report {
     /// One table row: wall, msg/s, MB/s, peak RSS and ratios to other rows.
     fn row(&mut self, label: &str, name: &str, vs: &[(&str, &str)]) {
         let Some(m) = self.m(name) else { return };
-        let (secs, msgs, bytes, rss) = (m.secs, m.messages, m.bytes, m.rss_kib);
+        let (secs, msgs, bytes, rss, cpu) = (m.secs, m.messages, m.bytes, m.rss_kib, m.cpu);
+        let cpu = match cpu {
+            Some(c) if c < 1.0 => format!("{:.0} ms", c * 1e3),
+            Some(c) => format!("{c:.2} s"),
+            None => "-".to_string(),
+        };
         let rate = |n: u64, unit: f64| {
             if n == 0 {
                 "-".to_string()
@@ -100,7 +110,7 @@ impl Report {
         };
         let _ = writeln!(
             self.out,
-            "  {label:<40} {wall:>10} {:>8} {mbs:>7} {:>8.1} MB  {}",
+            "  {label:<40} {wall:>10} {cpu:>9} {:>8} {mbs:>7} {:>8.1} MB  {}",
             rate(msgs, 1.0),
             rss as f64 * 1024.0 / 1e6,
             ratios.join(", ")
@@ -151,13 +161,18 @@ fn main() {
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         match f.as_slice() {
-            ["m", name, run, us, rss, msgs, bytes] => r.all.push(M {
+            ["m", name, run, us, rss, msgs, bytes, rest @ ..] => r.all.push(M {
                 name: name.to_string(),
                 run: run.parse().unwrap_or(0),
                 secs: us.parse::<f64>().unwrap_or(f64::NAN) / 1e6,
                 rss_kib: rss.parse().unwrap_or(0),
                 messages: msgs.parse().unwrap_or(0),
                 bytes: bytes.parse().unwrap_or(0),
+                cpu: rest
+                    .first()
+                    .and_then(|c| c.parse::<f64>().ok())
+                    .map(|c| c / 1e6),
+                load: rest.get(1).and_then(|l| l.parse().ok()),
             }),
             ["f", k, v] => {
                 r.facts.insert(k.to_string(), v.to_string());
@@ -177,6 +192,10 @@ fn main() {
             max_rss_kib: ms.iter().map(|m| m.rss_kib).max().unwrap_or(0),
             messages: median(ms.iter().map(|m| m.messages as f64).collect()) as u64,
             bytes: median(ms.iter().map(|m| m.bytes as f64).collect()) as u64,
+            cpu: {
+                let v: Vec<f64> = ms.iter().filter_map(|m| m.cpu).collect();
+                (!v.is_empty()).then(|| median(v))
+            },
             samples: ms.len(),
         };
         r.med.insert(n, med);
@@ -207,8 +226,8 @@ fn main() {
     }
     let _ = writeln!(
         r.out,
-        "\n  {:<40} {:>10} {:>8} {:>7} {:>11}  ratio",
-        "", "wall", "msg/s", "MB/s", "peak RSS"
+        "\n  {:<40} {:>10} {:>9} {:>8} {:>7} {:>11}  ratio of wall times",
+        "", "wall", "CPU", "msg/s", "MB/s", "peak RSS"
     );
 
     r.heading("Full fetch into an empty store (server warm; mailkeep includes search indexing)");
@@ -563,6 +582,7 @@ fn main() {
                         "bytes": m.bytes,
                         "msg_per_s": if m.messages > 0 { Some(m.messages as f64 / m.secs) } else { None },
                         "mb_per_s": if m.bytes > 0 { Some(mb(m.bytes as f64) / m.secs) } else { None },
+                        "cpu_s": m.cpu,
                         "samples": m.samples,
                     }),
                 )
@@ -573,7 +593,7 @@ fn main() {
             .iter()
             .map(|m| {
                 json!({"name": m.name, "run": m.run, "wall_s": m.secs, "peak_rss_kib": m.rss_kib,
-                       "messages": m.messages, "bytes": m.bytes})
+                       "messages": m.messages, "bytes": m.bytes, "cpu_s": m.cpu, "load1": m.load})
             })
             .collect();
         let doc = json!({
