@@ -181,10 +181,10 @@ raw() { "$ex/raw_imap" "$1" --port "${RAW_PORT:-$port}" --user "$2" --password-e
 maildir_count() { find "$server/mail/$1/Maildir" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l; }
 maildir_bytes() {
     find "$server/mail/$1/Maildir" -type f \( -path '*/cur/*' -o -path '*/new/*' \) -printf '%s\n' |
-        awk '{ s += $1 } END { print s + 0 }'
+        awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
-du_bytes() { du -s -B1 "$@" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
-du_apparent() { du -s -b "$@" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+du_bytes() { du -s -B1 "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+du_apparent() { du -s -b "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 config="$work/config.toml"
 add_account() { # NAME USER PORT
@@ -400,7 +400,7 @@ for r in $(seq 1 "$runs"); do
             folder_args+=(--folder "$f")
             dir="$server/mail/bench/Maildir/.${f//\//.}"
             sub_n=$((sub_n + $(find "$dir/cur" "$dir/new" -type f | wc -l)))
-            sub_b=$((sub_b + $(find "$dir/cur" "$dir/new" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')))
+            sub_b=$((sub_b + $(find "$dir/cur" "$dir/new" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }')))
         done <"$work/subset.txt"
         measure restore30_mk "$r" "$sub_n" "$sub_b" mk "$store" restore "dk$r" --from bench "${folder_args[@]}"
         got=$(maildir_count "dk$r")

@@ -50,6 +50,15 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// A count, also when written as a float (`2.78873e+09`, as awk prints big sums).
+fn num(s: &str) -> u64 {
+    let s = s.trim();
+    s.parse()
+        .ok()
+        .or_else(|| s.parse::<f64>().ok().map(|f| f.round() as u64))
+        .unwrap_or(0)
+}
+
 fn mb(bytes: f64) -> f64 {
     bytes / 1e6
 }
@@ -68,9 +77,7 @@ impl Report {
         self.facts.get(k).map(String::as_str)
     }
     fn fact_u(&self, k: &str) -> u64 {
-        self.fact(k)
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+        self.fact(k).map(num).unwrap_or(0)
     }
     fn m(&self, name: &str) -> Option<&Med> {
         self.med.get(name)
@@ -165,9 +172,9 @@ fn main() {
                 name: name.to_string(),
                 run: run.parse().unwrap_or(0),
                 secs: us.parse::<f64>().unwrap_or(f64::NAN) / 1e6,
-                rss_kib: rss.parse().unwrap_or(0),
-                messages: msgs.parse().unwrap_or(0),
-                bytes: bytes.parse().unwrap_or(0),
+                rss_kib: num(rss),
+                messages: num(msgs),
+                bytes: num(bytes),
                 cpu: rest
                     .first()
                     .and_then(|c| c.parse::<f64>().ok())
@@ -177,7 +184,7 @@ fn main() {
             ["f", k, v] => {
                 r.facts.insert(k.to_string(), v.to_string());
             }
-            ["t", t, b] => r.tables.push((t.to_string(), b.parse().unwrap_or(0))),
+            ["t", t, b] => r.tables.push((t.to_string(), num(b))),
             _ => {}
         }
     }
@@ -478,7 +485,7 @@ fn main() {
     if let Some((k, kib)) = mk_runs.iter().max_by_key(|(_, v)| *v) {
         let v = *kib as f64 * 1024.0 / 1e6;
         r.target(
-            "peak memory, 100 folders",
+            "peak memory, the whole mailbox",
             "≤ 100 MB",
             format!("{v:.1} MB ({k})"),
             Some(v <= 100.0),
