@@ -46,7 +46,7 @@ while [ $# -gt 0 ]; do
     --seed) seed=${2:?}; shift ;;
     --keep) keep=1 ;;
     -h | --help)
-        sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) mk_die "unknown argument \`$1\`" "see \`benches/compare.sh --help\`" ;;
