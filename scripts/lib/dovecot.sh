@@ -77,7 +77,8 @@ mk_dovecot_setup() {
     fi
 }
 
-# mk_dovecot_config DIR IMAP_PORT IMAPS_PORT: writes DIR/dovecot.conf.
+# mk_dovecot_config DIR IMAP_PORT IMAPS_PORT: writes DIR/dovecot.conf, ending with the
+# lines of $MK_DOVECOT_EXTRA_CONFIG when set (benches/compare.sh: `mail_fsync = never`).
 mk_dovecot_config() {
     local dir=$1 imap_port=$2 imaps_port=$3
     local login_user=dovenull internal_user=dovecot internal_group=dovecot uid=dovecot gid=dovecot
@@ -164,6 +165,9 @@ namespace inbox {
   }
 }
 EOF
+    if [ -n "${MK_DOVECOT_EXTRA_CONFIG:-}" ]; then
+        printf '# from MK_DOVECOT_EXTRA_CONFIG\n%s\n' "$MK_DOVECOT_EXTRA_CONFIG" >>"$dir/dovecot.conf"
+    fi
 }
 
 # mk_wait_greeting DIR PORT: waits (at most 20 s) for the server of DIR to log that
