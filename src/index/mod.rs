@@ -528,6 +528,57 @@ impl Index {
         Ok(())
     }
 
+    /// [`Index::mark_synced`] for many folder generations, in one transaction.
+    pub fn mark_synced_all(&self, account: &str, folders: &[(String, u32)], at: i64) -> Result<()> {
+        if folders.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        for (raw, uidvalidity) in folders {
+            tx.prepare_cached(
+                "UPDATE mailboxes SET last_sync_at = ?4
+                 WHERE raw_name = ?2 AND uidvalidity = ?3
+                   AND account_id = (SELECT id FROM accounts WHERE name = ?1)",
+            )?
+            .execute(params![account, raw, uidvalidity, at])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Ends a run and records how each folder fared (an error, or none), in
+    /// one transaction.
+    pub fn finish_run_with_folders(
+        &self,
+        run: i64,
+        at: i64,
+        ok: bool,
+        summary: &str,
+        account: &str,
+        folders: &[(String, Option<String>)],
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE runs SET finished_at = ?2, ok = ?3, summary = ?4 WHERE id = ?1",
+            params![run, at, ok, summary],
+        )?;
+        let account_id = ensure_account(&tx, account, "imap")?;
+        for (raw, error) in folders {
+            match error {
+                Some(m) => tx.prepare_cached(
+                    "INSERT INTO folder_errors (account_id, raw_name, at, message) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(account_id, raw_name) DO UPDATE SET at = excluded.at, message = excluded.message",
+                )?
+                .execute(params![account_id, raw, at, m])?,
+                None => tx
+                    .prepare_cached("DELETE FROM folder_errors WHERE account_id = ?1 AND raw_name = ?2")?
+                    .execute(params![account_id, raw])?,
+            };
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn begin_run(&self, account: &str, command: &str, at: i64) -> Result<i64> {
         let account_id = self.ensure_account(account, "imap")?;
         self.conn.execute(

@@ -106,13 +106,20 @@ pub async fn backup_account(
     report.elapsed = started.elapsed();
     if let (Some(store), Some(run)) = (store, run) {
         let summary = summary_line(&report);
+        let folders: Vec<(String, Option<String>)> = report
+            .folders
+            .iter()
+            .map(|f| (f.raw.clone(), f.error.clone()))
+            .collect();
         store.run_here(|s| {
-            let _ = s.index().finish_run(run, now(), report.ok(), &summary);
-            for f in &report.folders {
-                let _ = s
-                    .index()
-                    .set_folder_error(name, &f.raw, now(), f.error.as_deref());
-            }
+            let _ = s.index().finish_run_with_folders(
+                run,
+                now(),
+                report.ok(),
+                &summary,
+                name,
+                &folders,
+            );
         });
     }
     report
@@ -169,16 +176,26 @@ async fn run_account(
     // Folders the server says are as the last sync left them are done here.
     let mut unchanged = Vec::new();
     let mut changed = VecDeque::new();
-    for f in folders {
-        match (store.filter(|_| !opts.dry_run), states.remove(&f.raw)) {
-            (Some(store), Some(st)) if exec::in_step_by_status(store, name, &f, &st).await? => {
-                let mut outcome = FolderOutcome::new(&f);
-                outcome.listing = "unchanged (status)".into();
-                outcome.on_server = st.exists;
-                progress.folder_done(name, &outcome);
-                unchanged.push(outcome);
-            }
-            _ => changed.push_back(f),
+    let with_status: Vec<(Folder, Option<MailboxState>)> = folders
+        .into_iter()
+        .map(|f| {
+            let st = states.remove(&f.raw);
+            (f, st)
+        })
+        .collect();
+    let in_step = match store.filter(|_| !opts.dry_run) {
+        Some(store) => exec::in_step_by_status(store, name, &with_status).await?,
+        None => vec![false; with_status.len()],
+    };
+    for ((f, st), same) in with_status.into_iter().zip(in_step) {
+        if same {
+            let mut outcome = FolderOutcome::new(&f);
+            outcome.listing = "unchanged (status)".into();
+            outcome.on_server = st.map_or(0, |st| st.exists);
+            progress.folder_done(name, &outcome);
+            unchanged.push(outcome);
+        } else {
+            changed.push_back(f);
         }
     }
     let queue = Mutex::new(changed);

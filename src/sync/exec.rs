@@ -171,47 +171,63 @@ impl FolderOutcome {
     }
 }
 
-/// Whether a folder is, by what the server says of it (its STATUS, from
-/// `LIST … RETURN (STATUS …)`), exactly as its last complete sync left it:
-/// same generation, UIDNEXT, HIGHESTMODSEQ (CONDSTORE) and count, and no
-/// message to fetch again. Such a folder needs no EXAMINE at all; the time
-/// it was found in step is noted (nothing goes into the packs). `false`
-/// says only that the folder must be opened to know.
+/// For each folder, whether it is, by what the server says of it (its
+/// STATUS, from `LIST … RETURN (STATUS …)`), exactly as its last complete
+/// sync left it: same generation, UIDNEXT, HIGHESTMODSEQ (CONDSTORE) and
+/// count, and no message to fetch again. Such a folder needs no EXAMINE at
+/// all; the time it was found in step is noted (nothing goes into the packs;
+/// one transaction for them all). `false` says only that the folder must be
+/// opened to know.
 pub async fn in_step_by_status(
     store: &SharedStore,
     account: &str,
-    folder: &Folder,
-    state: &crate::model::MailboxState,
-) -> Result<bool, SyncError> {
-    if state.highestmodseq.is_none() {
-        // Without CONDSTORE a flag change leaves no trace in STATUS.
-        return Ok(false);
-    }
-    let raw = folder.raw.as_str();
-    let Some(stored) = stored_state(Some(store), account, raw, state.uidvalidity, false).await?
-    else {
-        return Ok(false);
-    };
-    let (a, r, uv) = (account.to_string(), raw.to_string(), state.uidvalidity);
-    let current = store
-        .run(move |s| -> Result<_, SyncError> {
-            Ok(s.index()
-                .current_mailbox(&a, &r)?
-                .is_some_and(|m| m.uidvalidity == uv))
+    folders: &[(Folder, Option<crate::model::MailboxState>)],
+) -> Result<Vec<bool>, SyncError> {
+    let account = account.to_string();
+    let folders: Vec<(String, Option<crate::model::MailboxState>)> = folders
+        .iter()
+        .map(|(f, st)| (f.raw.clone(), st.clone()))
+        .collect();
+    store
+        .run(move |s| -> Result<Vec<bool>, SyncError> {
+            let mut out = Vec::with_capacity(folders.len());
+            let mut synced = Vec::new();
+            for (raw, state) in &folders {
+                // Without CONDSTORE a flag change leaves no trace in STATUS.
+                let Some(state) = state.as_ref().filter(|st| st.highestmodseq.is_some()) else {
+                    out.push(false);
+                    continue;
+                };
+                let ix = s.index();
+                let current = ix
+                    .current_mailbox(&account, raw)?
+                    .filter(|m| m.uidvalidity == state.uidvalidity);
+                let Some(row) = current else {
+                    out.push(false);
+                    continue;
+                };
+                let stored = StoredState {
+                    uidvalidity: state.uidvalidity,
+                    uidnext: row.uidnext,
+                    highestmodseq: row.highestmodseq,
+                    server_count: row.server_count,
+                    live_count: ix.mailbox_stats(row.id)?.live as u32,
+                    unreadable: ix.unreadable_uids(row.id)?,
+                    ..Default::default()
+                };
+                let same = plan::choose_listing(Some(&stored), state, true) == Listing::Skip
+                    && stored.uidnext == state.uidnext
+                    && stored.highestmodseq == state.highestmodseq
+                    && stored.server_count == Some(state.exists);
+                if same {
+                    synced.push((raw.clone(), state.uidvalidity));
+                }
+                out.push(same);
+            }
+            s.index().mark_synced_all(&account, &synced, now())?;
+            Ok(out)
         })
-        .await?;
-    let unchanged = current
-        && plan::choose_listing(Some(&stored), state, true) == Listing::Skip
-        && stored.uidnext == state.uidnext
-        && stored.highestmodseq == state.highestmodseq
-        && stored.server_count == Some(state.exists);
-    if unchanged {
-        let (a, r, at) = (account.to_string(), raw.to_string(), now());
-        store
-            .run(move |s| s.index().mark_synced(&a, &r, uv, at))
-            .await?;
-    }
-    Ok(unchanged)
+        .await
 }
 
 /// Brings one folder of the store up to date with the server. Counts are
