@@ -44,7 +44,7 @@ pub struct ArchiveCandidate {
 impl Index {
     /// Records intents in one transaction; returns once it is committed.
     pub fn add_archive_intents(&self, intents: &[ArchiveIntent]) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = super::write_tx(&self.conn)?;
         {
             let mut st = tx.prepare_cached(
                 "INSERT OR IGNORE INTO archive_intents
@@ -108,7 +108,7 @@ impl Index {
         uidvalidity: u32,
         uids: &[Uid],
     ) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = super::write_tx(&self.conn)?;
         {
             let mut st = tx.prepare_cached(
                 "DELETE FROM archive_intents
@@ -154,7 +154,7 @@ impl Index {
     /// Remembers what GETQUOTAROOT said, replacing what was seen before for
     /// the same roots.
     pub fn record_quota(&self, account: &str, seen: &[QuotaSeen]) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = super::write_tx(&self.conn)?;
         {
             let mut st = tx.prepare_cached(
                 "INSERT INTO quota_seen (account, root, resource, usage, quota_limit, seen_at)

@@ -97,7 +97,10 @@ impl Index {
         let mut out = Vec::new();
         for (what, sql) in TABLES {
             let result = (|| -> rusqlite::Result<u64> {
-                let tx = self.conn.unchecked_transaction()?;
+                let tx = rusqlite::Transaction::new_unchecked(
+                    &self.conn,
+                    rusqlite::TransactionBehavior::Immediate,
+                )?;
                 let before = tx.total_changes();
                 tx.execute_batch(sql)?;
                 let n = tx.total_changes() - before;

@@ -102,7 +102,7 @@ impl Index {
         if blobs.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = super::write_tx(&self.conn)?;
         for (id, what) in blobs {
             tx.execute(
                 "INSERT INTO damaged_blobs (blob_id, found_at, what) VALUES (?1, ?2, ?3)
@@ -193,7 +193,7 @@ impl Index {
 
     /// Forgets damage noted earlier for bytes that are whole now.
     pub fn clear_damaged(&self, blobs: &[BlobId]) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = super::write_tx(&self.conn)?;
         for id in blobs {
             tx.execute("DELETE FROM damaged_blobs WHERE blob_id = ?1", [&id.0[..]])?;
         }

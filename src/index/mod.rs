@@ -49,6 +49,16 @@ pub enum IndexError {
 
 pub type Result<T> = std::result::Result<T, IndexError>;
 
+/// A transaction that takes the write lock at once (waiting for another
+/// writer as long as the busy timeout allows), so that it never fails
+/// half-way because another connection wrote since it began reading.
+pub(crate) fn write_tx(conn: &Connection) -> Result<Transaction<'_>> {
+    Ok(Transaction::new_unchecked(
+        conn,
+        rusqlite::TransactionBehavior::Immediate,
+    )?)
+}
+
 /// An index error and its causes on one line.
 pub fn error_text(e: &IndexError) -> String {
     let mut s = e.to_string();
@@ -245,7 +255,7 @@ impl Index {
     /// index has now read `pack` up to `indexed_len`. The same code serves a
     /// normal commit, crash recovery and a full rebuild, so they cannot drift.
     pub fn apply(&mut self, records: &[Located], pack: u32, indexed_len: u64) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = write_tx(&self.conn)?;
         let any_damaged: bool =
             tx.query_row("SELECT EXISTS (SELECT 1 FROM damaged_blobs)", [], |r| {
                 r.get(0)
@@ -533,7 +543,7 @@ impl Index {
         if folders.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = write_tx(&self.conn)?;
         for (raw, uidvalidity) in folders {
             tx.prepare_cached(
                 "UPDATE mailboxes SET last_sync_at = ?4
@@ -557,7 +567,7 @@ impl Index {
         account: &str,
         folders: &[(String, Option<String>)],
     ) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = write_tx(&self.conn)?;
         tx.execute(
             "UPDATE runs SET finished_at = ?2, ok = ?3, summary = ?4 WHERE id = ?1",
             params![run, at, ok, summary],

@@ -56,7 +56,7 @@ impl Index {
         if entries.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = super::write_tx(&self.conn)?;
         {
             let mut st = tx.prepare_cached(
                 "INSERT INTO restored (target_account, target_mailbox, blob_id, uidvalidity, uid, restored_at)

@@ -308,7 +308,7 @@ impl SearchIndex {
     /// Adds documents in one transaction; one already indexed is left as it
     /// is. Returns how many were added.
     pub fn add(&self, docs: &[SearchDoc]) -> Result<u64> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = super::write_tx(&self.conn)?;
         let mut added = 0;
         for d in docs {
             let n = tx
@@ -356,7 +356,7 @@ impl SearchIndex {
     /// deleting rows one by one would leave delete markers that take more
     /// room than the text, and would not mend a damaged full-text index.
     pub fn clear(&self) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = super::write_tx(&self.conn)?;
         for table in ["fts_head", "fts_body"] {
             let create: String = tx.query_row(
                 "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?1",

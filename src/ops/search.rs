@@ -163,6 +163,9 @@ pub fn reindex(
 /// Reads at most [`MAX_PARSED_BYTES`] of a message; all of it is still
 /// decompressed and hash-checked, so that damage is noticed.
 fn read_prefix(store: &Store, id: &BlobId) -> Result<Vec<u8>, crate::store::StoreError> {
+    if store.blob_location(id)?.raw_size <= MAX_PARSED_BYTES {
+        return store.read_blob(id);
+    }
     let mut w = CappedWriter {
         buf: Vec::new(),
         cap: MAX_PARSED_BYTES as usize,

@@ -29,8 +29,9 @@ const DICT_GROWTH: u64 = 8;
 /// How format 1 trained its one dictionary (to train a lost one again).
 const V1_DICT_SIZE: usize = 112 * 1024;
 const V1_SAMPLES: usize = 2000;
+const V1_MAX_MESSAGE: u64 = 4 * 1024 * 1024;
 const DICT_SAMPLE_BYTES: usize = 16 * 1024;
-const DICT_SAMPLES: usize = 4000;
+const DICT_SAMPLES: usize = 2000;
 /// A dictionary is kept in at least this many readable copies.
 pub(super) const DICT_COPIES: usize = 2;
 
@@ -44,7 +45,12 @@ pub(super) struct Dicts {
     pub(super) stored: u64,
     /// The count of stored messages the next training waits for.
     pub(super) train_at: Option<u64>,
+    /// A number no other dictionary loaded in this process has, per id (for
+    /// decompressors kept across stores).
+    serial: HashMap<u32, u64>,
 }
+
+static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Dicts {
     pub(super) fn get(&self, id: u32) -> std::result::Result<&Arc<Vec<u8>>, String> {
@@ -81,7 +87,17 @@ impl Dicts {
         self.lost.remove(&id);
     }
 
+    /// A number that names dictionary `id` as loaded here, unlike any other
+    /// dictionary loaded in this process.
+    pub(super) fn serial(&self, id: u32) -> u64 {
+        self.serial.get(&id).copied().unwrap_or(0)
+    }
+
     fn insert(&mut self, id: u32, bytes: Vec<u8>) {
+        self.serial.insert(
+            id,
+            SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
         self.loaded.insert(id, Arc::new(bytes));
         self.lost.remove(&id);
         self.current = Some(self.current.map_or(id, |c| c.max(id)));
@@ -156,7 +172,7 @@ impl Store {
         if id == 1 {
             let first =
                 self.index
-                    .sample_blobs_before(before.0, before.1, V1_SAMPLES, DICT_MAX_MESSAGE)?;
+                    .sample_blobs_before(before.0, before.1, V1_SAMPLES, V1_MAX_MESSAGE)?;
             tries.push((first, V1_DICT_SIZE));
         }
         for (ids, size) in tries {
@@ -197,13 +213,16 @@ impl Store {
     /// A zstd dictionary of `size` bytes from the first bytes of these
     /// messages; `None` when there is too little variety to train on.
     fn train(&self, ids: &[BlobId], size: usize) -> Result<Option<Vec<u8>>> {
-        let mut samples = Vec::with_capacity(ids.len());
+        // One buffer, not a copy of each sample: training needs it so.
+        let mut all = Vec::new();
+        let mut sizes = Vec::with_capacity(ids.len());
         for id in ids {
-            let mut bytes = self.read_blob(id)?;
-            bytes.truncate(DICT_SAMPLE_BYTES);
-            samples.push(bytes);
+            let bytes = self.read_blob(id)?;
+            let n = bytes.len().min(DICT_SAMPLE_BYTES);
+            all.extend_from_slice(&bytes[..n]);
+            sizes.push(n);
         }
-        Ok(zstd::dict::from_samples(&samples, size).ok())
+        Ok(zstd::dict::from_continuous(&all, &sizes, size).ok())
     }
 
     /// A compressor primed with dictionary `d`, built once (loading a

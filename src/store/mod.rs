@@ -55,7 +55,9 @@ pub const ZSTD_LEVEL: i32 = 3;
 /// A dictionary is trained once the store holds this many blobs.
 pub const DICT_TRAIN_AFTER: u64 = 1000;
 /// Messages larger than this are compressed without a dictionary.
-pub const DICT_MAX_MESSAGE: u64 = 4 * 1024 * 1024;
+/// (What is bigger is mostly attachments, where a dictionary learned from
+/// headers and text gains nothing and costs compression speed.)
+pub const DICT_MAX_MESSAGE: u64 = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

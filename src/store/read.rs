@@ -12,6 +12,16 @@ use super::{io_err, pack, Result, Store, StoreError};
 use crate::index::BlobLocation;
 use crate::model::BlobId;
 
+/// Messages up to this size are read in one piece by [`Store::read_blob`].
+const WHOLE_READ: u64 = 8 * 1024 * 1024;
+
+thread_local! {
+    /// The decompressor of this thread, and which dictionary it holds (its
+    /// serial number; 0 for none).
+    static DECOMPRESSOR: std::cell::RefCell<Option<(u64, zstd::bulk::Decompressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 impl Store {
     pub fn blob_location(&self, id: &BlobId) -> Result<BlobLocation> {
         self.index
@@ -19,11 +29,73 @@ impl Store {
             .ok_or(StoreError::NoSuchBlob { id: *id })
     }
 
-    /// A stored message's exact bytes, hash-checked.
+    /// A stored message's exact bytes, hash-checked. One of up to
+    /// [`WHOLE_READ`] bytes is decompressed in one piece, by a decompressor
+    /// kept for the thread (making one costs more than a small message).
     pub fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.copy_blob_to(id, &mut out)?;
-        Ok(out)
+        let loc = self.blob_location(id)?;
+        if loc.raw_size > WHOLE_READ {
+            let mut out = Vec::new();
+            self.copy_blob_to(id, &mut out)?;
+            return Ok(out);
+        }
+        let corrupt = |what: String| StoreError::Corrupt {
+            id: *id,
+            pack: loc.pack,
+            offset: loc.offset,
+            what,
+        };
+        let r = (|| {
+            let (kind, payload) = pack::read_record(&self.root, loc.pack, loc.offset, loc.length)
+                .map_err(|e| corrupt(e.to_string()))?;
+            if kind != Kind::Blob || payload.len() < (BLOB_PREFIX_LEN + 32) as usize {
+                return Err(corrupt("record does not match the index".into()));
+            }
+            let frame = &payload[BLOB_PREFIX_LEN as usize..payload.len() - 32];
+            let dict = match loc.dict_id {
+                0 => None,
+                d => Some(
+                    self.dictionary(d)
+                        .map_err(|e| e.unwrap_or_else(&corrupt))?
+                        .clone(),
+                ),
+            };
+            let bytes = DECOMPRESSOR
+                .with(|cell| -> std::io::Result<Vec<u8>> {
+                    let mut cell = cell.borrow_mut();
+                    let key = self.dicts.serial(loc.dict_id);
+                    if cell.as_ref().is_none_or(|(k, _)| *k != key) {
+                        let d = match &dict {
+                            Some(d) => zstd::bulk::Decompressor::with_dictionary(d)?,
+                            None => zstd::bulk::Decompressor::new()?,
+                        };
+                        *cell = Some((key, d));
+                    }
+                    let (_, d) = cell.as_mut().expect("just set");
+                    d.decompress(frame, loc.raw_size as usize)
+                })
+                .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+            if bytes.len() as u64 != loc.raw_size {
+                return Err(corrupt(format!(
+                    "{} bytes instead of {}",
+                    bytes.len(),
+                    loc.raw_size
+                )));
+            }
+            if BlobId::of(&bytes) != *id {
+                return Err(corrupt("hash does not match".into()));
+            }
+            Ok(bytes)
+        })();
+        match r {
+            // Told the slow way too, before it is called damage.
+            Err(StoreError::Corrupt { .. }) => {
+                let mut out = Vec::new();
+                self.copy_blob_to(id, &mut out)?;
+                Ok(out)
+            }
+            r => r,
+        }
     }
 
     /// Streams a stored message's bytes to `w`, checking its hash at the end
@@ -97,7 +169,7 @@ impl Store {
             (0, _) => zstd::stream::Decoder::with_buffer(reader),
             (_, Some(bytes)) => zstd::stream::Decoder::with_dictionary(reader, bytes),
             (d, None) => {
-                let dict = self.dicts.get(d).map_err(corrupt)?;
+                let dict = self.dictionary(d).map_err(|e| e.unwrap_or_else(corrupt))?;
                 zstd::stream::Decoder::with_dictionary(reader, dict)
             }
         }
@@ -113,6 +185,23 @@ impl Store {
             checked: false,
             failure: None,
             index_path: note.then(|| self.root.join("index.sqlite")),
+        })
+    }
+
+    /// Loaded dictionary `d`. One not loaded (trained by a writer since this
+    /// store was opened to read: [`Store::refresh`]) is `Err(Ok(error))`, not
+    /// damage; one whose every copy is damaged is `Err(Err(what))`.
+    fn dictionary(
+        &self,
+        d: u32,
+    ) -> std::result::Result<&std::sync::Arc<Vec<u8>>, std::result::Result<StoreError, String>>
+    {
+        self.dicts.get(d).map_err(|what| {
+            if self.dicts.lost().contains(&d) {
+                Err(what)
+            } else {
+                Ok(StoreError::NoSuchDict(d))
+            }
         })
     }
 
