@@ -337,6 +337,9 @@ for r in $(seq 1 "$runs"); do
         fact size_mk_total "$(du_bytes "$store")"
         fact size_mk_packs "$(du_bytes "$store/packs")"
         fact size_mk_index "$(du_bytes "$store"/index.sqlite*)"
+        # The search index is a file of its own since format 2 (search.sqlite);
+        # before, tables search_* inside index.sqlite.
+        fact size_mk_search "$(du_bytes "$store"/search.sqlite* 2>/dev/null || echo 0)"
         fact messages_at_sizes "$total"
         fact bytes_at_sizes "$total_bytes"
         sqlite3 -readonly "$store/index.sqlite" \
