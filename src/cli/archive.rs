@@ -1,12 +1,13 @@
 //! `mailkeep archive ACCOUNT (--older-than AGE | --before DATE | --until-below PCT) …`
 
 use crate::ops::archive::select::{parse_date, parse_percent, Age};
-use crate::ops::archive::{archive_account, summary_line, ArchiveOptions};
-use crate::ops::{human_bytes, FailureKind, OpError};
+use crate::ops::archive::{archive_account, ArchiveOptions};
+use crate::ops::{FailureKind, OpError};
 use crate::store::now;
 use crate::store::SharedStore;
 use crate::sync::exec::SyncOptions;
 
+use super::fmt::{archive_summary, human_bytes};
 use super::progress::Bars;
 use super::Globals;
 
@@ -150,7 +151,7 @@ pub async fn run(g: &Globals, args: ArchiveArgs) -> Result<i32, OpError> {
             f.error.as_deref().unwrap_or("")
         );
     }
-    println!("{}", summary_line(&report));
+    println!("{}", archive_summary(&report));
     if let (Some(t), Some(q), false) = (report.target_percent, &report.quota_after, report.dry_run)
     {
         let above = q

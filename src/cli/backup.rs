@@ -1,10 +1,11 @@
 //! `mailkeep backup [ACCOUNT…] [--all]`
 
-use crate::ops::backup::{backup_account, summary_line, BackupOptions};
+use crate::ops::backup::{backup_account, BackupOptions};
 use crate::ops::{FailureKind, OpError};
 use crate::store::SharedStore;
 use crate::sync::exec::SyncOptions;
 
+use super::fmt::{backup_summary, human_bytes};
 use super::progress::Bars;
 use super::{report_error, Globals};
 
@@ -48,6 +49,7 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
         retries: 3,
         sync,
         interrupt: g.interrupt.clone(),
+        describe: backup_summary,
     };
     let bars = Bars::new(g.progress);
     let mut kinds = Vec::new();
@@ -64,7 +66,7 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
                         "{name}: {}: would fetch {} ({}), {} flag changes, {} gone",
                         f.folder,
                         f.new_messages,
-                        crate::ops::human_bytes(f.new_bytes),
+                        human_bytes(f.new_bytes),
                         f.flag_updates,
                         f.gone
                     );
@@ -88,7 +90,7 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
                 kinds.push(Some(e.kind()));
             }
             None => {
-                println!("{}", summary_line(&report));
+                println!("{}", backup_summary(&report));
                 kinds.push((!failed.is_empty()).then_some(FailureKind::Partial));
             }
         }
@@ -98,7 +100,7 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
         if let Some(e) = &report.search_error {
             eprintln!(
                 "error: the mail of `{name}` was backed up, but the search index was not updated: {}",
-                crate::ops::backup::error_chain(e)
+                super::error_chain(e)
             );
             eprintln!("hint: run `mailkeep reindex` to rebuild the search index");
             kinds.push(Some(e.kind()));

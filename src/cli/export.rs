@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use crate::ops::export::{export, Format};
-use crate::ops::{human_bytes, FailureKind, OpError};
+use crate::ops::{FailureKind, OpError};
+
+use super::fmt::human_bytes;
 
 use super::progress::Bars;
 use super::Globals;
@@ -14,12 +16,33 @@ pub struct ExportArgs {
     #[arg(long)]
     account: String,
     #[arg(long, value_enum)]
-    format: Format,
+    format: FormatArg,
     /// Only folders matching this pattern.
     #[arg(long, value_name = "PATTERN")]
     folder: Option<String>,
     /// Output directory (created if missing).
     out: PathBuf,
+}
+
+/// The layout of the files written.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum FormatArg {
+    /// One Maildir per folder (flags in the file names, mtime = INTERNALDATE).
+    Maildir,
+    /// One mboxrd file per folder (flags in `Status:` and `X-Status:`).
+    Mbox,
+    /// One `.eml` file per message.
+    Eml,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Maildir => Format::Maildir,
+            FormatArg::Mbox => Format::Mbox,
+            FormatArg::Eml => Format::Eml,
+        }
+    }
 }
 
 pub fn run(g: &Globals, args: ExportArgs) -> Result<i32, OpError> {
@@ -29,7 +52,7 @@ pub fn run(g: &Globals, args: ExportArgs) -> Result<i32, OpError> {
     let report = export(
         &store,
         &args.account,
-        args.format,
+        args.format.into(),
         args.folder.as_deref(),
         &args.out,
         &mut |n| {

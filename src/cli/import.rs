@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use crate::ops::import::{check_account, plan, run, Format, MboxFormat};
+
+use super::fmt::import_summary;
 use crate::ops::OpError;
 
 use super::Globals;
@@ -19,12 +21,57 @@ pub struct ImportArgs {
     #[arg(value_name = "PATH")]
     path: PathBuf,
     /// What PATH holds; `auto` tells from the path and the first bytes.
-    #[arg(long, value_enum, default_value_t = Format::Auto)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    format: FormatArg,
     /// How the mbox files quote body lines starting with `From `: `rd`
     /// (mboxrd: `>>From ` → `>From `) or `o` (mboxo: only `>From ` → `From `).
-    #[arg(long, value_enum, default_value_t = MboxFormat::Rd, value_name = "rd|o")]
-    mbox_format: MboxFormat,
+    #[arg(long, value_enum, default_value_t = MboxArg::Rd, value_name = "rd|o")]
+    mbox_format: MboxArg,
+}
+
+/// What the input is (`auto`: find out).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum FormatArg {
+    /// Tell from the path and the first bytes of its files.
+    Auto,
+    /// An mbox file, or a directory of them (Thunderbird's Local Folders).
+    Mbox,
+    /// A Maildir (Maildir++ or nested).
+    Maildir,
+    /// `.eml` files below a directory, or one message file.
+    Eml,
+    /// Google Takeout mbox: `X-Gmail-Labels` become folders.
+    Takeout,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Auto => Format::Auto,
+            FormatArg::Mbox => Format::Mbox,
+            FormatArg::Maildir => Format::Maildir,
+            FormatArg::Eml => Format::Eml,
+            FormatArg::Takeout => Format::Takeout,
+        }
+    }
+}
+
+/// How `From ` lines in the bodies of an mbox file were quoted.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum MboxArg {
+    /// mboxrd: `>From `, `>>From `, … each lose one `>`.
+    Rd,
+    /// mboxo: only `>From ` loses its `>`.
+    O,
+}
+
+impl From<MboxArg> for MboxFormat {
+    fn from(f: MboxArg) -> MboxFormat {
+        match f {
+            MboxArg::Rd => MboxFormat::Rd,
+            MboxArg::O => MboxFormat::O,
+        }
+    }
 }
 
 pub fn run_cmd(g: &Globals, args: ImportArgs) -> Result<i32, OpError> {
@@ -34,7 +81,7 @@ pub fn run_cmd(g: &Globals, args: ImportArgs) -> Result<i32, OpError> {
     let existing = g.store_if_any()?;
     check_account(existing.as_ref(), &configured, &args.account)?;
     drop(existing);
-    let plan = plan(&args.path, args.format)?;
+    let plan = plan(&args.path, args.format.into())?;
 
     let mut store = g.store_to_write()?;
     // The store may have changed hands since the check above.
@@ -49,12 +96,13 @@ pub fn run_cmd(g: &Globals, args: ImportArgs) -> Result<i32, OpError> {
         &mut store,
         &args.account,
         &plan,
-        args.mbox_format.into(),
+        MboxFormat::from(args.mbox_format).into(),
         &mut |done, _| {
             if let Some(b) = &bar {
                 b.set_position(done);
             }
         },
+        import_summary,
     );
     if let Some(b) = &bar {
         b.finish_and_clear();
@@ -66,7 +114,7 @@ pub fn run_cmd(g: &Globals, args: ImportArgs) -> Result<i32, OpError> {
     for f in &report.failures {
         eprintln!("error: {}: {}", f.place, f.error);
     }
-    println!("{}", report.summary_line());
+    println!("{}", import_summary(&report));
     if report.failures.is_empty() {
         Ok(0)
     } else {

@@ -10,6 +10,7 @@ mod account;
 mod archive;
 mod backup;
 mod export;
+pub mod fmt;
 mod import;
 mod progress;
 mod quota;
@@ -26,10 +27,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::ops::backup::error_chain;
 use crate::ops::interrupt::Interrupt;
 use crate::ops::{FailureKind, OpError};
 use crate::store::{Store, StoreError};
+pub use fmt::{count, error_chain, human_bytes};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -324,15 +325,6 @@ pub fn combine(codes: impl IntoIterator<Item = Option<FailureKind>>) -> i32 {
         .next()
         .map(FailureKind::exit_code)
         .unwrap_or(0)
-}
-
-/// `1 message`, `2 messages`.
-pub fn count(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
 }
 
 /// Local time for people, from unix seconds.

@@ -1,6 +1,8 @@
 //! `mailkeep quota ACCOUNT… [--all] [--json]`
 
-use crate::ops::quota::{describe_count, describe_storage, quota, QuotaReport};
+use crate::ops::quota::{quota, QuotaReport};
+
+use super::fmt::{describe_count, describe_storage};
 use crate::ops::OpError;
 
 use super::{report_error, Globals};

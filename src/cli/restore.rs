@@ -9,11 +9,12 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
 use crate::ops::restore::{
     plan::{Selection, ToFolder},
-    restore, summary_line, FolderReport, RestoreOptions, RestoreProgress, RestoreReport,
+    restore, FolderReport, RestoreOptions, RestoreProgress, RestoreReport,
 };
-use crate::ops::{human_bytes, OpError};
+use crate::ops::OpError;
 use crate::store::StoreError;
 
+use super::fmt::{human_bytes, restore_summary};
 use super::Globals;
 
 #[derive(clap::Args, Debug)]
@@ -113,7 +114,7 @@ pub async fn run(g: &Globals, args: RestoreArgs) -> Result<i32, OpError> {
 
 /// The summary table to stdout; refused messages and failed folders to stderr.
 fn print_report(r: &RestoreReport, quiet: bool) {
-    println!("{}", summary_line(r));
+    println!("{}", restore_summary(r));
     if !quiet {
         print!("{}", table(r));
     }

@@ -3,7 +3,9 @@
 use std::io::{self, Write};
 
 use crate::ops::search::{resolve_id, show, write_raw};
-use crate::ops::{human_bytes, OpError};
+use crate::ops::OpError;
+
+use super::fmt::human_bytes;
 
 use super::Globals;
 

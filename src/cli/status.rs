@@ -1,8 +1,9 @@
 //! `mailkeep status [ACCOUNT] [--json]`
 
-use crate::ops::quota::{describe_count, describe_storage};
 use crate::ops::status::status;
-use crate::ops::{human_bytes, OpError};
+use crate::ops::OpError;
+
+use super::fmt::{describe_count, describe_storage, human_bytes};
 
 use super::{local_time, Globals};
 

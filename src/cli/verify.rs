@@ -90,7 +90,7 @@ pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
 fn index_damaged(e: &OpError) -> i32 {
     eprintln!(
         "error: the index file is damaged: {}",
-        crate::ops::backup::error_chain(e)
+        super::error_chain(e)
     );
     println!("store: the index file is damaged; the packs were not checked");
     eprintln!(

@@ -16,9 +16,9 @@ use crate::store::{now, SharedStore};
 use crate::sync::exec::{self, FolderOutcome, Progress, SyncError, SyncOptions};
 
 use super::interrupt::Interrupt;
-use super::{backoff, ensure_connected, folder_matches, Login, OpError};
+use super::{backoff, ensure_connected, failure_text, folder_matches, Login, OpError};
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BackupOptions {
     pub jobs: usize,
     pub dry_run: bool,
@@ -30,6 +30,9 @@ pub struct BackupOptions {
     pub sync: SyncOptions,
     /// Stops the backup at the next safe point when raised.
     pub interrupt: Interrupt,
+    /// How the run is described in the store's record of runs (what
+    /// `status` shows as the last backup): the command line's summary line.
+    pub describe: fn(&AccountReport) -> String,
 }
 
 #[derive(Debug)]
@@ -105,7 +108,7 @@ pub async fn backup_account(
     report.interrupted = opts.interrupt.is_raised();
     report.elapsed = started.elapsed();
     if let (Some(store), Some(run)) = (store, run) {
-        let summary = summary_line(&report);
+        let summary = (opts.describe)(&report);
         let folders: Vec<(String, Option<String>)> = report
             .folders
             .iter()
@@ -247,7 +250,7 @@ async fn worker(
             let c = match ensure_connected(&mut conn, login, &mut attempt, opts.retries).await {
                 Ok(c) => c,
                 Err(e) => {
-                    outcome.error = Some(error_chain(&e));
+                    outcome.error = Some(failure_text(&e));
                     break;
                 }
             };
@@ -272,7 +275,7 @@ async fn worker(
                 }
                 Err(e) if e.index_damaged() => {
                     // Every folder would fail the same way: stop them all.
-                    outcome.error = Some(error_chain(&e));
+                    outcome.error = Some(failure_text(&e));
                     fatal
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -283,7 +286,7 @@ async fn worker(
                     if e.retryable() || matches!(e, SyncError::Interrupted) {
                         conn = None;
                     }
-                    outcome.error = Some(error_chain(&e));
+                    outcome.error = Some(failure_text(&e));
                     break;
                 }
             }
@@ -349,21 +352,6 @@ impl Indexer {
     }
 }
 
-/// The error and its causes on one line: "a: b: c".
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
-}
-
 /// Folders the store holds as current that the server no longer lists are
 /// recorded as gone (with their messages); nothing is deleted.
 async fn record_vanished(
@@ -416,47 +404,4 @@ async fn record_vanished(
             Ok(vanished)
         })
         .await
-}
-
-/// One line per account, for logs and cron mail.
-pub fn summary_line(r: &AccountReport) -> String {
-    use super::human_bytes;
-    if let Some(e) = &r.error {
-        return format!("{}: failed: {}", r.account, error_chain(e));
-    }
-    let done = if r.interrupted {
-        "interrupted after"
-    } else {
-        ""
-    };
-    let refetched: u64 = r.folders.iter().map(|f| f.refetched).sum();
-    let new: u64 = r.folders.iter().map(|f| f.new_messages).sum::<u64>() - refetched;
-    let bytes: u64 = r.folders.iter().map(|f| f.new_bytes).sum();
-    let dedup: u64 = r.folders.iter().map(|f| f.deduplicated).sum();
-    let flags: u64 = r.folders.iter().map(|f| f.flag_updates).sum();
-    let gone: u64 = r.folders.iter().map(|f| f.gone).sum();
-    let failed = r.failed_folders().count();
-    let verb = if r.dry_run { "would fetch" } else { "fetched" };
-    let mut s = format!(
-        "{}: {done}{}{} folders, {verb} {new} new ({}",
-        r.account,
-        if done.is_empty() { "" } else { " " },
-        r.folders.len(),
-        human_bytes(bytes)
-    );
-    if dedup > 0 {
-        s.push_str(&format!(", {dedup} already stored"));
-    }
-    s.push_str(&format!("), {flags} flag changes, {gone} gone from server"));
-    if refetched > 0 {
-        s.push_str(&format!(", {refetched} damaged in the store fetched again"));
-    }
-    if !r.vanished.is_empty() {
-        s.push_str(&format!(", {} folders gone from server", r.vanished.len()));
-    }
-    s.push_str(&format!(
-        ", {failed} failed in {:.1} s",
-        r.elapsed.as_secs_f64()
-    ));
-    s
 }

@@ -10,7 +10,7 @@ use crate::store::{Store, StoreError};
 
 use super::{folder_matches, OpError};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Maildir,
     Mbox,

@@ -259,30 +259,19 @@ pub async fn backoff(attempt: u32) {
 
 pub use crate::config::folders::matches as folder_matches;
 
-/// Human-readable byte counts: 1.5 MB (decimal units, as mail providers use).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
+/// The text of a failure as a report and the index's record of folder
+/// errors keep it: the error and its causes, "a: b: c" (a cause whose text
+/// is already there is not repeated).
+pub fn failure_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
     }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_are_human() {
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(1_500_000), "1.5 MB");
-        assert_eq!(human_bytes(4_800_000_000), "4.8 GB");
-    }
+    s
 }

@@ -15,7 +15,7 @@ use crate::index::IndexError;
 use crate::model::Folder;
 use crate::store::{now, SharedStore, Store, StoreError};
 
-use super::{connect, human_bytes, OpError};
+use super::{connect, OpError};
 
 /// Usage against a limit. Storage is in bytes (the server says KiB).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -50,38 +50,6 @@ pub struct QuotaReport {
     pub host: String,
     /// `None`: the server does not offer QUOTA.
     pub roots: Option<Vec<RootUsage>>,
-}
-
-/// "4.8 GB of 5.0 GB (96%)".
-pub fn describe_storage(u: &Usage) -> String {
-    match u.percent() {
-        Some(p) => format!(
-            "{} of {} ({})",
-            human_bytes(u.used),
-            human_bytes(u.limit),
-            percent_text(p)
-        ),
-        None => format!("{} (no limit)", human_bytes(u.used)),
-    }
-}
-
-/// "12034 of 50000 (24%)".
-pub fn describe_count(u: &Usage) -> String {
-    match u.percent() {
-        Some(p) => format!("{} of {} ({})", u.used, u.limit, percent_text(p)),
-        None => format!("{} (no limit)", u.used),
-    }
-}
-
-/// Whole percent when that is exact to a tenth, else one decimal: 69.6%
-/// is not shown as a 70% that a `--until-below 70%` run did not reach.
-pub fn percent_text(p: f64) -> String {
-    let r = p.round();
-    if (p - r).abs() < 0.05 {
-        format!("{r:.0}%")
-    } else {
-        format!("{p:.1}%")
-    }
 }
 
 fn usage_of(root: &QuotaRoot) -> (Option<Usage>, Option<Usage>, Vec<(String, Usage)>) {
@@ -359,8 +327,8 @@ mod tests {
         let (s, m, other) = usage_of(&r);
         let s = s.unwrap();
         assert_eq!(s.used, 4_800_000_000);
-        assert_eq!(describe_storage(&s), "4.8 GB of 5.0 GB (96%)");
-        assert_eq!(describe_count(&m.unwrap()), "12034 of 50000 (24.1%)");
+        assert_eq!(s.limit, 4_882_813 * 1024);
+        assert_eq!(m.map(|m| (m.used, m.limit)), Some((12034, 50000)));
         assert!(other.is_empty());
         let roots = vec![RootUsage {
             root: r.name.clone(),
@@ -375,18 +343,5 @@ mod tests {
         assert_eq!(back[0].0.storage, Some(s));
         assert_eq!(back[0].0.messages, m);
         assert_eq!(back[0].1, 7);
-    }
-
-    #[test]
-    fn percentages_do_not_round_into_a_lie() {
-        assert_eq!(percent_text(96.02), "96%");
-        assert_eq!(percent_text(69.6), "69.6%");
-        assert_eq!(percent_text(99.7), "99.7%");
-        assert_eq!(percent_text(0.2), "0.2%");
-        assert_eq!(percent_text(100.0), "100%");
-        assert_eq!(
-            describe_storage(&Usage { used: 5, limit: 0 }),
-            "5 B (no limit)"
-        );
     }
 }

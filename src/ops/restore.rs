@@ -33,7 +33,7 @@ use crate::model::{BlobId, InternalDate, Uid};
 use crate::store::now;
 use crate::store::SharedStore;
 
-use super::backup::error_chain;
+use super::failure_text as error_chain;
 use super::{backoff, ensure_connected, Login, OpError};
 use check::{crlf_form, message_id, same_bytes, served_message_id, TargetIndex};
 use plan::{FolderPlan, Item, Selection, TargetShape, ToFolder};
@@ -741,37 +741,6 @@ fn format_date(d: &InternalDate) -> String {
 
 async fn read_blob(store: &SharedStore, id: BlobId) -> Result<Vec<u8>, OpError> {
     Ok(store.run(move |s| s.read_blob(&id)).await?)
-}
-
-/// One line for the whole restore.
-pub fn summary_line(r: &RestoreReport) -> String {
-    use super::human_bytes;
-    let sum = |f: fn(&FolderReport) -> u64| r.folders.iter().map(f).sum::<u64>();
-    let in_store = sum(|f| f.in_store);
-    let appended = sum(|f| f.appended);
-    let bytes = sum(|f| f.appended_bytes);
-    let already = sum(|f| f.already_there);
-    let converted = sum(|f| f.converted);
-    let refused = sum(|f| f.refused.len() as u64);
-    let failed = r.folders.iter().filter(|f| f.error.is_some()).count();
-    let verb = if r.dry_run {
-        "would append"
-    } else {
-        "appended"
-    };
-    let to = if r.source == r.target {
-        r.target.clone()
-    } else {
-        format!("{} to {}", r.source, r.target)
-    };
-    format!(
-        "restore {to}: {} folder{}, {in_store} in store, {verb} {appended} ({}), {already} already there, \
-         {converted} converted, {refused} refused, {failed} failed in {:.1} s",
-        r.folders.len(),
-        if r.folders.len() == 1 { "" } else { "s" },
-        human_bytes(bytes),
-        r.elapsed.as_secs_f64()
-    )
 }
 
 #[cfg(test)]

@@ -429,7 +429,7 @@ async fn prepare(
         Ok(()) => {}
         Err(exec::SyncError::Imap(e)) => return Err(e.into()),
         Err(e @ exec::SyncError::Duplicate { .. }) => {
-            return Err(Fail::Folder(super::backup::error_chain(&e)))
+            return Err(Fail::Folder(super::failure_text(&e)))
         }
         Err(e) => return Err(Fail::Fatal(Box::new(e.into()))),
     }
@@ -553,51 +553,4 @@ fn all_below(quota: &[RootUsage], percent: f64) -> bool {
             .and_then(|s| s.percent())
             .is_none_or(|p| p < percent)
     })
-}
-
-/// One line for logs and cron mail.
-pub fn summary_line(r: &ArchiveReport) -> String {
-    use super::human_bytes;
-    use super::quota::describe_storage;
-    let (n, bytes) = if r.dry_run { r.planned() } else { r.archived() };
-    let folders = r
-        .folders
-        .iter()
-        .filter(|f| {
-            if r.dry_run {
-                f.planned > 0
-            } else {
-                f.archived > 0
-            }
-        })
-        .count();
-    let verb = if r.dry_run {
-        "would archive"
-    } else {
-        "archived"
-    };
-    let mut s = format!(
-        "{}: {verb} {n} messages ({}) from {folders} folders",
-        r.account,
-        human_bytes(bytes)
-    );
-    let storage = |q: &Option<Vec<RootUsage>>| {
-        q.as_ref()
-            .and_then(|q| q.iter().find_map(|r| r.storage))
-            .map(|s| describe_storage(&s))
-    };
-    if let (Some(b), Some(a)) = (storage(&r.quota_before), storage(&r.quota_after)) {
-        let word = if r.dry_run { "about " } else { "" };
-        s.push_str(&format!("; quota {b} → {word}{a}"));
-    }
-    let resumed = r.resumed.expunged + r.resumed.recorded;
-    if resumed > 0 {
-        s.push_str(&format!("; finished {resumed} from an interrupted run"));
-    }
-    let failed = r.failed_folders().count();
-    if failed > 0 {
-        s.push_str(&format!(", {failed} folders failed"));
-    }
-    s.push_str(&format!(" in {:.1} s", r.elapsed.as_secs_f64()));
-    s
 }

@@ -62,7 +62,7 @@ impl From<ImapError> for Fail {
     fn from(e: ImapError) -> Fail {
         match e.kind() {
             ErrorKind::Protocol | ErrorKind::Unsupported if !e.retryable() => {
-                Fail::Folder(crate::ops::backup::error_chain(&e))
+                Fail::Folder(crate::ops::failure_text(&e))
             }
             _ => Fail::Fatal(Box::new(e.into())),
         }

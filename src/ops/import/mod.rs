@@ -22,7 +22,7 @@ use crate::formats::mbox::{self, Quoting};
 use crate::model::{Flags, InternalDate};
 use crate::store::{now, Store};
 
-use super::{human_bytes, OpError};
+use super::OpError;
 pub use detect::{plan, Item, Plan};
 use sink::{Added, Content, Sink, Target};
 
@@ -30,7 +30,7 @@ use sink::{Added, Content, Sink, Target};
 const BIG_FILE: u64 = 8 * 1024 * 1024;
 
 /// What the input is (`auto`: find out).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     /// Tell from the path and the first bytes of its files.
     #[default]
@@ -46,7 +46,7 @@ pub enum Format {
 }
 
 /// How `From ` lines in the bodies of an mbox file were quoted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MboxFormat {
     /// mboxrd: `>From `, `>>From `, … each lose one `>`.
     #[default]
@@ -89,20 +89,6 @@ pub struct ImportReport {
     pub skipped: Vec<(String, String)>,
 }
 
-impl ImportReport {
-    pub fn summary_line(&self) -> String {
-        format!(
-            "{}: imported {} messages ({}) into {} folders, {} already in the store, {} failed",
-            self.account,
-            self.imported,
-            human_bytes(self.bytes),
-            self.folders,
-            self.already,
-            self.failures.len()
-        )
-    }
-}
-
 /// Checks that `account` may receive an import: a usable name, not an IMAP
 /// account of the config or of the store.
 pub fn check_account(
@@ -142,13 +128,15 @@ pub fn check_account(
 }
 
 /// Imports everything in `plan` into `account`. `progress(done, total)` is
-/// told the input bytes read so far.
+/// told the input bytes read so far; `describe` says how the run is
+/// recorded in the store's record of runs (the command line's summary).
 pub fn run(
     store: &mut Store,
     account: &str,
     plan: &Plan,
     quoting: Quoting,
     progress: &mut dyn FnMut(u64, u64),
+    describe: fn(&ImportReport) -> String,
 ) -> Result<ImportReport, OpError> {
     let mut report = ImportReport {
         account: account.to_string(),
@@ -164,8 +152,8 @@ pub fn run(
     let result = import_items(store, account, plan, quoting, &mut report, progress);
     let ok = result.is_ok() && report.failures.is_empty();
     let summary = match &result {
-        Ok(()) => report.summary_line(),
-        Err(e) => format!("{account}: failed: {}", super::backup::error_chain(e)),
+        Ok(()) => describe(&report),
+        Err(e) => format!("{account}: failed: {}", super::failure_text(e)),
     };
     let _ = store.index().finish_run(run_id, now(), ok, &summary);
     result.map(|()| report)
@@ -460,9 +448,15 @@ mod tests {
         let mut store = Store::open(&dir.path().join("store")).unwrap();
         let p = plan(&file, Format::Auto).unwrap();
         assert_eq!(p.found, "a Google Takeout mbox");
-        let r = run(&mut store, "t", &p, Quoting::Rd, &mut |_, _| {}).unwrap();
+        let r = run(&mut store, "t", &p, Quoting::Rd, &mut |_, _| {}, |r| {
+            r.account.clone()
+        })
+        .unwrap();
         assert_eq!((r.imported, r.already, r.folders), (2, 0, 5));
-        let r = run(&mut store, "t", &p, Quoting::Rd, &mut |_, _| {}).unwrap();
+        let r = run(&mut store, "t", &p, Quoting::Rd, &mut |_, _| {}, |r| {
+            r.account.clone()
+        })
+        .unwrap();
         assert_eq!((r.imported, r.already, r.folders), (0, 2, 5));
         let totals = store.index().totals().unwrap();
         assert_eq!((totals.blobs, totals.messages), (2, 5));
