@@ -333,7 +333,7 @@ fn renamed_folder_japanese_name_and_duplicates_stored_once() {
     let r = env.run(&["backup", "work"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stdout.contains("1 folders gone from server"),
+        r.stdout.contains("1 folder gone from server"),
         "{}",
         r.stdout
     );

@@ -162,7 +162,7 @@ fn corpus_mboxes_import_with_their_counts_and_export_back_unchanged() {
                 .starts_with(&format!("corpus: imported {n} messages ("))
                 && out
                     .stdout
-                    .ends_with(" into 1 folders, 0 already in the store, 0 failed\n"),
+                    .ends_with(" into 1 folder, 0 already in the store, 0 failed\n"),
             "{out}"
         );
         assert_eq!(out.stderr, "", "{out}");
@@ -431,7 +431,7 @@ fn maildir_keeps_flags_and_internaldate() {
     assert_eq!(
         out.stdout,
         format!(
-            "old-mutt: imported 1 messages ({} B) into 3 folders, 5 already in the store, 1 failed\n",
+            "old-mutt: imported 1 message ({} B) into 3 folders, 5 already in the store, 1 failed\n",
             new_msg.len()
         ),
         "{out}"
@@ -677,7 +677,7 @@ fn kill_9_during_a_big_import_then_rerun_completes_it() {
     out.assert_success();
     assert!(
         out.stdout.contains(&format!(
-            "imported 0 messages (0 B) into 1 folders, {n} already"
+            "imported 0 messages (0 B) into 1 folder, {n} already"
         )),
         "{out}"
     );
