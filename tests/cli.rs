@@ -88,13 +88,13 @@ fn global_flags_go_before_or_after_the_command() {
             .env("PATH", std::env::var("PATH").unwrap())
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        // No store there yet: the error names the one given, wherever the flag was.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{stderr}");
+        assert!(
+            stderr.contains(&format!("no store at `{store}`")),
+            "{stderr}"
         );
-        assert!(String::from_utf8_lossy(&out.stdout).contains(&store));
     }
 }
 
@@ -249,8 +249,14 @@ fn usage_errors_exit_2() {
 fn status_of_an_empty_store_and_verify_of_none() {
     let env = Env::new();
     let r = env.run(&["status"]);
-    assert_eq!(r.code, 0, "{r}");
-    assert!(r.stdout.contains("no backup yet"), "{r}");
+    assert_eq!(
+        r.code, 5,
+        "a store that is not there is not an empty one: {r}"
+    );
+    assert!(
+        r.stderr.contains("no store at") && r.stderr.contains("hint:"),
+        "{r}"
+    );
     let r = env.run(&["verify"]);
     assert_eq!(r.code, 5, "{r}");
     assert!(r.stderr.contains("no store"), "{r}");

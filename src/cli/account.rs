@@ -1,5 +1,6 @@
 //! `mailkeep account add|list|remove|set-password`
 
+use super::out::{errln, outln};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
@@ -53,12 +54,15 @@ enum TlsArg {
 }
 
 pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
-    let mut config = g.load_config()?;
+    let mut config = match cmd {
+        AccountCmd::Add(_) => g.load_config_or_new()?,
+        _ => g.load_config()?,
+    };
     match cmd {
         AccountCmd::List => {
             if config.accounts.is_empty() {
-                eprintln!("no accounts in `{}`", g.config_path.display());
-                eprintln!("hint: add one with `mailkeep account add NAME --host HOST --user USER`");
+                errln!("no accounts in `{}`", g.config_path.display());
+                errln!("hint: add one with `mailkeep account add NAME --host HOST --user USER`");
                 return Ok(0);
             }
             for (name, a) in &config.accounts {
@@ -69,9 +73,12 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
                     PasswordSource::Keyring => "password in the keyring".into(),
                 };
                 let ep = a.endpoint();
-                println!(
+                outln!(
                     "{name}\t{}@{}:{}\t{:?}\t{source}",
-                    a.username, ep.host, ep.port, ep.tls
+                    a.username,
+                    ep.host,
+                    ep.port,
+                    ep.tls
                 );
             }
             Ok(0)
@@ -109,7 +116,7 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
                 warn_if_keyring_forgets(&args.name);
             }
             config.save()?;
-            println!(
+            outln!(
                 "added account `{}` to {}",
                 args.name,
                 g.config_path.display()
@@ -122,9 +129,7 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
             if matches!(acct.password_source(), PasswordSource::Keyring) {
                 let _ = credentials::delete_keyring(&name, &acct.username);
             }
-            println!(
-                "removed account `{name}` from the configuration; its mail stays in the store"
-            );
+            outln!("removed account `{name}` from the configuration; its mail stays in the store");
             Ok(0)
         }
         AccountCmd::SetPassword { name } => {
@@ -140,10 +145,10 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
                 }
             })?;
             if !matches!(acct.password_source(), PasswordSource::Keyring) {
-                eprintln!("warning: account `{name}` takes its password from elsewhere (password_env, password_command or password); the keyring entry is used only without those");
+                errln!("warning: account `{name}` takes its password from elsewhere (password_env, password_command or password); the keyring entry is used only without those");
             }
             warn_if_keyring_forgets(&name);
-            println!("stored the password of `{name}` in the keyring");
+            outln!("stored the password of `{name}` in the keyring");
             Ok(0)
         }
     }
@@ -153,11 +158,11 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
 fn warn_if_keyring_forgets(name: &str) {
     if let Ok(backend) = credentials::keyring_backend() {
         if !backend.survives_reboot() {
-            eprintln!(
+            errln!(
                 "warning: the password of `{name}` is in the {}, which forgets it at reboot",
                 backend.name()
             );
-            eprintln!("hint: for unattended runs, set `password_command` (e.g. `pass show mail/{name}`) or `password_env` for this account");
+            errln!("hint: for unattended runs, set `password_command` (e.g. `pass show mail/{name}`) or `password_env` for this account");
         }
     }
 }

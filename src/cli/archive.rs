@@ -1,5 +1,6 @@
 //! `mailkeep archive ACCOUNT (--older-than AGE | --before DATE | --until-below PCT) …`
 
+use super::out::{errln, outln};
 use crate::ops::archive::select::{parse_date, parse_percent, Age};
 use crate::ops::archive::{archive_account, ArchiveOptions};
 use crate::ops::{FailureKind, OpError};
@@ -97,27 +98,27 @@ pub async fn run(g: &Globals, args: ArchiveArgs) -> Result<i32, OpError> {
     let name = &report.account;
 
     for w in &report.resumed.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     for e in &report.resumed.errors {
-        eprintln!("error: finishing an interrupted archive of `{name}`: {e}");
+        errln!("error: finishing an interrupted archive of `{name}`: {e}");
     }
     if report.pending_intents > 0 {
-        eprintln!(
+        errln!(
             "note: an interrupted archive left {} messages of `{name}` half done; the next real run finishes them first",
             report.pending_intents
         );
     }
     if !report.not_backed_up.is_empty() && !g.quiet {
-        eprintln!(
+        errln!(
             "note: the store holds nothing yet of {} folders of `{name}` (`{}`); a dry run plans only from mail already backed up",
             report.not_backed_up.len(),
             report.not_backed_up.join("`, `")
         );
-        eprintln!("hint: run `mailkeep backup {name}` first to see the whole plan");
+        errln!("hint: run `mailkeep backup {name}` first to see the whole plan");
     }
     if !args.folder.is_empty() && !report.skipped_drafts.is_empty() && !g.quiet {
-        eprintln!(
+        errln!(
             "note: left the drafts folder `{}` alone; add `--include-drafts` to archive from it",
             report.skipped_drafts.join("`, `")
         );
@@ -137,7 +138,7 @@ pub async fn run(g: &Globals, args: ArchiveArgs) -> Result<i32, OpError> {
             } else {
                 "archived"
             };
-            println!(
+            outln!(
                 "{name}: {}: {verb} {n} messages ({})",
                 f.folder,
                 human_bytes(b)
@@ -145,13 +146,13 @@ pub async fn run(g: &Globals, args: ArchiveArgs) -> Result<i32, OpError> {
         }
     }
     for f in report.failed_folders() {
-        eprintln!(
+        errln!(
             "error: folder `{}` of account `{name}` failed: {}",
             f.folder,
             f.error.as_deref().unwrap_or("")
         );
     }
-    println!("{}", archive_summary(&report));
+    outln!("{}", archive_summary(&report));
     if let (Some(t), Some(q), false) = (report.target_percent, &report.quota_after, report.dry_run)
     {
         let above = q
@@ -159,14 +160,14 @@ pub async fn run(g: &Globals, args: ArchiveArgs) -> Result<i32, OpError> {
             .filter_map(|r| r.storage.and_then(|s| s.percent()))
             .any(|p| p >= t);
         if above {
-            eprintln!(
+            errln!(
                 "warning: the quota of `{name}` is still at or above {t}%: the selected folders hold no more mail that may be archived"
             );
-            eprintln!("hint: widen the choice (`--folder`, `--exclude`, `--older-than`), or empty the trash");
+            errln!("hint: widen the choice (`--folder`, `--exclude`, `--older-than`), or empty the trash");
         }
     }
     if !report.ok() {
-        eprintln!("hint: nothing was removed from a failed folder that is not in the store; run the same command again to retry");
+        errln!("hint: nothing was removed from a failed folder that is not in the store; run the same command again to retry");
         return Ok(FailureKind::Partial.exit_code());
     }
     Ok(0)

@@ -1,5 +1,6 @@
 //! `mailkeep backup [ACCOUNT…] [--all]`
 
+use super::out::{errln, outln};
 use crate::ops::backup::{backup_account, BackupOptions};
 use crate::ops::{FailureKind, OpError};
 use crate::store::SharedStore;
@@ -62,7 +63,7 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
         if args.dry_run && !g.quiet {
             for f in &report.folders {
                 if f.error.is_none() && (f.new_messages > 0 || f.flag_updates > 0 || f.gone > 0) {
-                    println!(
+                    outln!(
                         "{name}: {}: would fetch {} ({}), {} flag changes, {} gone",
                         f.folder,
                         f.new_messages,
@@ -78,7 +79,7 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
             .filter(|f| !(report.interrupted && f.error.as_deref() == Some("interrupted")))
             .collect();
         for f in &failed {
-            eprintln!(
+            errln!(
                 "error: folder `{}` of account `{name}` failed: {}",
                 f.folder,
                 f.error.as_deref().unwrap_or("")
@@ -90,19 +91,19 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
                 kinds.push(Some(e.kind()));
             }
             None => {
-                println!("{}", backup_summary(&report));
+                outln!("{}", backup_summary(&report));
                 kinds.push((!failed.is_empty()).then_some(FailureKind::Partial));
             }
         }
         if !failed.is_empty() && report.error.is_none() {
-            eprintln!("hint: the other folders were backed up; run the same command again to retry the failed ones");
+            errln!("hint: the other folders were backed up; run the same command again to retry the failed ones");
         }
         if let Some(e) = &report.search_error {
-            eprintln!(
+            errln!(
                 "error: the mail of `{name}` was backed up, but the search index was not updated: {}",
                 super::error_chain(e)
             );
-            eprintln!("hint: run `mailkeep reindex` to rebuild the search index");
+            errln!("hint: run `mailkeep reindex` to rebuild the search index");
             kinds.push(Some(e.kind()));
         }
         if report.interrupted {
@@ -111,7 +112,7 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
     }
     if let Some(code) = g.interrupt.exit_code() {
         bars.clear();
-        eprintln!("{}", super::INTERRUPTED);
+        errln!("{}", super::INTERRUPTED);
         return Ok(code);
     }
     Ok(super::combine(kinds))

@@ -1,5 +1,6 @@
 //! `mailkeep export --account A --format maildir|mbox|eml [--folder F] OUT`
 
+use super::out::{errln, outln};
 use std::path::PathBuf;
 
 use crate::ops::export::{export, Format};
@@ -62,7 +63,7 @@ pub fn run(g: &Globals, args: ExportArgs) -> Result<i32, OpError> {
         },
     )?;
     bars.clear();
-    println!(
+    outln!(
         "exported {} messages ({}) in {} folders to {}",
         report.messages,
         human_bytes(report.bytes),
@@ -73,7 +74,7 @@ pub fn run(g: &Globals, args: ExportArgs) -> Result<i32, OpError> {
         return Ok(0);
     }
     for d in &report.damaged {
-        eprintln!(
+        errln!(
             "error: not exported: folder `{}`, UID {}, {}: {}",
             d.folder,
             d.uid,
@@ -81,7 +82,7 @@ pub fn run(g: &Globals, args: ExportArgs) -> Result<i32, OpError> {
             d.why
         );
     }
-    eprintln!(
+    errln!(
         "hint: {} messages could not be read from the store; `mailkeep verify` says which are \
          still on the server (the next backup fetches them again)",
         report.damaged.len()

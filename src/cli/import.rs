@@ -1,5 +1,6 @@
 //! `mailkeep import NAME PATH [--format …] [--mbox-format rd|o]`
 
+use super::out::{errln, outln};
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressDrawTarget};
@@ -109,16 +110,16 @@ pub fn run_cmd(g: &Globals, args: ImportArgs) -> Result<i32, OpError> {
     }
     let report = report?;
     for (path, why) in &report.skipped {
-        eprintln!("warning: skipped `{path}`: {why}");
+        errln!("warning: skipped `{path}`: {why}");
     }
     for f in &report.failures {
-        eprintln!("error: {}: {}", f.place, f.error);
+        errln!("error: {}: {}", f.place, f.error);
     }
-    println!("{}", import_summary(&report));
+    outln!("{}", import_summary(&report));
     if report.failures.is_empty() {
         Ok(0)
     } else {
-        eprintln!(
+        errln!(
             "hint: the other messages were imported; fix or remove the ones named above and run the same command again (nothing is imported twice)"
         );
         Ok(1)

@@ -12,6 +12,7 @@ mod backup;
 mod export;
 pub mod fmt;
 mod import;
+pub(crate) mod out;
 mod progress;
 mod quota;
 mod repair;
@@ -22,6 +23,8 @@ mod status;
 mod verify;
 
 use std::io::IsTerminal;
+
+use out::{err, errln};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -90,6 +93,8 @@ enum Command {
 /// Resolved global settings.
 pub struct Globals {
     pub config_path: PathBuf,
+    /// Named by `--config` or `MAILKEEP_CONFIG`: then it must exist.
+    pub config_given: bool,
     pub store_path: PathBuf,
     pub quiet: bool,
     pub progress: bool,
@@ -164,27 +169,52 @@ impl Globals {
         Ok(s)
     }
 
-    /// Loads the config file and prints its warnings.
+    /// Loads the config file and prints its warnings. A file named by
+    /// `--config` or `MAILKEEP_CONFIG` that is not there is an error (a typo
+    /// is not an empty configuration); the default one may be missing.
     pub fn load_config(&self) -> Result<Config, OpError> {
+        if self.config_given && !self.config_path.exists() {
+            return Err(OpError::usage(
+                format!("no configuration file at `{}`", self.config_path.display()),
+                Some("check the path given by `--config` or `MAILKEEP_CONFIG`; `mailkeep account add NAME --host HOST --user USER` creates the file"),
+            ));
+        }
+        self.load_config_or_new()
+    }
+
+    /// Loads the config file, or an empty one where there is none yet (for
+    /// `account add`, which creates it).
+    pub fn load_config_or_new(&self) -> Result<Config, OpError> {
         let cfg = Config::load(&self.config_path)?;
         for w in &cfg.warnings {
-            eprintln!("warning: {w}");
+            errln!("warning: {w}");
         }
         Ok(cfg)
     }
 }
 
-/// Runs the command line; returns the process exit code.
+/// Runs the command line; returns the process exit code. The one funnel:
+/// every error of a command comes back here as an [`OpError`] and is
+/// printed by [`report_error`] (the error, its causes, a `hint:`), which
+/// also picks the exit code; output goes through [`out`], so a closed stdout
+/// ends the command quietly with success.
 pub fn main() -> i32 {
+    install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
+            if let Err(io) = e.print() {
+                if !e.use_stderr() {
+                    out::stdout_failed(io);
+                }
+            }
             return code;
         }
     };
+    let env_config = std::env::var_os("MAILKEEP_CONFIG").filter(|v| !v.is_empty());
     let globals = Globals {
+        config_given: cli.config.is_some() || env_config.is_some(),
         config_path: cli
             .config
             .clone()
@@ -205,8 +235,9 @@ pub fn main() -> i32 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return 5;
+            errln!("error: cannot start the async runtime: {e}");
+            errln!("hint: the system is short of threads or memory; try again");
+            return FailureKind::Store.exit_code();
         }
     };
     let result = runtime.block_on(async {
@@ -227,13 +258,36 @@ pub fn main() -> i32 {
             Command::Import(args) => import::run_cmd(&globals, args),
         }
     });
-    match result {
+    progress::clear_all();
+    let code = match result {
         Ok(code) => code,
-        Err(e) => {
-            report_error(&e);
-            e.kind().exit_code()
-        }
-    }
+        Err(e) => report_error(&e),
+    };
+    out::flush();
+    code
+}
+
+/// A panic is a bug: say so plainly, with what to report, after taking
+/// the progress bars off the terminal (the exit code stays 101).
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        progress::clear_all();
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        errln!("error: internal error{at}: {what}");
+        errln!(
+            "hint: this is a bug in mailkeep, not in your mail or store; nothing was lost. \
+             Please report it with the command you ran and its `-vv` output"
+        );
+    }));
 }
 
 /// SIGINT and SIGTERM raise `interrupt`. A command that stops on its own
@@ -261,9 +315,9 @@ fn listen_for_signals(interrupt: Interrupt, cooperative: bool, bars: bool) {
             }
             if bars {
                 // Whatever progress bar is drawn: off the line.
-                eprint!("\r\x1b[2K");
+                err!("\r\x1b[2K");
             }
-            eprintln!("{INTERRUPTED}");
+            errln!("{INTERRUPTED}");
             std::process::exit(interrupt.exit_code().unwrap_or(128 + sig));
         }
     });
@@ -274,21 +328,22 @@ fn listen_for_signals(interrupt: Interrupt, cooperative: bool, bars: bool) {
 fn note_recovery(g: &Globals, store: &Store) {
     let r = store.recovery();
     if !g.quiet && (r.records_indexed > 0 || r.bytes_truncated > 0) {
-        eprintln!(
+        errln!(
             "note: recovered from an interrupted run: {} records indexed, {} bytes of a torn \
              write set aside",
-            r.records_indexed, r.bytes_truncated
+            r.records_indexed,
+            r.bytes_truncated
         );
     }
     if r.bytes_skipped > 0 {
-        eprintln!(
+        errln!(
             "warning: {} damaged bytes in the store were skipped (a copy is kept beside the pack)",
             r.bytes_skipped
         );
-        eprintln!("hint: run `mailkeep verify` to see what they held");
+        errln!("hint: run `mailkeep verify` to see what they held");
     }
     if !g.quiet && r.dictionary_copies_written > 0 {
-        eprintln!(
+        errln!(
             "note: wrote {} more copies of the store's compression dictionary",
             r.dictionary_copies_written
         );
@@ -299,21 +354,35 @@ fn note_recovery(g: &Globals, store: &Store) {
 /// short packs, lost dictionaries): the rest of the store is used as usual.
 fn warn_problems(_g: &Globals, store: &Store) {
     for p in store.problems() {
-        eprintln!("warning: {p}");
+        errln!("warning: {p}");
     }
     if !store.problems().is_empty() {
-        eprintln!(
+        errln!(
             "hint: the other messages are fine; `mailkeep repair` rebuilds the index from what \
              the packs hold, and `mailkeep backup` fetches again what is still on the server"
         );
     }
 }
 
-/// Prints an error with its causes, and its hint.
-pub fn report_error(e: &OpError) {
-    eprintln!("error: {}", error_chain(e));
-    if let Some(h) = e.hint() {
-        eprintln!("hint: {h}");
+/// Prints an error with its causes and what to do (`hint:`); returns its
+/// exit code. Every error a command ends with, or names and goes on past
+/// (one account of several), is printed here.
+pub fn report_error(e: &OpError) -> i32 {
+    progress::clear_all();
+    errln!("error: {}", error_chain(e));
+    errln!("hint: {}", e.hint().unwrap_or_else(|| fallback_hint(e)));
+    e.kind().exit_code()
+}
+
+/// For an error whose kind says nothing more specific.
+fn fallback_hint(e: &OpError) -> String {
+    match e.kind() {
+        FailureKind::Usage => "see `mailkeep --help`, or `mailkeep COMMAND --help`".into(),
+        FailureKind::Auth => "check the user name and password of the account".into(),
+        FailureKind::Network => "check the connection to the server; running the same command again resumes".into(),
+        FailureKind::Store => "check that the store's directory is yours, readable and writable, on a disk with free space".into(),
+        FailureKind::Locked => "wait for the other run to finish".into(),
+        FailureKind::Partial => "the server answered in a way mailkeep cannot use; running the same command with `--trace-imap` shows the conversation (without passwords or mail) for a bug report".into(),
     }
 }
 

@@ -7,6 +7,27 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::sync::exec::{FolderOutcome, Progress};
 
+/// Every set of bars drawn, so that any way out of the process
+/// ([`clear_all`]) takes them off the terminal.
+static DRAWN: Mutex<Vec<MultiProgress>> = Mutex::new(Vec::new());
+
+/// A new set of bars on stderr, remembered for [`clear_all`].
+pub fn multi() -> MultiProgress {
+    let m = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    DRAWN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(m.clone());
+    m
+}
+
+/// Takes every bar off the terminal (before the process ends).
+pub fn clear_all() {
+    for m in DRAWN.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = m.clear();
+    }
+}
+
 pub struct Bars {
     multi: Option<MultiProgress>,
     bars: Mutex<HashMap<String, ProgressBar>>,
@@ -15,7 +36,7 @@ pub struct Bars {
 impl Bars {
     pub fn new(enabled: bool) -> Bars {
         Bars {
-            multi: enabled.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            multi: enabled.then(multi),
             bars: Mutex::new(HashMap::new()),
         }
     }

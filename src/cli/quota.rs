@@ -1,5 +1,6 @@
 //! `mailkeep quota ACCOUNT… [--all] [--json]`
 
+use super::out::outln;
 use crate::ops::quota::{quota, QuotaReport};
 
 use super::fmt::{describe_count, describe_storage};
@@ -45,7 +46,7 @@ pub async fn run(g: &Globals, args: QuotaArgs) -> Result<i32, OpError> {
         }
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&reports).expect("quota serializes")
         );
@@ -55,14 +56,15 @@ pub async fn run(g: &Globals, args: QuotaArgs) -> Result<i32, OpError> {
 
 fn print_report(r: &QuotaReport) {
     let Some(roots) = &r.roots else {
-        println!(
+        outln!(
             "{}: {} offers no quota information (no QUOTA capability)",
-            r.account, r.host
+            r.account,
+            r.host
         );
         return;
     };
     if roots.is_empty() {
-        println!("{}: {} sets no quota", r.account, r.host);
+        outln!("{}: {} sets no quota", r.account, r.host);
         return;
     }
     for root in roots {
@@ -71,18 +73,18 @@ fn print_report(r: &QuotaReport) {
             1 => format!(" ({})", root.folders[0]),
             n => format!(" ({} and {} other folders)", root.folders[0], n - 1),
         };
-        println!("{}: quota root `{}`{folders}", r.account, root.root);
+        outln!("{}: quota root `{}`{folders}", r.account, root.root);
         if let Some(s) = &root.storage {
-            println!("  storage   {}", describe_storage(s));
+            outln!("  storage   {}", describe_storage(s));
         }
         if let Some(m) = &root.messages {
-            println!("  messages  {}", describe_count(m));
+            outln!("  messages  {}", describe_count(m));
         }
         for (name, u) in &root.other {
-            println!("  {:9} {}", name.to_ascii_lowercase(), describe_count(u));
+            outln!("  {:9} {}", name.to_ascii_lowercase(), describe_count(u));
         }
         if root.storage.is_none() && root.messages.is_none() && root.other.is_empty() {
-            println!("  no limits");
+            outln!("  no limits");
         }
     }
 }

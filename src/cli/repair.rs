@@ -1,5 +1,6 @@
 //! `mailkeep repair`: rebuild the index from the packs.
 
+use super::out::{errln, outln};
 use crate::ops::{FailureKind, OpError};
 use crate::store::repair::OldIndex;
 
@@ -19,7 +20,7 @@ pub fn run(g: &Globals) -> Result<i32, OpError> {
         }
     })?;
     bars.clear();
-    println!(
+    outln!(
         "rebuilt the index from {}: {}, {}, {} unique",
         count(r.packs as usize, "pack", "packs"),
         count(r.records as usize, "record", "records"),
@@ -27,32 +28,33 @@ pub fn run(g: &Globals) -> Result<i32, OpError> {
         r.unique_messages
     );
     if r.skipped_bytes > 0 || r.truncated_bytes > 0 {
-        eprintln!(
+        errln!(
             "note: {} damaged bytes skipped and {} bytes of a torn write cut off; \
              a copy of each is kept beside its pack:",
-            r.skipped_bytes, r.truncated_bytes
+            r.skipped_bytes,
+            r.truncated_bytes
         );
         for q in &r.quarantined {
-            eprintln!("  {}", q.display());
+            errln!("  {}", q.display());
         }
     }
     for no in &r.headers_rewritten {
-        eprintln!("note: the header of pack {no:06} was damaged and was written again");
+        errln!("note: the header of pack {no:06} was damaged and was written again");
     }
     for id in &r.dictionaries_rebuilt {
-        eprintln!(
+        errln!(
             "note: every copy of dictionary {id} was damaged; it was trained again from the \
              messages it was made from, and checked against messages compressed with it"
         );
     }
     if r.healed > 0 {
-        eprintln!(
+        errln!(
             "note: {} written again from the old index (what damaged records held)",
             count(r.healed as usize, "record", "records")
         );
     }
     match &r.old_index {
-        OldIndex::Damaged { kept, why } => eprintln!(
+        OldIndex::Damaged { kept, why } => errln!(
             "note: the old index was damaged ({why}); it is kept as `{}`, and can be removed",
             kept.display()
         ),
@@ -60,14 +62,14 @@ pub fn run(g: &Globals) -> Result<i32, OpError> {
     }
     for c in &r.carried {
         if let Err(e) = &c.result {
-            eprintln!(
+            errln!(
                 "warning: the {} could not be carried over from the old index: {e}",
                 c.what
             );
         }
     }
     if !r.to_fetch_again.is_empty() {
-        eprintln!(
+        errln!(
             "note: {} whose bytes were damaged {} still on the server; the next backup \
              fetches {} again:",
             count(r.to_fetch_again.len(), "message", "messages"),
@@ -83,7 +85,7 @@ pub fn run(g: &Globals) -> Result<i32, OpError> {
             }
         );
         for p in &r.to_fetch_again {
-            eprintln!("  {}", describe_place(p, None));
+            errln!("  {}", describe_place(p, None));
         }
         let mut accounts: Vec<&str> = r
             .to_fetch_again
@@ -92,10 +94,10 @@ pub fn run(g: &Globals) -> Result<i32, OpError> {
             .collect();
         accounts.sort_unstable();
         accounts.dedup();
-        eprintln!("hint: run `mailkeep backup {}`", accounts.join(" "));
+        errln!("hint: run `mailkeep backup {}`", accounts.join(" "));
     }
     if !r.lost.is_empty() {
-        eprintln!(
+        errln!(
             "error: {} {} lost: {} bytes were damaged and the server no longer has {}:",
             count(r.lost.len(), "message", "messages"),
             if r.lost.len() == 1 { "is" } else { "are" },
@@ -103,9 +105,9 @@ pub fn run(g: &Globals) -> Result<i32, OpError> {
             if r.lost.len() == 1 { "it" } else { "them" },
         );
         for p in &r.lost {
-            eprintln!("  {}", describe_place(p, None));
+            errln!("  {}", describe_place(p, None));
         }
-        eprintln!(
+        errln!(
             "hint: if you have another copy (an export, an mbox), `mailkeep import` of it puts \
              the bytes back"
         );

@@ -1,11 +1,12 @@
 //! `mailkeep restore TARGET [--from ACCOUNT] [--folder P]… [--to-folder F]
 //! [--since D] [--before D] [--archived-only] [--dry-run] [--jobs N]`
 
+use super::out::{errln, out, outln};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::NaiveDate;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
+use indicatif::{MultiProgress, ProgressBar};
 
 use crate::ops::restore::{
     plan::{Selection, ToFolder},
@@ -114,26 +115,29 @@ pub async fn run(g: &Globals, args: RestoreArgs) -> Result<i32, OpError> {
 
 /// The summary table to stdout; refused messages and failed folders to stderr.
 fn print_report(r: &RestoreReport, quiet: bool) {
-    println!("{}", restore_summary(r));
+    outln!("{}", restore_summary(r));
     if !quiet {
-        print!("{}", table(r));
+        out!("{}", table(r));
     }
     for f in &r.folders {
         if f.renamed {
-            eprintln!(
+            errln!(
                 "note: `{}` is named `{}` on the target: the target's hierarchy separator inside a folder name became `_`",
                 f.sources.join("`, `"),
                 f.target
             );
         }
         for m in &f.refused {
-            eprintln!(
+            errln!(
                 "refused: folder `{}`, {}, subject {:?}: {}",
-                m.folder, m.date, m.subject, m.reason
+                m.folder,
+                m.date,
+                m.subject,
+                m.reason
             );
         }
         if let Some(e) = &f.error {
-            eprintln!(
+            errln!(
                 "error: folder `{}` failed ({} messages not restored): {e}",
                 f.target,
                 f.not_done()
@@ -142,12 +146,12 @@ fn print_report(r: &RestoreReport, quiet: bool) {
     }
     let refused: usize = r.folders.iter().map(|f| f.refused.len()).sum();
     if refused > 0 {
-        eprintln!(
+        errln!(
             "hint: the target refused {refused} messages; they are still in the store (export them with `mailkeep export`)"
         );
     }
     if r.folders.iter().any(|f| f.error.is_some()) {
-        eprintln!(
+        errln!(
             "hint: run the same command again: what is already on the target is not appended twice"
         );
     }
@@ -224,7 +228,7 @@ struct RestoreBars {
 impl RestoreBars {
     fn new(enabled: bool) -> RestoreBars {
         RestoreBars {
-            multi: enabled.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            multi: enabled.then(super::progress::multi),
             bars: Mutex::new(HashMap::new()),
         }
     }

@@ -1,6 +1,7 @@
 //! `mailkeep search QUERY… [--account A] [--folder PATTERN] [--json] [--limit N]`
 //! and `mailkeep reindex`.
 
+use super::out::{errln, outln};
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -64,24 +65,20 @@ pub fn run(g: &Globals, args: SearchArgs) -> Result<i32, OpError> {
             .try_for_each(|h| writeln!(out, "{}", line(h, several_accounts)))
     };
     if let Err(e) = written.and_then(|_| out.flush()) {
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            return Err(OpError::Output {
-                path: "stdout".into(),
-                source: e,
-            });
-        }
+        drop(out);
+        super::out::stdout_failed(e);
     }
     if !g.quiet {
         if res.hits.is_empty() {
-            eprintln!("no messages matched");
+            errln!("no messages matched");
         } else if res.more {
-            eprintln!(
+            errln!(
                 "note: more messages matched; these are the newest {} (`--limit N` shows more)",
                 res.hits.len()
             );
         }
         if res.not_indexed > 0 {
-            eprintln!(
+            errln!(
                 "note: {} stored messages are not in the search index yet; the next backup adds them, or run `mailkeep reindex`",
                 res.not_indexed
             );
@@ -107,17 +104,17 @@ pub fn reindex(g: &Globals) -> Result<i32, OpError> {
         }
     })?;
     bars.clear();
-    println!(
+    outln!(
         "indexed {} messages for search in {:.1} s",
         report.indexed,
         report.elapsed.as_secs_f64()
     );
     if report.unreadable > 0 {
-        eprintln!(
+        errln!(
             "warning: {} stored messages could not be read and are not searchable",
             report.unreadable
         );
-        eprintln!("hint: run `mailkeep verify --deep` to see which, and `mailkeep repair`");
+        errln!("hint: run `mailkeep verify --deep` to see which, and `mailkeep repair`");
         return Ok(crate::ops::FailureKind::Store.exit_code());
     }
     Ok(0)

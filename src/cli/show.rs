@@ -34,11 +34,10 @@ pub fn run(g: &Globals, args: ShowArgs) -> Result<i32, OpError> {
             })
         });
         return match (res, out.error) {
-            (_, Some(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(0),
-            (_, Some(source)) => Err(OpError::Output {
-                path: "stdout".into(),
-                source,
-            }),
+            (_, Some(e)) => {
+                drop(out.inner);
+                super::out::stdout_failed(e)
+            }
             (Err(e), None) => Err(e),
             (Ok(()), None) => Ok(0),
         };
@@ -110,15 +109,8 @@ pub fn run(g: &Globals, args: ShowArgs) -> Result<i32, OpError> {
         }
         None => s.push_str("(no text)\n"),
     }
-    let mut out = stdout.lock();
-    if let Err(e) = out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            return Err(OpError::Output {
-                path: "stdout".into(),
-                source: e,
-            });
-        }
-    }
+    drop(stdout);
+    super::out::stdout_bytes(s.as_bytes());
     Ok(0)
 }
 

@@ -1,5 +1,6 @@
 //! `mailkeep status [ACCOUNT] [--json]`
 
+use super::out::outln;
 use crate::ops::status::status;
 use crate::ops::OpError;
 
@@ -19,7 +20,7 @@ pub struct StatusArgs {
 pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
     let config = g.load_config()?;
     let configured: Vec<String> = config.accounts.keys().cloned().collect();
-    let store = g.store_if_any()?;
+    let store = Some(g.store_to_read()?);
     if let Some(a) = &args.account {
         let known = configured.contains(a)
             || store.as_ref().is_some_and(|s| {
@@ -43,16 +44,16 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
         args.account.as_deref(),
     )?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&st).expect("status serializes")
         );
         return Ok(0);
     }
     if store.is_none() {
-        println!("store {}: empty (no backup yet)", st.store);
+        outln!("store {}: empty (no backup yet)", st.store);
     } else {
-        println!(
+        outln!(
             "store {}: {} messages, {} unique, {} raw, {} on disk",
             st.store,
             st.messages,
@@ -62,7 +63,7 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
         );
     }
     for a in &st.accounts {
-        println!();
+        outln!();
         let origin = if a.kind == "import" {
             " (imported)"
         } else if !a.configured {
@@ -70,19 +71,19 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
         } else {
             ""
         };
-        println!("account {}{origin}", a.name);
+        outln!("account {}{origin}", a.name);
         let last = if a.kind == "import" {
             "last import"
         } else {
             "last backup"
         };
         match &a.last_run {
-            Some(r) => println!(
+            Some(r) => outln!(
                 "  {last}: {} — {}",
                 local_time(r.started_at),
                 r.summary.as_deref().unwrap_or("did not finish")
             ),
-            None => println!("  {last}: never"),
+            None => outln!("  {last}: never"),
         }
         for q in &a.quota {
             let mut parts = Vec::new();
@@ -93,7 +94,7 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
                 parts.push(format!("messages {}", describe_count(u)));
             }
             if !parts.is_empty() {
-                println!(
+                outln!(
                     "  quota: {} (root `{}`, as of {})",
                     parts.join(", "),
                     q.root,
@@ -111,12 +112,17 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
             .max()
             .unwrap_or(6)
             .max(6);
-        println!(
+        outln!(
             "  {:width$}  {:>9}  {:>9}  {:>7}  {:>8}  {:>10}  last sync",
-            "folder", "on server", "in store", "gone", "archived", "size"
+            "folder",
+            "on server",
+            "in store",
+            "gone",
+            "archived",
+            "size"
         );
         for f in &a.folders {
-            println!(
+            outln!(
                 "  {}  {:>9}  {:>9}  {:>7}  {:>8}  {:>10}  {}{}",
                 super::pad(&f.name, width),
                 f.on_server
@@ -134,7 +140,7 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
                 }
             );
             if let Some(e) = &f.error {
-                println!("    error: {e}");
+                outln!("    error: {e}");
             }
         }
     }

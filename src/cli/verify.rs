@@ -1,5 +1,6 @@
 //! `mailkeep verify [--deep] [--server ACCOUNT]`
 
+use super::out::{errln, outln};
 use crate::index::MessagePlace;
 use crate::ops::verify::{verify_server, verify_store};
 use crate::ops::{FailureKind, OpError};
@@ -53,14 +54,18 @@ pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
             .max()
             .unwrap_or(6)
             .max(6);
-        println!();
-        println!(
+        outln!();
+        outln!(
             "{:width$}  {:>9}  {:>7}  {:>16}  {:>13}",
-            "folder", "on server", "stored", "missing in store", "only in store"
+            "folder",
+            "on server",
+            "stored",
+            "missing in store",
+            "only in store"
         );
         let mut behind = false;
         for r in &rows {
-            println!(
+            outln!(
                 "{}  {:>9}  {:>7}  {:>16}  {:>13}{}",
                 super::pad(&r.folder, width),
                 r.on_server,
@@ -76,11 +81,11 @@ pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
             behind |= !r.in_step();
         }
         if behind {
-            println!("the store is not in step with the server");
-            eprintln!("hint: `mailkeep backup {account}` fetches what is missing and records what left the server");
+            outln!("the store is not in step with the server");
+            errln!("hint: `mailkeep backup {account}` fetches what is missing and records what left the server");
             failed = failed.or(Some(FailureKind::Partial));
         } else {
-            println!("every message on the server is in the store");
+            outln!("every message on the server is in the store");
         }
     }
     Ok(super::combine([failed]))
@@ -88,12 +93,12 @@ pub async fn run(g: &Globals, args: VerifyArgs) -> Result<i32, OpError> {
 
 /// What verify says when SQLite cannot read the index file at all.
 fn index_damaged(e: &OpError) -> i32 {
-    eprintln!(
+    errln!(
         "error: the index file is damaged: {}",
         super::error_chain(e)
     );
-    println!("store: the index file is damaged; the packs were not checked");
-    eprintln!(
+    outln!("store: the index file is damaged; the packs were not checked");
+    errln!(
         "hint: the index is a cache of the packs, which hold your mail: `mailkeep repair` \
          builds a new one from them, then run `mailkeep verify` again"
     );
@@ -134,36 +139,37 @@ fn print_damage(d: &Damage) {
             } else {
                 format!(" (and {} more folders)", rest.len())
             };
-            eprintln!(
+            errln!(
                 "error: damaged message: {}{also}: {}; {}",
                 describe_place(first, d.subject.as_deref()),
                 d.what,
                 fate(d.on_server())
             );
         }
-        None => eprintln!(
+        None => errln!(
             "error: damaged message {} (in no folder): {}",
-            d.blob, d.what
+            d.blob,
+            d.what
         ),
     }
 }
 
 fn print_report(r: &VerifyReport) {
     for line in &r.index_file {
-        eprintln!("error: the index file is damaged: {line}");
+        errln!("error: the index file is damaged: {line}");
     }
     for d in &r.damaged {
         print_damage(d);
     }
     for p in &r.missing {
-        eprintln!(
+        errln!(
             "error: message not in the store: {}: its bytes were lost to damage; {}",
             describe_place(p, None),
             fate(p.on_server())
         );
     }
     for o in &r.other {
-        eprintln!("error: {o}");
+        errln!("error: {o}");
     }
     for g in &r.regions {
         let what = g
@@ -172,20 +178,24 @@ fn print_report(r: &VerifyReport) {
             .map(|l| format!(" ({l})"))
             .unwrap_or_default();
         if g.set_aside {
-            eprintln!(
+            errln!(
                 "note: pack {:06}: {} damaged bytes at offset {} were set aside earlier{what}; \
                  nothing refers to them",
-                g.pack, g.len, g.offset
+                g.pack,
+                g.len,
+                g.offset
             );
         } else {
-            eprintln!(
+            errln!(
                 "error: pack {:06}: {} damaged bytes at offset {}{what}",
-                g.pack, g.len, g.offset
+                g.pack,
+                g.len,
+                g.offset
             );
         }
     }
     for (no, bytes) in &r.unindexed {
-        eprintln!(
+        errln!(
             "note: pack {no:06}: {bytes} bytes are not in the index yet (a backup is running, \
              or the next one takes them in)"
         );
@@ -201,7 +211,7 @@ fn print_report(r: &VerifyReport) {
         count(r.packs_checked as usize, "pack", "packs")
     );
     if r.is_clean() {
-        println!("{checked}, no problems");
+        outln!("{checked}, no problems");
         return;
     }
     let on_server: Vec<&MessagePlace> = r
@@ -230,7 +240,7 @@ fn print_report(r: &VerifyReport) {
     if !r.other.is_empty() {
         parts.push(count(r.other.len(), "other problem", "other problems"));
     }
-    println!("{checked}: {}", parts.join(", "));
+    outln!("{checked}: {}", parts.join(", "));
     let needs_repair = records > 0
         || !r.index_file.is_empty()
         || !r.other.is_empty()
@@ -240,7 +250,7 @@ fn print_report(r: &VerifyReport) {
     accounts.dedup();
     let backup = format!("`mailkeep backup {}`", accounts.join(" "));
     if needs_repair {
-        eprintln!(
+        errln!(
             "hint: run `mailkeep repair` (it keeps a copy of anything damaged){}",
             if accounts.is_empty() {
                 String::new()
@@ -249,9 +259,9 @@ fn print_report(r: &VerifyReport) {
             }
         );
     } else if !accounts.is_empty() {
-        eprintln!("hint: run {backup} to fetch again what is still on the server");
+        errln!("hint: run {backup} to fetch again what is still on the server");
     } else {
-        eprintln!(
+        errln!(
             "hint: these are lost unless you have another copy: `mailkeep import` of an export \
              or mbox that holds them puts their bytes back"
         );

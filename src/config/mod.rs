@@ -381,7 +381,18 @@ impl ConfigError {
                 "an account is a `[accounts.NAME]` table with at least `host` and `username`"
                     .into(),
             ),
-            ConfigError::InvalidValue { hint, .. } => hint.clone(),
+            ConfigError::InvalidValue {
+                hint,
+                key,
+                account,
+                path,
+                ..
+            } => Some(hint.clone().unwrap_or_else(|| {
+                format!(
+                    "correct `{key}` in `[accounts.{account}]` of `{}`",
+                    path.display()
+                )
+            })),
             ConfigError::InvalidName { .. } => Some("for example `work` or `gmail-old`".into()),
             ConfigError::UnknownAccount { path, .. } => Some(format!(
                 "check the spelling, or add the account to `{}`",
@@ -641,10 +652,15 @@ fn parse_account(
             } else {
                 "a string"
             };
+            let example = if matches!(key.as_str(), "include" | "exclude") {
+                format!("`{key} = [\"INBOX\", \"Sent*\"]`")
+            } else {
+                format!("`{key} = \"{}\"`", v.to_string().trim_matches('"'))
+            };
             return Err(invalid(
                 key,
                 format!("must be {want}, not {}", with_article(v.type_str())),
-                None,
+                Some(format!("write it in quotes, e.g. {example}")),
             ));
         }
     }

@@ -144,6 +144,11 @@ impl OpError {
             OpError::Store(StoreError::Missing(_)) => Some(
                 "run `mailkeep backup ACCOUNT` to create it, or pass `--store DIR` where your store is".into(),
             ),
+            OpError::Store(StoreError::Io { path, source })
+            | OpError::Sync(SyncError::Store(StoreError::Io { path, source })) => {
+                Some(io_hint(path, source, "the store"))
+            }
+            OpError::Output { path, source } => Some(io_hint(path, source, "the output")),
             OpError::Store(StoreError::Corrupt { .. }) => Some(
                 "run `mailkeep verify` to see every damaged message; the next `mailkeep backup` \
                  fetches again what is still on the server"
@@ -151,6 +156,28 @@ impl OpError {
             ),
             _ => None,
         }
+    }
+}
+
+/// What to do about a file that could not be read or written.
+fn io_hint(path: &std::path::Path, e: &std::io::Error, what: &str) -> String {
+    use std::io::ErrorKind as K;
+    let p = path.display();
+    match e.kind() {
+        K::PermissionDenied => format!(
+            "you may not read or write `{p}`: check its owner and mode (and those of the \
+             directories above it), or run mailkeep as the user who owns {what}"
+        ),
+        K::StorageFull | K::QuotaExceeded => format!(
+            "the disk of `{p}` is full: free some space and run the same command again (nothing is lost)"
+        ),
+        K::ReadOnlyFilesystem => format!(
+            "`{p}` is on a read-only file system: point `--store` at a writable copy, or mount it read-write"
+        ),
+        K::NotADirectory => format!(
+            "a part of the path `{p}` is a file, not a directory: check the path"
+        ),
+        _ => format!("check that `{p}` is a directory of yours that can be read and written"),
     }
 }
 

@@ -177,18 +177,31 @@ impl Store {
     }
 
     /// Opens an existing store to read it; takes no lock and changes nothing.
+    ///
+    /// A store that is not there is [`StoreError::Missing`]; one that is
+    /// there but cannot be looked into (permissions, a file in the path) is
+    /// [`StoreError::Io`], never taken for an empty one.
     pub fn open_read_only(root: &Path) -> Result<Store> {
-        if root.exists() && !root.is_dir() {
-            return Err(StoreError::NotADirectory(root.to_path_buf()));
+        match std::fs::metadata(root) {
+            Ok(m) if !m.is_dir() => return Err(StoreError::NotADirectory(root.to_path_buf())),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing(root.to_path_buf()))
+            }
+            Err(e) => return Err(io_err(root)(e)),
         }
         let index_path = root.join("index.sqlite");
-        if !index_path.exists() {
-            if !pack::list_packs(root).unwrap_or_default().is_empty() {
-                return Err(StoreError::NoIndex {
-                    path: root.to_path_buf(),
-                });
+        match std::fs::metadata(&index_path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !pack::list_packs(root).map_err(io_err(root))?.is_empty() {
+                    return Err(StoreError::NoIndex {
+                        path: root.to_path_buf(),
+                    });
+                }
+                return Err(StoreError::Missing(root.to_path_buf()));
             }
-            return Err(StoreError::Missing(root.to_path_buf()));
+            Err(e) => return Err(io_err(&index_path)(e)),
         }
         if Index::is_behind(&index_path)? {
             // Written by an older release: upgraded (under the writer's lock,
