@@ -109,7 +109,6 @@ pub fn run(g: &Globals, args: ShowArgs) -> Result<i32, OpError> {
         }
         None => s.push_str("(no text)\n"),
     }
-    drop(stdout);
     super::out::stdout_bytes(s.as_bytes());
     Ok(0)
 }
