@@ -60,7 +60,7 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
     };
     match cmd {
         AccountCmd::List => {
-            if config.accounts.is_empty() {
+            if config.accounts.is_empty() && config.broken.is_empty() {
                 errln!("no accounts in `{}`", g.config_path.display());
                 errln!("hint: add one with `mailkeep account add NAME --host HOST --user USER`");
                 return Ok(0);
@@ -74,12 +74,15 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
                 };
                 let ep = a.endpoint();
                 outln!(
-                    "{name}\t{}@{}:{}\t{:?}\t{source}",
+                    "{name}\t{}@{}:{}\t{}\t{source}",
                     a.username,
                     ep.host,
                     ep.port,
-                    ep.tls
+                    tls_name(ep.tls)
                 );
+            }
+            for (name, e) in &config.broken {
+                outln!("{name}\tnot usable: {}", super::error_chain(e));
             }
             Ok(0)
         }
@@ -151,6 +154,15 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
             outln!("stored the password of `{name}` in the keyring");
             Ok(0)
         }
+    }
+}
+
+/// The TLS mode as the config file writes it (`tls = "starttls"`).
+fn tls_name(tls: TlsMode) -> &'static str {
+    match tls {
+        TlsMode::Implicit => "implicit",
+        TlsMode::Starttls => "starttls",
+        TlsMode::None => "none",
     }
 }
 

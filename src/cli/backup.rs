@@ -88,7 +88,7 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
         match &report.error {
             Some(e) => {
                 report_error(e);
-                kinds.push(Some(e.kind()));
+                kinds.push(Some(account_failure(args.all, e)));
             }
             None => {
                 outln!("{}", backup_summary(&report));
@@ -116,4 +116,13 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
         return Ok(code);
     }
     Ok(super::combine(kinds))
+}
+
+/// With `--all`, an account that its configuration makes unusable is named
+/// and the others are done: partly done (1), not a usage error.
+pub fn account_failure(all: bool, e: &OpError) -> FailureKind {
+    match e {
+        OpError::Config(_) if all => FailureKind::Partial,
+        _ => e.kind(),
+    }
 }

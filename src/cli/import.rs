@@ -77,7 +77,7 @@ impl From<MboxArg> for MboxFormat {
 
 pub fn run_cmd(g: &Globals, args: ImportArgs) -> Result<i32, OpError> {
     let config = g.load_config()?;
-    let configured: Vec<String> = config.accounts.keys().cloned().collect();
+    let configured: Vec<String> = config.names();
     // Everything that can be refused is refused before the store is touched.
     let existing = g.store_if_any()?;
     check_account(existing.as_ref(), &configured, &args.account)?;

@@ -120,11 +120,9 @@ impl Globals {
                 Some("add an account with `mailkeep account add NAME --host HOST --user USER`, or pass `--config FILE`"),
             ));
         }
-        let names: Vec<String> = if all {
-            config.accounts.keys().cloned().collect()
-        } else {
-            named.to_vec()
-        };
+        // With `--all`, broken accounts too: each is named where it fails,
+        // and the others are done.
+        let names: Vec<String> = if all { config.names() } else { named.to_vec() };
         if names.is_empty() {
             return Err(OpError::usage(
                 format!(

@@ -41,7 +41,7 @@ pub async fn run(g: &Globals, args: QuotaArgs) -> Result<i32, OpError> {
             }
             Err(e) => {
                 report_error(&e);
-                kinds.push(Some(e.kind()));
+                kinds.push(Some(super::backup::account_failure(args.all, &e)));
             }
         }
     }

@@ -19,7 +19,7 @@ pub struct StatusArgs {
 
 pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
     let config = g.load_config()?;
-    let configured: Vec<String> = config.accounts.keys().cloned().collect();
+    let configured: Vec<String> = config.names();
     let store = Some(g.store_to_read()?);
     if let Some(a) = &args.account {
         let known = configured.contains(a)
@@ -37,12 +37,17 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
             ));
         }
     }
-    let st = status(
+    let mut st = status(
         store.as_ref(),
         &g.store_path.display().to_string(),
         &configured,
         args.account.as_deref(),
     )?;
+    for a in &mut st.accounts {
+        if let Some(e) = config.broken.get(&a.name) {
+            a.config_error = Some(super::error_chain(e));
+        }
+    }
     if args.json {
         outln!(
             "{}",
@@ -72,6 +77,9 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
             ""
         };
         outln!("account {}{origin}", a.name);
+        if let Some(e) = &a.config_error {
+            outln!("  not usable: {e}");
+        }
         let last = if a.kind == "import" {
             "last import"
         } else {

@@ -60,6 +60,10 @@ pub struct Config {
     /// Where the file was read from and where `save` writes it.
     pub path: PathBuf,
     pub accounts: BTreeMap<String, AccountConfig>,
+    /// Accounts whose table has an error (a wrong key, a value of the wrong
+    /// type, plain text to a remote host): each stops only what uses that
+    /// account ([`Config::account`] returns the error); the others work.
+    pub broken: BTreeMap<String, ConfigError>,
     /// Problems that do not stop us (plaintext password, a file others can read),
     /// for the CLI to show on stderr.
     pub warnings: Vec<String>,
@@ -355,7 +359,71 @@ fn known_list(known: &[String]) -> String {
     }
 }
 
+impl Clone for ConfigError {
+    fn clone(&self) -> ConfigError {
+        self.again()
+    }
+}
+
+/// Two errors are the same when they say the same.
+impl PartialEq for ConfigError {
+    fn eq(&self, other: &ConfigError) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for ConfigError {}
+
 impl ConfigError {
+    /// The same error once more (an account's error is kept, and given to
+    /// each use of the account). Errors that carry an I/O error never
+    /// concern one account; they are given as their text.
+    fn again(&self) -> ConfigError {
+        match self {
+            ConfigError::UnknownKey { path, account, key } => ConfigError::UnknownKey {
+                path: path.clone(),
+                account: account.clone(),
+                key: key.clone(),
+            },
+            ConfigError::InvalidAccount {
+                path,
+                account,
+                message,
+            } => ConfigError::InvalidAccount {
+                path: path.clone(),
+                account: account.clone(),
+                message: message.clone(),
+            },
+            ConfigError::InvalidValue {
+                path,
+                account,
+                key,
+                problem,
+                hint,
+            } => ConfigError::InvalidValue {
+                path: path.clone(),
+                account: account.clone(),
+                key: key.clone(),
+                problem: problem.clone(),
+                hint: hint.clone(),
+            },
+            ConfigError::Syntax {
+                path,
+                line,
+                message,
+            } => ConfigError::Syntax {
+                path: path.clone(),
+                line: *line,
+                message: message.clone(),
+            },
+            other => ConfigError::Syntax {
+                path: PathBuf::new(),
+                line: None,
+                message: other.to_string(),
+            },
+        }
+    }
+
     /// What the user can do about it, for the CLI's `hint:` line.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -421,6 +489,7 @@ impl Config {
         Config {
             path: path.to_path_buf(),
             accounts: BTreeMap::new(),
+            broken: BTreeMap::new(),
             warnings: Vec::new(),
         }
     }
@@ -444,7 +513,7 @@ impl Config {
             line: None,
             message: format!("not UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
         })?;
-        config.accounts = parse(path, &text)?;
+        (config.accounts, config.broken) = parse(path, &text)?;
 
         if let Ok(meta) = fs::metadata(path) {
             let mode = meta.mode() & 0o777;
@@ -473,14 +542,30 @@ impl Config {
         self.path.is_file()
     }
 
+    /// The account named `name`; its own error when its table has one.
     pub fn account(&self, name: &str) -> Result<&AccountConfig, ConfigError> {
+        if let Some(e) = self.broken.get(name) {
+            return Err(e.again());
+        }
         self.accounts
             .get(name)
             .ok_or_else(|| ConfigError::UnknownAccount {
                 path: self.path.clone(),
                 name: name.to_string(),
-                known: self.accounts.keys().cloned().collect(),
+                known: self.names(),
             })
+    }
+
+    /// Every account of the file, broken ones too, in order.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .accounts
+            .keys()
+            .chain(self.broken.keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names
     }
 
     /// Adds an account (checked as `load` would check it); the name must be
@@ -517,6 +602,11 @@ impl Config {
     /// itself is durable. A symlinked config file is followed: its target is
     /// replaced, the link stays.
     pub fn save(&self) -> Result<(), ConfigError> {
+        // Written again from what was understood, the file would lose a
+        // broken account: it is fixed by hand first.
+        if let Some(e) = self.broken.values().next() {
+            return Err(e.again());
+        }
         let write_err = |source: io::Error| ConfigError::Write {
             path: self.path.clone(),
             source,
@@ -569,8 +659,16 @@ impl Config {
     }
 }
 
-/// Parses the text of a config file; `path` is for messages.
-fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, AccountConfig>, ConfigError> {
+/// Accounts that parsed, and those that did not with their errors.
+type Parsed = (
+    BTreeMap<String, AccountConfig>,
+    BTreeMap<String, ConfigError>,
+);
+
+/// Parses the text of a config file; `path` is for messages. An error in
+/// the file as a whole fails it; an error in one account's table is kept
+/// for that account.
+fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
     let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
         path: path.to_path_buf(),
         line: e
@@ -579,6 +677,7 @@ fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, AccountConfig>, Con
         message: e.message().trim().to_string(),
     })?;
     let mut accounts = BTreeMap::new();
+    let mut broken = BTreeMap::new();
     for (key, value) in table {
         if key != "accounts" {
             return Err(ConfigError::UnknownKey {
@@ -595,10 +694,17 @@ fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, AccountConfig>, Con
             });
         };
         for (name, value) in accts {
-            accounts.insert(name.clone(), parse_account(path, &name, value)?);
+            match parse_account(path, &name, value) {
+                Ok(a) => {
+                    accounts.insert(name, a);
+                }
+                Err(e) => {
+                    broken.insert(name, e);
+                }
+            }
         }
     }
-    Ok(accounts)
+    Ok((accounts, broken))
 }
 
 fn parse_account(

@@ -32,7 +32,21 @@ fn write(dir: &Path, text: &str, mode: u32) -> PathBuf {
 fn load_err(text: &str) -> ConfigError {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), text, 0o600);
-    Config::load(&path).unwrap_err()
+    match Config::load(&path) {
+        Err(e) => e,
+        // A broken account does not stop the file from loading: it stops
+        // whatever uses that account.
+        Ok(c) => {
+            let name = c
+                .broken
+                .keys()
+                .next()
+                .expect("an account with an error")
+                .clone();
+            assert!(!c.accounts.contains_key(&name));
+            c.account(&name).unwrap_err()
+        }
+    }
 }
 
 #[test]

@@ -22,6 +22,9 @@ pub struct AccountStatus {
     pub name: String,
     pub kind: String,
     pub configured: bool,
+    /// What is wrong with the account's table in the config file, which
+    /// makes it unusable (its mail in the store stays).
+    pub config_error: Option<String>,
     pub last_run: Option<LastRun>,
     /// The server's quota as last seen by quota, archive or backup.
     pub quota: Vec<super::quota::SeenQuota>,
@@ -90,6 +93,7 @@ pub fn status(
         }
         let mut acct = AccountStatus {
             configured: configured.contains(&name),
+            config_error: None,
             name: name.clone(),
             kind,
             last_run: None,
