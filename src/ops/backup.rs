@@ -160,14 +160,27 @@ async fn run_account(
         None => (first.list().await?, HashMap::new()),
     };
     let listed_raw: BTreeSet<String> = listed.iter().map(|f| f.raw.clone()).collect();
-    let folders: Vec<Folder> = listed
+    let wanted: Vec<Folder> = listed
         .into_iter()
         .filter(|f| f.selectable)
         .filter(|f| acct.wants_folder(&f.display))
+        .collect();
+    let names: Vec<String> = wanted.iter().map(|f| f.display.clone()).collect();
+    let folders: Vec<Folder> = wanted
+        .into_iter()
         .filter(|f| {
             opts.folders.is_empty() || opts.folders.iter().any(|p| folder_matches(p, &f.display))
         })
         .collect();
+    if folders.is_empty() && !opts.folders.is_empty() {
+        let _ = first.logout().await;
+        return Err(super::no_folder_matches(
+            name,
+            &opts.folders,
+            &names,
+            "on the server",
+        ));
+    }
 
     if let Some(store) = store {
         if !opts.dry_run {

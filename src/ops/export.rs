@@ -55,11 +55,36 @@ pub fn export(
     out: &Path,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ExportReport, OpError> {
-    if store.index().mailboxes(account)?.is_empty() {
+    let mailboxes = store.index().mailboxes(account)?;
+    if mailboxes.is_empty() {
+        let accounts: Vec<String> = store
+            .index()
+            .accounts()?
+            .into_iter()
+            .map(|(n, _)| format!("`{n}`"))
+            .collect();
+        let hint = if accounts.is_empty() {
+            "the store is empty: run `mailkeep backup ACCOUNT` first".to_string()
+        } else {
+            format!("the store holds mail of {}", accounts.join(", "))
+        };
         return Err(OpError::usage(
             format!("the store holds no mail of account `{account}`"),
-            Some("run `mailkeep backup` for it first, or see `mailkeep status` for the accounts in the store"),
+            Some(&hint),
         ));
+    }
+    if let Some(p) = folder {
+        let mut names: Vec<String> = mailboxes.iter().map(|m| m.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        if !names.iter().any(|n| folder_matches(p, n)) {
+            return Err(super::no_folder_matches(
+                account,
+                &[p.to_string()],
+                &names,
+                "in the store",
+            ));
+        }
     }
     let out_err = |path: &Path| {
         let path: PathBuf = path.to_path_buf();

@@ -286,6 +286,39 @@ pub async fn backoff(attempt: u32) {
 
 pub use crate::config::folders::matches as folder_matches;
 
+/// `--folder` patterns that match none of the folders `there` are (of
+/// `account`, on its server or in the store, as `place` says): a usage
+/// error that names the folders there are, never an empty result.
+pub fn no_folder_matches(
+    account: &str,
+    patterns: &[String],
+    there: &[String],
+    place: &str,
+) -> OpError {
+    let pats: Vec<String> = patterns.iter().map(|p| format!("`--folder {p}`")).collect();
+    let hint = if there.is_empty() {
+        format!("account `{account}` has no folders {place}")
+    } else {
+        const SHOWN: usize = 30;
+        let mut names: Vec<String> = there.iter().take(SHOWN).map(|n| format!("`{n}`")).collect();
+        if there.len() > SHOWN {
+            names.push(format!("and {} more", there.len() - SHOWN));
+        }
+        format!(
+            "the folders of `{account}` {place}: {}; `*` matches any run of characters \
+             (`Sent*`), and a name is matched whole",
+            names.join(", ")
+        )
+    };
+    OpError::usage(
+        format!(
+            "{} matches no folder of account `{account}` {place}",
+            pats.join(" or ")
+        ),
+        Some(&hint),
+    )
+}
+
 /// The text of a failure as a report and the index's record of folder
 /// errors keep it: the error and its causes, "a: b: c" (a cause whose text
 /// is already there is not repeated).

@@ -209,6 +209,25 @@ pub async fn archive_account(
         ));
     }
     let listed = conn.list().await?;
+    if !opts.folders.is_empty() {
+        let there: Vec<String> = listed
+            .iter()
+            .filter(|f| f.selectable && acct.wants_folder(&f.display))
+            .map(|f| f.display.clone())
+            .collect();
+        if !there
+            .iter()
+            .any(|n| opts.folders.iter().any(|p| folder_matches(p, n)))
+        {
+            let _ = conn.logout().await;
+            return Err(super::no_folder_matches(
+                name,
+                &opts.folders,
+                &there,
+                "on the server",
+            ));
+        }
+    }
     let mut report = ArchiveReport {
         account: name.to_string(),
         host,
