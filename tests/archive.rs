@@ -197,6 +197,19 @@ fn until_below_frees_quota_oldest_first_and_loses_nothing() {
     assert_eq!(after["Drafts"], before["Drafts"]);
     assert!(uids(&after["INBOX"]).contains(&deleted_uid));
 
+    // status right after the archive counts what the server holds now.
+    let st = status_json(&env);
+    for f in account_status(&st, "main")["folders"].as_array().unwrap() {
+        let name = f["name"].as_str().unwrap();
+        if let Some(now) = after.get(name) {
+            assert_eq!(
+                f["on_server"].as_u64(),
+                Some(now.len() as u64),
+                "status of `{name}` after the archive: {f}"
+            );
+        }
+    }
+
     // What left the server is exactly the oldest of the eligible messages.
     let mut eligible: Vec<(String, &FetchedMessage)> = Vec::new();
     for f in ["INBOX", "Sent"] {

@@ -20,16 +20,15 @@ pub struct StatusArgs {
 pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
     let config = g.load_config()?;
     let configured: Vec<String> = config.names();
-    let store = Some(g.store_to_read()?);
+    let store = g.store_to_read()?;
     if let Some(a) = &args.account {
         let known = configured.contains(a)
-            || store.as_ref().is_some_and(|s| {
-                s.index()
-                    .accounts()
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|(n, _)| n == a)
-            });
+            || store
+                .index()
+                .accounts()
+                .unwrap_or_default()
+                .iter()
+                .any(|(n, _)| n == a);
         if !known {
             return Err(OpError::usage(
                 format!("no account `{a}` in the configuration or the store"),
@@ -38,7 +37,7 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
         }
     }
     let mut st = status(
-        store.as_ref(),
+        Some(&store),
         &g.store_path.display().to_string(),
         &configured,
         args.account.as_deref(),
@@ -55,18 +54,23 @@ pub fn run(g: &Globals, args: StatusArgs) -> Result<i32, OpError> {
         );
         return Ok(0);
     }
-    if store.is_none() {
-        outln!("store {}: empty (no backup yet)", st.store);
-    } else {
-        outln!(
-            "store {}: {} messages, {} unique, {} raw, {} on disk",
-            st.store,
-            st.messages,
-            st.unique_messages,
-            human_bytes(st.raw_bytes),
-            human_bytes(st.stored_bytes)
-        );
-    }
+    let d = &st.disk;
+    outln!(
+        "store {}: {} ({} unique), {} of mail as received",
+        st.store,
+        super::count(st.messages, "message", "messages"),
+        st.unique_messages,
+        human_bytes(st.raw_bytes),
+    );
+    outln!(
+        "  on disk {}: messages {} (packs; {} compressed), index {}, search {}, other {}",
+        human_bytes(d.total),
+        human_bytes(d.messages),
+        human_bytes(st.stored_bytes),
+        human_bytes(d.index),
+        human_bytes(d.search),
+        human_bytes(d.other)
+    );
     for a in &st.accounts {
         outln!();
         let origin = if a.kind == "import" {

@@ -14,7 +14,61 @@ pub struct StoreStatus {
     pub unique_messages: u64,
     pub raw_bytes: u64,
     pub stored_bytes: u64,
+    /// What each part of the store takes on disk.
+    pub disk: DiskUsage,
     pub accounts: Vec<AccountStatus>,
+}
+
+/// Bytes on disk (allocated blocks, as `du` counts them) of each part of
+/// the store directory.
+#[derive(Debug, Default, Serialize)]
+pub struct DiskUsage {
+    /// `packs/`: the messages and the records of their life.
+    pub messages: u64,
+    /// `index.sqlite` with its WAL and shared-memory files.
+    pub index: u64,
+    /// `search.sqlite` with its WAL and shared-memory files.
+    pub search: u64,
+    /// Everything else: the lock, temporary files, old indexes kept aside.
+    pub other: u64,
+    pub total: u64,
+}
+
+impl DiskUsage {
+    /// Walks `root` (a store directory).
+    pub fn of(root: &std::path::Path) -> std::io::Result<DiskUsage> {
+        let mut d = DiskUsage::default();
+        for e in std::fs::read_dir(root)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n = tree_bytes(&e.path())?;
+            if name == "packs" {
+                d.messages += n;
+            } else if name.starts_with("index.sqlite") {
+                d.index += n;
+            } else if name.starts_with("search.sqlite") {
+                d.search += n;
+            } else {
+                d.other += n;
+            }
+            d.total += n;
+        }
+        Ok(d)
+    }
+}
+
+/// Allocated bytes of a file, or of a directory and all below it (the
+/// directories' own blocks included). Symbolic links are not followed.
+fn tree_bytes(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    let mut n = meta.blocks() * 512;
+    if meta.is_dir() {
+        for e in std::fs::read_dir(path)? {
+            n += tree_bytes(&e?.path())?;
+        }
+    }
+    Ok(n)
 }
 
 #[derive(Debug, Serialize)]
@@ -70,6 +124,7 @@ pub fn status(
         unique_messages: 0,
         raw_bytes: 0,
         stored_bytes: 0,
+        disk: DiskUsage::default(),
         accounts: Vec::new(),
     };
     let mut names: Vec<(String, String)> = Vec::new();
@@ -79,6 +134,10 @@ pub fn status(
         out.unique_messages = t.blobs;
         out.raw_bytes = t.raw_bytes;
         out.stored_bytes = t.stored_bytes;
+        out.disk = DiskUsage::of(s.root()).map_err(|source| crate::store::StoreError::Io {
+            path: s.root().to_path_buf(),
+            source,
+        })?;
         names = s.index().accounts()?;
     }
     for c in configured {

@@ -156,6 +156,7 @@ async fn expunge_batch(
         .collect();
     // 5 and 6.
     record_archived(ctx, raw, uidvalidity, &removed)?;
+    record_server_count(ctx, raw, uidvalidity, after.len() as u32)?;
     let bytes = batch
         .iter()
         .filter(|c| !after.contains(&c.uid))
@@ -183,6 +184,38 @@ async fn expunge_batch(
         bytes,
         after,
         problem,
+    })
+}
+
+/// The folder's count on the server, as the confirmation saw it: `status`
+/// right after an archive shows what the server holds now, not what it
+/// held at the last backup.
+fn record_server_count(ctx: &Ctx<'_>, raw: &str, uidvalidity: u32, count: u32) -> Result<(), Fail> {
+    ctx.store.run_here(|s| -> Result<(), Fail> {
+        let Some(mb) = s
+            .index()
+            .mailboxes(ctx.account)?
+            .into_iter()
+            .find(|m| m.raw_name == raw && m.uidvalidity == uidvalidity && m.is_current)
+        else {
+            return Ok(());
+        };
+        s.put_mailbox(crate::model::records::MailboxRecord {
+            account: ctx.account.to_string(),
+            account_kind: "imap".into(),
+            mailbox: raw.to_string(),
+            name: mb.name,
+            delimiter: mb.delimiter,
+            special_use: mb.special_use,
+            uidvalidity,
+            uidnext: mb.uidnext,
+            highestmodseq: mb.highestmodseq,
+            server_count: Some(count),
+            gone: false,
+            at: now(),
+        })?;
+        s.commit()?;
+        Ok(())
     })
 }
 
