@@ -674,8 +674,15 @@ fn mbox_export_holds_every_message() {
         None,
         b"Subject: quoting\r\n\r\nFrom here on\r\n>From there\r\n",
     );
-    for i in 0..5 {
-        c.append("Lists", &[], None, &gen_message(i, 700, "mbox"));
+    let flags: [&[&str]; 5] = [
+        &["\\Seen"],
+        &["\\Seen", "\\Flagged"],
+        &["\\Answered", "\\Seen"],
+        &[],
+        &["\\Draft"],
+    ];
+    for (i, f) in flags.iter().enumerate() {
+        c.append("Lists", f, None, &gen_message(i, 700, "mbox"));
     }
     let env = Env::new();
     env.add_account("work", &srv, "alice");
@@ -708,6 +715,31 @@ fn mbox_export_holds_every_message() {
         text.contains("\n>From here on") && text.contains("\n>>From there"),
         "mboxrd quoting"
     );
+    // Flags as mutt and Thunderbird read them: `Status:` R for read,
+    // `X-Status:` A answered, F flagged, T draft; unread is `O`.
+    for (subject_of, status, x_status) in [
+        (0, "RO", ""),
+        (1, "RO", "F"),
+        (2, "RO", "A"),
+        (3, "O", ""),
+        (4, "O", "T"),
+    ] {
+        let id = format!("Message-ID: <mk-{subject_of}-700@mailkeep.test>");
+        let start = text.find(&id).expect("message exported");
+        let head = &text[text[..start].rfind("\nFrom mailkeep@localhost ").unwrap()..start];
+        assert!(
+            head.contains(&format!("\nStatus: {status}\r\nX-Status: {x_status}\r\n")),
+            "message {subject_of}: {head}"
+        );
+    }
+    // Imported again, the export gives back the stored bytes: the store
+    // holds no new message bytes (each is stored once, by its hash).
+    let unique = |env: &Env| status_json(env)["unique_messages"].as_u64().unwrap();
+    let before = unique(&env);
+    let r = env.run(&["import", "again", out.join("Lists.mbox").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.contains("imported 6 messages"), "{r}");
+    assert_eq!(unique(&env), before, "the same bytes came back");
 }
 
 #[test]

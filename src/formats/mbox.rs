@@ -9,16 +9,24 @@
 //!
 //! ```text
 //! From mailkeep@localhost <asctime of INTERNALDATE in UTC>\n
+//! Status: RO             (`R` when the message is \Seen; `O`: not new)
+//! X-Status: AFTD         (\Answered, \Flagged, \Draft, \Deleted; may be empty)
 //! <the message, every line matching ^>*From  with one more '>' in front>
 //! \n                      (only if the message does not end with one)
 //! \n                      (the blank line that separates messages)
 //! ```
 //!
-//! Nothing else changes: no `Status:`/`X-Status:` headers are added, line
-//! endings stay as they are (a CRLF message stays CRLF; the `From ` line and
-//! the separator are LF). The newline added to a message that lacks a final
-//! one is the only change the reader cannot undo — every mbox reader expects
-//! a message to end in one.
+//! The two status lines, which mutt, Thunderbird and Dovecot read as the
+//! message's flags, are the first lines of the header block, written always
+//! (so that they can be told from the message's own) and with the line ending
+//! of the message's first line. Nothing else changes: line endings stay as
+//! they are (a CRLF message stays CRLF; the `From ` line and the separator
+//! are LF). [`MboxReader`] takes the two lines back out of a message under
+//! a `From mailkeep@localhost ` line, so an export imported again gives the
+//! stored bytes back. The newline added to a message that lacks a final one
+//! is the only change the reader cannot undo — every mbox reader expects a
+//! message to end in one. Only mbox changes: Maildir and `.eml` carry flags
+//! in file names and leave the message's bytes as they are.
 //!
 //! A file is written as `.<name>.mbox.mailkeep-partial` beside its place and
 //! renamed into place by [`MboxWriter::finish`], after an fsync: a killed
@@ -51,7 +59,8 @@
 //! apart from the data, so there is no detection. One blank line before each
 //! separator (and at the end of the file) is the separator's and is removed.
 //! Flags come from `Status:` (`R`), `X-Status:` (`A`, `F`, `T`, `D`) and
-//! `X-Mozilla-Status:` headers when present; the headers stay in the bytes.
+//! `X-Mozilla-Status:` headers when present; the headers stay in the bytes,
+//! except the two status lines mailkeep's own export put first.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -104,8 +113,8 @@ impl MboxWriter {
         })
     }
 
-    /// Appends one message to its folder's file. `flags` are not written
-    /// (the bytes stay unchanged); the parameter keeps the writers alike.
+    /// Appends one message to its folder's file, its flags in the
+    /// `Status:` and `X-Status:` lines above it.
     pub fn write(
         &mut self,
         folder_display: &str,
@@ -134,7 +143,6 @@ impl MboxWriter {
         flags: &Flags,
         date: &InternalDate,
     ) -> io::Result<u64> {
-        let _ = flags;
         self.check_unspoiled()?;
         let dest = self.root.join(folder_file(folder_display));
         let start = match self.switch_to(&dest).and_then(|out| {
@@ -149,7 +157,7 @@ impl MboxWriter {
         };
         let res = self
             .switch_to(&dest)
-            .and_then(|out| write_message_from(out, src, date))
+            .and_then(|out| write_message_from(out, src, date, flags))
             .map_err(|e| with_path(e, "cannot write", &dest));
         if res.is_err() && self.take_back(start).is_err() {
             self.spoiled = Some(dest);
@@ -256,8 +264,74 @@ fn partial_path(dest: &Path) -> PathBuf {
 
 /// From_ line, quoted message, final newline if missing, separator.
 #[cfg(test)]
-fn write_message(out: &mut impl Write, bytes: &[u8], date: &InternalDate) -> io::Result<()> {
-    write_message_from(out, &mut &bytes[..], date).map(|_| ())
+fn write_message(
+    out: &mut impl Write,
+    bytes: &[u8],
+    date: &InternalDate,
+    flags: &Flags,
+) -> io::Result<()> {
+    write_message_from(out, &mut &bytes[..], date, flags).map(|_| ())
+}
+
+/// The envelope sender of every message mailkeep writes.
+const OUR_ENVELOPE: &str = "From mailkeep@localhost ";
+
+/// `Status:` and `X-Status:` values for `flags`, as mutt writes them.
+fn status_values(flags: &Flags) -> (String, String) {
+    let has = |f: &str| flags.iter().any(|g| g.eq_ignore_ascii_case(f));
+    let status = if has("\\Seen") { "RO" } else { "O" };
+    let mut x = String::new();
+    for (f, c) in [
+        ("\\Answered", 'A'),
+        ("\\Flagged", 'F'),
+        ("\\Draft", 'T'),
+        ("\\Deleted", 'D'),
+    ] {
+        if has(f) {
+            x.push(c);
+        }
+    }
+    (status.to_string(), x)
+}
+
+/// The two status lines at the start of `bytes`, as the export writes
+/// them: their flags and how many bytes they take.
+fn our_status_lines(bytes: &[u8]) -> Option<(Flags, usize)> {
+    let line_end = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| from + i + 1)
+    };
+    let first = line_end(0)?;
+    let second = line_end(first)?;
+    let value = |line: &[u8], name: &str| -> Option<String> {
+        let text = std::str::from_utf8(line).ok()?;
+        let v = text.strip_prefix(name)?.trim_end_matches(['\r', '\n']);
+        Some(v.trim().to_string())
+    };
+    let status = value(&bytes[..first], "Status:")?;
+    let x = value(&bytes[first..second], "X-Status:")?;
+    if !matches!(status.as_str(), "O" | "RO")
+        || !x.chars().all(|c| matches!(c, 'A' | 'F' | 'T' | 'D'))
+    {
+        return None;
+    }
+    let mut flags: Vec<&str> = Vec::new();
+    if status == "RO" {
+        flags.push("\\Seen");
+    }
+    for (c, f) in [
+        ('A', "\\Answered"),
+        ('F', "\\Flagged"),
+        ('T', "\\Draft"),
+        ('D', "\\Deleted"),
+    ] {
+        if x.contains(c) {
+            flags.push(f);
+        }
+    }
+    Some((Flags::new(flags), second))
 }
 
 /// [`write_message`] from a reader, in bounded memory: the message goes
@@ -267,12 +341,35 @@ fn write_message_from(
     out: &mut impl Write,
     src: &mut dyn Read,
     date: &InternalDate,
+    flags: &Flags,
 ) -> io::Result<u64> {
-    writeln!(out, "From mailkeep@localhost {}", date.to_mbox())?;
-    let mut q = FromQuoter::new(out);
+    writeln!(out, "{OUR_ENVELOPE}{}", date.to_mbox())?;
     let mut buf = vec![0u8; COPY_PIECE];
-    let mut total = 0u64;
+    // The first piece, read up to the end of the message's first line (or
+    // a full piece), says that line's line ending.
+    let mut first = 0;
+    while first < buf.len() && !buf[..first].contains(&b'\n') {
+        match src.read(&mut buf[first..]) {
+            Ok(0) => break,
+            Ok(n) => first += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let crlf = buf[..first]
+        .iter()
+        .position(|&b| b == b'\n')
+        .is_some_and(|i| i > 0 && buf[i - 1] == b'\r');
+    let eol = if crlf { "\r\n" } else { "\n" };
+    let (status, x_status) = status_values(flags);
+    write!(out, "Status: {status}{eol}X-Status: {x_status}{eol}")?;
+    let mut q = FromQuoter::new(out);
+    q.write(&buf[..first])?;
+    let mut total = first as u64;
     loop {
+        if first == 0 {
+            break;
+        }
         let n = match src.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -545,8 +642,21 @@ impl<R: BufRead> MboxReader<R> {
         if bytes.len() > last_line_start && is_blank(&bytes[last_line_start..]) {
             bytes.truncate(last_line_start);
         }
+        // The status lines mailkeep's export put above the message.
+        let ours = if from_line.starts_with(OUR_ENVELOPE) {
+            our_status_lines(&bytes)
+        } else {
+            None
+        };
+        let flags = match ours {
+            Some((flags, len)) => {
+                bytes.drain(..len);
+                flags
+            }
+            None => header_flags(&bytes),
+        };
         Ok(Some(MboxMessage {
-            flags: header_flags(&bytes),
+            flags,
             date: envelope_date(&from_line),
             from_line,
             bytes,

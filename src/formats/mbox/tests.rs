@@ -17,7 +17,7 @@ fn read_all(data: &[u8], quoting: Quoting) -> io::Result<Vec<MboxMessage>> {
 
 fn write_one(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    write_message(&mut out, bytes, &date(1_704_067_200)).unwrap();
+    write_message(&mut out, bytes, &date(1_704_067_200), &Flags::default()).unwrap();
     out
 }
 
@@ -27,6 +27,7 @@ fn writer_quotes_from_lines_and_adds_separator() {
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "From mailkeep@localhost Mon Jan  1 00:00:00 2024\n\
+         Status: O\nX-Status: \n\
          Subject: x\n\n>From here\n>>From there\n>>>From far\nFromage\n\n"
     );
 }
@@ -36,7 +37,7 @@ fn writer_keeps_crlf_and_ends_with_newline() {
     let out = write_one(b"A: b\r\n\r\nFrom x\r\nlast");
     assert_eq!(
         out,
-        b"From mailkeep@localhost Mon Jan  1 00:00:00 2024\nA: b\r\n\r\n>From x\r\nlast\n\n"
+        b"From mailkeep@localhost Mon Jan  1 00:00:00 2024\nStatus: O\r\nX-Status: \r\nA: b\r\n\r\n>From x\r\nlast\n\n"
     );
 }
 
@@ -55,7 +56,7 @@ fn round_trip_of_tricky_messages() {
     ];
     let mut file = Vec::new();
     for m in &messages {
-        write_message(&mut file, m, &date(0)).unwrap();
+        write_message(&mut file, m, &date(0), &Flags::new(["\\Seen", "\\Flagged"])).unwrap();
     }
     let got = read_all(&file, Quoting::Rd).unwrap();
     assert_eq!(got.len(), messages.len());
@@ -73,6 +74,11 @@ fn round_trip_of_tricky_messages() {
             "From mailkeep@localhost Thu Jan  1 00:00:00 1970"
         );
         assert_eq!(g.date, Some(date(0)));
+        assert_eq!(
+            g.flags,
+            Flags::new(["\\Seen", "\\Flagged"]),
+            "flags come back"
+        );
     }
 }
 
@@ -283,7 +289,8 @@ fn streamed_quoting_is_the_same_however_the_bytes_are_cut() {
                 piece,
                 fail_at_end: false,
             };
-            let n = write_message_from(&mut got, &mut src, &date(1_704_067_200)).unwrap();
+            let n = write_message_from(&mut got, &mut src, &date(1_704_067_200), &Flags::default())
+                .unwrap();
             assert_eq!(n, m.len() as u64);
             assert_eq!(
                 String::from_utf8_lossy(&got),
@@ -304,7 +311,7 @@ fn a_quoted_from_line_cut_between_reads_is_still_quoted() {
         piece: 4,
         fail_at_end: false,
     };
-    write_message_from(&mut got, &mut src, &date(0)).unwrap();
+    write_message_from(&mut got, &mut src, &date(0), &Flags::default()).unwrap();
     let body = String::from_utf8(got).unwrap();
     assert!(body.contains("\n>>>From far\n"), "{body}");
     assert!(body.contains("\nxFrom \n>From here\n"), "{body}");
@@ -365,4 +372,43 @@ fn abandon_removes_every_partial_file() {
     let left: Vec<_> = fs::read_dir(&root).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
     assert!(!root.join("Work.mbox").exists());
+}
+
+#[test]
+fn flags_go_into_status_lines_that_mutt_reads() {
+    let mut out = Vec::new();
+    let flags = Flags::new(["\\Seen", "\\Answered", "\\Draft", "$Forwarded"]);
+    write_message(&mut out, b"Subject: s\n\nbody\n", &date(0), &flags).unwrap();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(
+        text.contains("\nStatus: RO\nX-Status: AT\nSubject: s\n"),
+        "{text}"
+    );
+    // Unread: `O` (seen by a mail program, not read).
+    let mut unread = Vec::new();
+    write_message(
+        &mut unread,
+        b"Subject: s\n\nb\n",
+        &date(0),
+        &Flags::default(),
+    )
+    .unwrap();
+    assert!(String::from_utf8(unread)
+        .unwrap()
+        .contains("\nStatus: O\nX-Status: \n"));
+    // Read back: the stored bytes and the flags mbox can carry.
+    let back = read_all(&out, Quoting::Rd).unwrap();
+    assert_eq!(back[0].bytes, b"Subject: s\n\nbody\n");
+    assert_eq!(
+        back[0].flags,
+        Flags::new(["\\Seen", "\\Answered", "\\Draft"])
+    );
+}
+
+#[test]
+fn status_lines_of_another_writer_stay_in_the_message() {
+    let file = b"From someone@example.com Mon Jan  1 00:00:00 2024\nStatus: RO\nX-Status: F\nSubject: s\n\nb\n";
+    let back = read_all(file, Quoting::Rd).unwrap();
+    assert_eq!(back[0].bytes, b"Status: RO\nX-Status: F\nSubject: s\n\nb\n");
+    assert_eq!(back[0].flags, Flags::new(["\\Seen", "\\Flagged"]));
 }
