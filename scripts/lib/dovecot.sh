@@ -10,6 +10,10 @@ mk_ensure_dovecot() {
     local missing=()
     command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-imapd)
     command -v doveadm >/dev/null 2>&1 || missing+=(dovecot-imapd)
+    # dovecot and doveadm come with dovecot-core; the IMAP server itself is
+    # dovecot-imapd's (without it every login fails with
+    # `service(imap) access(/usr/lib/dovecot/imap) failed`).
+    [ -x /usr/lib/dovecot/imap ] || missing+=(dovecot-imapd)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     if [ ${#missing[@]} -gt 0 ]; then
         # shellcheck disable=SC2207
@@ -31,6 +35,9 @@ mk_ensure_dovecot() {
             mk_die "the \`$u\` user does not exist" \
                 "the dovecot-core package creates it: apt-get install --reinstall -y dovecot-core"
     done
+    [ -x /usr/lib/dovecot/imap ] ||
+        mk_die "Dovecot's IMAP server /usr/lib/dovecot/imap is missing" \
+            "install it: apt-get install -y dovecot-imapd"
     echo "dovecot $version" >&2
 }
 
