@@ -308,3 +308,75 @@ fn a_store_path_that_is_a_file_is_refused_with_a_hint() {
         "the file is left alone"
     );
 }
+
+#[test]
+fn verbose_logs_and_the_imap_trace_leave_out_passwords_and_mail() {
+    let srv = Dovecot::start(DovecotOptions::default());
+    let body_word = "zanzibarquux";
+    srv.client("alice").append(
+        "INBOX",
+        &["\\Seen"],
+        None,
+        format!("Subject: private subject line\r\n\r\n{body_word} body text\r\n").as_bytes(),
+    );
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    let password = srv.password("alice").to_string();
+
+    let r = env.run(&["backup", "work", "-v"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(
+        r.stderr.contains("connecting to localhost:"),
+        "-v says what it does: {r}"
+    );
+    assert!(!r.stderr.contains("capabilities"), "-v is not -vv: {r}");
+    let r = env.run(&["backup", "work", "-vv"]);
+    assert!(r.stderr.contains("capabilities"), "-vv says how: {r}");
+
+    let trace = env.dir.path().join("imap.trace");
+    let arg = format!("--trace-imap={}", trace.display());
+    // A first backup of its own, so that a message is fetched.
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    let r = env.run(&["backup", "work", &arg]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.contains("fetched 1 new"), "{r}");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    if std::env::var_os("MK_SHOW_TRACE").is_some() {
+        eprintln!("{text}");
+    }
+    assert!(text.contains(" C: M1 "), "the commands: {text}");
+    assert!(
+        text.contains("AUTHENTICATE PLAIN [redacted]") || text.contains("LOGIN [redacted]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FETCH") && text.contains("bytes]"),
+        "bodies as their size: {text}"
+    );
+    use base64::Engine as _;
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0alice\0{password}"));
+    for secret in [
+        password.as_str(),
+        plain.as_str(),
+        body_word,
+        "private subject line",
+    ] {
+        assert!(
+            !text.contains(secret),
+            "`{secret}` is in the trace:\n{text}"
+        );
+    }
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&trace).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "the trace is private");
+
+    // On stderr when no file is named; a bad MAILKEEP_LOG is a usage error.
+    let r = env.run(&["status", "--trace-imap"]);
+    assert_eq!(r.code, 0, "{r}");
+    let mut cmd = env.command(&["status"]);
+    cmd.env("MAILKEEP_LOG", "mailkeep=loud[");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MAILKEEP_LOG"));
+}

@@ -12,6 +12,7 @@ mod backup;
 mod export;
 pub mod fmt;
 mod import;
+mod log;
 pub(crate) mod out;
 mod progress;
 mod quota;
@@ -55,6 +56,15 @@ pub struct Cli {
     /// Print only errors and the summary.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Say on stderr what mailkeep does (-v), and how (-vv); `MAILKEEP_LOG`
+    /// takes a filter instead (e.g. `mailkeep=debug`).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Write the IMAP conversation to FILE (or stderr), for a bug report:
+    /// passwords, tokens and the mail itself are left out.
+    #[arg(long, global = true, value_name = "FILE", num_args = 0..=1,
+          require_equals = true, default_missing_value = log::STDERR)]
+    trace_imap: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -210,6 +220,10 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    let logs_on_stderr = match log::init(cli.verbose, cli.trace_imap.as_deref()) {
+        Ok(on) => on,
+        Err(e) => return report_error(&e),
+    };
     let env_config = std::env::var_os("MAILKEEP_CONFIG").filter(|v| !v.is_empty());
     let globals = Globals {
         config_given: cli.config.is_some() || env_config.is_some(),
@@ -219,7 +233,7 @@ pub fn main() -> i32 {
             .unwrap_or_else(config::default_config_path),
         store_path: cli.store.clone().unwrap_or_else(config::default_store_path),
         quiet: cli.quiet,
-        progress: !cli.quiet && std::io::stderr().is_terminal(),
+        progress: !cli.quiet && !logs_on_stderr && std::io::stderr().is_terminal(),
         interrupt: Interrupt::new(),
     };
     // Backups stop at the next safe point and record that they were

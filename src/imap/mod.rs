@@ -28,6 +28,7 @@ mod error;
 mod names;
 mod namespace;
 mod tls;
+pub mod trace;
 mod wire;
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use super::error::{BoxError, ImapError, ServerResponse};
 use super::names::{quotable, quote};
 use super::tls::Stream;
+use super::trace;
 
 /// What a command is about, for error messages.
 pub(crate) struct Ctx<'a> {
@@ -237,6 +238,8 @@ pub(crate) struct Wire {
     pub literal_minus: bool,
     broken: bool,
     bye: Option<ServerResponse>,
+    /// This connection's number in the IMAP trace.
+    trace_id: u32,
 }
 
 impl Wire {
@@ -249,6 +252,7 @@ impl Wire {
             literal_minus: false,
             broken: false,
             bye: None,
+            trace_id: trace::next_id(),
         }
     }
 
@@ -299,7 +303,17 @@ impl Wire {
         self.check_usable(ctx)?;
         match tokio::time::timeout(self.timeout, self.client.read_response()).await {
             Err(_) => Err(self.timeout_error(ctx, format!("the response to {}", ctx.command))),
-            Ok(Ok(Some(r))) => Ok(f(r.parsed())),
+            Ok(Ok(Some(r))) => {
+                if trace::on() {
+                    trace::line(
+                        ctx.host,
+                        self.trace_id,
+                        "S",
+                        &trace::response_text(r.parsed()),
+                    );
+                }
+                Ok(f(r.parsed()))
+            }
             Ok(Ok(None)) => Err(self.lost(ctx, None)),
             Ok(Err(e)) => {
                 self.broken = true;
@@ -438,6 +452,28 @@ impl Wire {
         self.check_usable(ctx)?;
         self.next_tag += 1;
         let tag = format!("M{}", self.next_tag);
+        if trace::on() {
+            // What the trace may show: text, and literals as their size.
+            let mut shown = String::new();
+            for piece in &cmd.pieces {
+                match piece {
+                    Piece::Text(t) => shown.push_str(t),
+                    Piece::Literal { data, .. } => {
+                        shown.push_str(&format!("{{{}}} [{} bytes]", data.len(), data.len()))
+                    }
+                    Piece::Stream { len, .. } => {
+                        shown.push_str(&format!("{{{len}}} [{len} bytes]"))
+                    }
+                    Piece::AfterContinuation(_) => shown.push_str(" [redacted]"),
+                }
+            }
+            trace::line(
+                ctx.host,
+                self.trace_id,
+                "C",
+                &trace::command_text(&tag, &shown),
+            );
+        }
         let mut line: Vec<u8> = format!("{tag} ").into_bytes();
         for piece in &mut cmd.pieces {
             match piece {
@@ -588,6 +624,10 @@ impl Wire {
         let mut lines = Vec::new();
         loop {
             let line = self.read_raw_line(ctx).await?;
+            if trace::on() {
+                let text: String = String::from_utf8_lossy(&line).chars().take(300).collect();
+                trace::line(ctx.host, self.trace_id, "S", &text);
+            }
             if line.starts_with(format!("{tag} ").as_bytes()) {
                 return Ok((
                     String::from_utf8_lossy(&line[tag.len() + 1..]).into_owned(),

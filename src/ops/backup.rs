@@ -214,6 +214,13 @@ async fn run_account(
             changed.push_back(f);
         }
     }
+    tracing::info!(
+        account = name,
+        "{} folders to back up, {} unchanged since the last backup, {} to look into",
+        unchanged.len() + changed.len(),
+        unchanged.len(),
+        changed.len()
+    );
     let queue = Mutex::new(changed);
     let outcomes = Mutex::new(unchanged);
     let fatal: Mutex<Option<SyncError>> = Mutex::new(None);
@@ -303,6 +310,21 @@ async fn worker(
                     break;
                 }
             }
+        }
+        match &outcome.error {
+            None => tracing::debug!(
+                account = name,
+                folder = %outcome.folder,
+                "{}: {} on the server, {} new ({} bytes, {} already stored), {} flag changes, {} gone",
+                outcome.listing,
+                outcome.on_server,
+                outcome.new_messages,
+                outcome.new_bytes,
+                outcome.deduplicated,
+                outcome.flag_updates,
+                outcome.gone
+            ),
+            Some(e) => tracing::info!(account = name, folder = %outcome.folder, "failed: {e}"),
         }
         progress.folder_done(name, &outcome);
         outcomes

@@ -247,7 +247,29 @@ impl<'a> Login<'a> {
         let opts = ConnectOptions {
             timeout: Duration::from_secs(60),
         };
-        Ok(Connection::connect(&self.acct.endpoint(), password, &opts).await?)
+        let ep = self.acct.endpoint();
+        tracing::info!(
+            account = self.name,
+            "connecting to {}:{} ({:?} TLS) as {}",
+            ep.host,
+            ep.port,
+            ep.tls,
+            ep.username
+        );
+        let conn = Connection::connect(&ep, password, &opts).await;
+        match &conn {
+            Ok(c) => tracing::debug!(
+                account = self.name,
+                "logged in; capabilities: {}",
+                c.capabilities().iter().collect::<Vec<_>>().join(" ")
+            ),
+            Err(e) => tracing::info!(
+                account = self.name,
+                "connection failed: {}",
+                failure_text(e)
+            ),
+        }
+        Ok(conn?)
     }
 }
 
