@@ -3,7 +3,7 @@
 use super::out::{errln, outln};
 use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressDrawTarget};
+use indicatif::ProgressBar;
 
 use crate::ops::import::{check_account, plan, run, Format, MboxFormat};
 
@@ -89,7 +89,7 @@ pub fn run_cmd(g: &Globals, args: ImportArgs) -> Result<i32, OpError> {
     check_account(Some(&store), &configured, &args.account)?;
     let bar = g.progress.then(|| {
         super::progress::bytes_bar(
-            ProgressBar::with_draw_target(Some(plan.total_bytes), ProgressDrawTarget::stderr()),
+            super::progress::multi().add(ProgressBar::new(plan.total_bytes)),
             format!("importing {}", args.account),
         )
     });
