@@ -10,6 +10,7 @@ mod account;
 mod archive;
 mod backup;
 mod export;
+mod extras;
 pub mod fmt;
 mod import;
 mod log;
@@ -98,6 +99,10 @@ enum Command {
     Reindex,
     /// Rebuild the store's index from its packs.
     Repair,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(extras::CompletionsArgs),
+    /// Print the manual page, or write one per command into a directory.
+    Man(extras::ManArgs),
 }
 
 /// Resolved global settings.
@@ -268,6 +273,8 @@ pub fn main() -> i32 {
             Command::Show(args) => show::run(&globals, args),
             Command::Reindex => search::reindex(&globals),
             Command::Import(args) => import::run_cmd(&globals, args),
+            Command::Completions(args) => extras::completions(args),
+            Command::Man(args) => extras::man(args),
         }
     });
     progress::clear_all();

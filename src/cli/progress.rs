@@ -230,14 +230,20 @@ impl Progress for Bars {
         let Some(m) = &self.multi else { return };
         let mut st = self.state();
         // Planned again after a reconnect: what is left, on top of what is done.
-        let (done_msgs, done_bytes, old_msgs, old_bytes) = match st.folders.remove(&key(account, folder)) {
-            Some(f) => {
-                let out = (f.done, f.bar.position(), f.messages, f.bar.length().unwrap_or(0));
-                f.bar.finish_and_clear();
-                out
-            }
-            None => (0, 0, 0, 0),
-        };
+        let (done_msgs, done_bytes, old_msgs, old_bytes) =
+            match st.folders.remove(&key(account, folder)) {
+                Some(f) => {
+                    let out = (
+                        f.done,
+                        f.bar.position(),
+                        f.messages,
+                        f.bar.length().unwrap_or(0),
+                    );
+                    f.bar.finish_and_clear();
+                    out
+                }
+                None => (0, 0, 0, 0),
+            };
         if let Some(a) = self.account(&mut st, account) {
             a.messages = a.messages - old_msgs + done_msgs + messages;
             let len = a.bar.length().unwrap_or(0) - old_bytes + done_bytes + bytes;
