@@ -5,6 +5,10 @@
 # Where the dovecot binaries are (sbin is not on every PATH).
 export PATH="$PATH:/usr/sbin:/sbin"
 
+# Dovecot's IMAP server, which dovecot-imapd installs (dovecot-core alone has
+# the dovecot and doveadm binaries, not this).
+MK_DOVECOT_IMAP=${MK_DOVECOT_IMAP:-/usr/lib/dovecot/imap}
+
 # Installs dovecot-imapd and openssl when missing and checks they run.
 mk_ensure_dovecot() {
     local missing=()
@@ -13,7 +17,7 @@ mk_ensure_dovecot() {
     # dovecot and doveadm come with dovecot-core; the IMAP server itself is
     # dovecot-imapd's (without it every login fails with
     # `service(imap) access(/usr/lib/dovecot/imap) failed`).
-    [ -x /usr/lib/dovecot/imap ] || missing+=(dovecot-imapd)
+    [ -x "$MK_DOVECOT_IMAP" ] || missing+=(dovecot-imapd)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     if [ ${#missing[@]} -gt 0 ]; then
         # shellcheck disable=SC2207
@@ -35,8 +39,8 @@ mk_ensure_dovecot() {
             mk_die "the \`$u\` user does not exist" \
                 "the dovecot-core package creates it: apt-get install --reinstall -y dovecot-core"
     done
-    [ -x /usr/lib/dovecot/imap ] ||
-        mk_die "Dovecot's IMAP server /usr/lib/dovecot/imap is missing" \
+    [ -x "$MK_DOVECOT_IMAP" ] ||
+        mk_die "Dovecot's IMAP server $MK_DOVECOT_IMAP is missing" \
             "install it: apt-get install -y dovecot-imapd"
     echo "dovecot $version" >&2
 }

@@ -64,10 +64,10 @@ pub fn run(g: &Globals, args: ExportArgs) -> Result<i32, OpError> {
     )?;
     bars.clear();
     outln!(
-        "exported {} messages ({}) in {} folders to {}",
-        report.messages,
+        "exported {} ({}) in {} to {}",
+        super::count(report.messages, "message", "messages"),
         human_bytes(report.bytes),
-        report.folders,
+        super::count(report.folders, "folder", "folders"),
         args.out.display()
     );
     if report.damaged.is_empty() {

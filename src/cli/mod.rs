@@ -45,7 +45,9 @@ pub use fmt::{count, error_chain, human_bytes};
     long_about = None,
     after_help = "Exit codes: 0 done; 1 partly done (what failed is named); 2 usage or \
                   configuration; 3 authentication; 4 network or TLS; 5 store; \
-                  6 store locked by another run; 130/143 stopped by Ctrl-C/SIGTERM (nothing lost)."
+                  6 store locked by another run; 130/143 stopped by Ctrl-C/SIGTERM (nothing lost); \
+                  101 a bug in mailkeep (please report it).\n\
+                  Shell completions: `mailkeep completions SHELL`; manual pages: `mailkeep man`."
 )]
 pub struct Cli {
     /// Configuration file [default: $MAILKEEP_CONFIG, else $XDG_CONFIG_HOME/mailkeep/config.toml]
@@ -148,7 +150,10 @@ impl Globals {
             ));
         }
         for n in &names {
-            config.account(n)?;
+            // With `--all`, a broken account is named where it fails.
+            if !(all && config.broken.contains_key(n)) {
+                config.account(n)?;
+            }
         }
         Ok(names)
     }

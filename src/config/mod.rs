@@ -342,6 +342,13 @@ pub enum ConfigError {
     },
     #[error("account `{name}` already exists in `{}`", path.display())]
     DuplicateAccount { path: PathBuf, name: String },
+    #[error("cannot rewrite config file `{}`: account `{account}` has an error and would be lost", path.display())]
+    Unsaved {
+        path: PathBuf,
+        account: String,
+        #[source]
+        source: Box<ConfigError>,
+    },
     #[error("cannot write config file `{}`", path.display())]
     Write {
         path: PathBuf,
@@ -469,6 +476,10 @@ impl ConfigError {
             ConfigError::DuplicateAccount { .. } => {
                 Some("choose another name, or remove the old account first".into())
             }
+            ConfigError::Unsaved { account, path, .. } => Some(format!(
+                "fix `[accounts.{account}]` in `{}` by hand first (or remove it), then run the same command again",
+                path.display()
+            )),
             ConfigError::Write { path, .. } => Some(format!(
                 "check that the directory of `{}` is writable",
                 path.display()
@@ -604,8 +615,12 @@ impl Config {
     pub fn save(&self) -> Result<(), ConfigError> {
         // Written again from what was understood, the file would lose a
         // broken account: it is fixed by hand first.
-        if let Some(e) = self.broken.values().next() {
-            return Err(e.again());
+        if let Some((account, e)) = self.broken.iter().next() {
+            return Err(ConfigError::Unsaved {
+                path: self.path.clone(),
+                account: account.clone(),
+                source: Box::new(e.again()),
+            });
         }
         let write_err = |source: io::Error| ConfigError::Write {
             path: self.path.clone(),
@@ -784,7 +799,7 @@ fn parse_account(
                 return Err(invalid(
                     "port",
                     format!("must be an integer, not {}", with_article(v.type_str())),
-                    None,
+                    Some("write it without quotes, e.g. `port = 993`".into()),
                 ))
             }
         }

@@ -318,6 +318,9 @@ pub fn no_folder_matches(
     place: &str,
 ) -> OpError {
     let pats: Vec<String> = patterns.iter().map(|p| format!("`--folder {p}`")).collect();
+    let mut there = there.to_vec();
+    there.sort();
+    there.dedup();
     let hint = if there.is_empty() {
         format!("account `{account}` has no folders {place}")
     } else {
