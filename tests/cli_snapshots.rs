@@ -204,6 +204,38 @@ fn a_store_that_cannot_be_read_or_written_is_said_so_with_a_hint() {
     }
     assert!(text.contains("exit code: 5"), "{text}");
     snap!("unreadable_store", text);
+
+    // Readable, not writable: SQLite writes beside the index even to read it.
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    if root {
+        for e in walk(&env.store) {
+            let m = if e.is_dir() { 0o755 } else { 0o644 };
+            mode(&e, m).unwrap();
+        }
+    } else {
+        mode(&env.store, 0o555).unwrap();
+    }
+    let mut text = run_as_stranger(&env, &["status"]);
+    text += &run_as_stranger(&env, &["search", "hello"]);
+    mode(&env.store, 0o700).unwrap();
+    assert!(text.contains("exit code: 5"), "{text}");
+    snap!("unwritable_store", text);
+    env.run(&["status"]).assert_success();
+}
+
+/// `dir` and everything under it.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if out[i].is_dir() {
+            for e in std::fs::read_dir(&out[i]).unwrap() {
+                out.push(e.unwrap().path());
+            }
+        }
+        i += 1;
+    }
+    out
 }
 
 #[test]
@@ -450,6 +482,55 @@ fn verbose_and_trace_flags_exist() {
     snap!("verbose_flags", text);
 }
 
+/// `-v` says what is done, `--trace-imap` the conversation, on stderr,
+/// and neither the password nor the mail.
+#[test]
+fn verbose_and_trace_say_what_is_done_without_secrets() {
+    let srv = seeded_server();
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    env.run(&["backup", "work"]).assert_success();
+    let mut text = run(&env, &["backup", "work", "--jobs", "1", "-v"]);
+    text += &run(&env, &["quota", "work", "--trace-imap"]);
+    assert!(!text.contains(srv.password("alice")), "{text}");
+    settings().bind(|| {
+        let mut s = insta::Settings::clone_current();
+        s.add_filter(r"(?m)^ *\d+\.\d+s ", "[t] ");
+        s.add_filter(r"\(\d+\.\d+( \+ \d+\.\d+)* secs\)", "([secs])");
+        s.bind(|| insta::assert_snapshot!("verbose_and_trace", text));
+    });
+}
+
+/// A backup of several accounts names the account of each error, does
+/// the others, and exits with the first failure's code.
+#[test]
+fn backup_all_names_the_account_of_each_error() {
+    let srv = seeded_server();
+    let env = Env::new();
+    env.add_account("good", &srv, "alice");
+    env.add_account_raw(
+        "wrongpw",
+        &format!(
+            "host = \"localhost\"\nport = {}\nusername = \"alice\"\npassword_env = \"MK_WRONG\"\nca_file = \"{}\"\n",
+            srv.imaps_port(),
+            srv.ca_file().display()
+        ),
+        Some(("MK_WRONG", "wrong")),
+    );
+    env.add_account_raw(
+        "nokey",
+        &format!(
+            "host = \"localhost\"\nport = {}\nusername = \"alice\"\npassword_env = \"MK_UNSET\"\nca_file = \"{}\"\n",
+            srv.imaps_port(),
+            srv.ca_file().display()
+        ),
+        None,
+    );
+    let text = run(&env, &["backup", "--all"]);
+    assert!(text.contains("exit code: 3"), "{text}");
+    snap!("backup_all_errors", text);
+}
+
 #[test]
 fn completions_and_man_pages_are_installed_by_a_command() {
     let env = Env::new();
@@ -488,42 +569,53 @@ fn completions_and_man_pages_are_installed_by_a_command() {
     snap!("completions_and_man", text);
 }
 
+/// The commands `--help` lists (`help` left out), two spaces in.
+fn subcommands(help: &str) -> Vec<String> {
+    let Some(start) = help.find("\nCommands:\n") else {
+        return Vec::new();
+    };
+    help[start + "\nCommands:\n".len()..]
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(String::from)
+        .collect()
+}
+
+/// Every command and subcommand, found from `--help` itself (a new
+/// command gets a snapshot without being listed here).
 #[test]
 fn every_command_has_its_help() {
     let env = Env::new();
-    let commands: &[&[&str]] = &[
-        &[],
-        &["account"],
-        &["account", "add"],
-        &["account", "list"],
-        &["account", "remove"],
-        &["account", "set-password"],
-        &["backup"],
-        &["status"],
-        &["verify"],
-        &["export"],
-        &["restore"],
-        &["import"],
-        &["quota"],
-        &["archive"],
-        &["search"],
-        &["show"],
-        &["reindex"],
-        &["repair"],
-        &["completions"],
-        &["man"],
-    ];
-    for cmd in commands {
-        let mut args: Vec<&str> = cmd.to_vec();
+    let mut todo: Vec<Vec<String>> = vec![Vec::new()];
+    let mut seen = Vec::new();
+    while let Some(cmd) = todo.pop() {
+        let mut args: Vec<&str> = cmd.iter().map(String::as_str).collect();
         args.push("--help");
         let out = env.run(&args);
         assert_eq!(out.code, 0, "{out}");
+        for sub in subcommands(&out.stdout) {
+            let mut next = cmd.clone();
+            next.push(sub);
+            todo.push(next);
+        }
         let name = if cmd.is_empty() {
             "help".to_string()
         } else {
             format!("help_{}", cmd.join("_"))
         };
-        snap!(name, shown(&env, &args, &out));
+        snap!(name.clone(), shown(&env, &args, &out));
+        seen.push(name);
+    }
+    for must in [
+        "help_backup",
+        "help_account_add",
+        "help_completions",
+        "help_man",
+    ] {
+        assert!(seen.iter().any(|s| s == must), "{must} in {seen:?}");
     }
 }
 
@@ -568,4 +660,102 @@ fn the_test_script_installs_the_imap_server_when_only_the_core_is_there() {
         stderr.contains("no-imap-here") && stderr.contains("dovecot-imapd"),
         "{stderr}"
     );
+}
+
+/// A line as it reads whatever the numbers, sizes, times and paths: for
+/// comparing README's samples with what the binary prints.
+fn shape(line: &str) -> String {
+    let re = |p: &str| regex::Regex::new(p).unwrap();
+    let s = re(r"\d{4}-\d\d-\d\d \d\d:\d\d").replace_all(line, "T");
+    let s = re(r"store /\S+:").replace_all(&s, "store P:");
+    let s = re(r"\d+(\.\d+)?( (B|kB|MB|GB))?").replace_all(&s, "N");
+    // Said only when some were: the README's sample has it, a status may not.
+    let s = s.replace(", N already stored", "");
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// README's sample of the indented block that follows `after` in it.
+fn readme_sample(after: &str) -> Vec<String> {
+    let readme = include_str!("../README.md");
+    let start = readme.find(after).expect(after) + after.len();
+    readme[start..]
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| l.starts_with("    ") || l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn readme_samples_are_what_the_binary_prints() {
+    let srv = Dovecot::start(DovecotOptions::default());
+    let mut c = srv.client("alice");
+    let sent_ja = "&kAFP4W4IMH8-"; // 送信済み
+    c.create(sent_ja);
+    for i in 0..3 {
+        c.append("INBOX", &[], None, &gen_message(i, 400, "in"));
+    }
+    c.append("Sent", &["\\Seen"], None, &gen_message(10, 400, "sent"));
+    // The same message in two folders: stored once.
+    c.append(sent_ja, &["\\Seen"], None, &gen_message(10, 400, "sent"));
+    let env = Env::new();
+    env.add_account("work", &srv, "alice");
+    let r = env.run(&[
+        "backup",
+        "work",
+        "--folder",
+        "INBOX",
+        "--folder",
+        "Sent",
+        "--folder",
+        "送信済み",
+    ]);
+    assert_eq!(r.code, 0, "{r}");
+    let summary = readme_sample("failed, which goes to stderr:")
+        .into_iter()
+        .find(|l| l.starts_with("work: "))
+        .unwrap();
+    assert_eq!(shape(r.stdout.trim()), shape(&summary), "{r}");
+
+    let r = env.run(&["status", "work"]);
+    assert_eq!(r.code, 0, "{r}");
+    let shown: Vec<String> = r.stdout.trim().lines().map(shape).collect();
+    let readme: Vec<String> = readme_sample("`status` then reads like this:")
+        .iter()
+        .map(|l| shape(l))
+        .collect();
+    assert_eq!(shown, readme, "{r}");
+}
+
+/// README's table of exit codes, `mailkeep --help` and the codes the
+/// binary uses say the same.
+#[test]
+fn readme_and_help_name_the_same_exit_codes() {
+    let readme = include_str!("../README.md");
+    let table = &readme[readme.find("## Exit codes").unwrap()..];
+    let mut in_readme: Vec<u32> = table
+        .lines()
+        .skip(3)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('|').nth(1)?.trim().parse().ok())
+        .collect();
+    in_readme.sort();
+    let env = Env::new();
+    let help = env.run(&["--help"]).stdout;
+    let after = &help[help.find("Exit codes:").unwrap()..];
+    let after = &after[..after.find("Shell completions").unwrap()];
+    let mut in_help: Vec<u32> = regex::Regex::new(r"\b\d+\b")
+        .unwrap()
+        .find_iter(after)
+        .map(|m| m.as_str().parse().unwrap())
+        .collect();
+    in_help.sort();
+    in_help.dedup();
+    assert_eq!(in_readme, vec![0, 1, 2, 3, 4, 5, 6, 101, 130, 143]);
+    assert_eq!(in_help, in_readme, "{after}");
 }

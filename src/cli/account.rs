@@ -78,7 +78,7 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
                     a.username,
                     ep.host,
                     ep.port,
-                    tls_name(ep.tls)
+                    ep.tls.config_name()
                 );
             }
             for (name, e) in &config.broken {
@@ -154,15 +154,6 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
             outln!("stored the password of `{name}` in the keyring");
             Ok(0)
         }
-    }
-}
-
-/// The TLS mode as the config file writes it (`tls = "starttls"`).
-fn tls_name(tls: TlsMode) -> &'static str {
-    match tls {
-        TlsMode::Implicit => "implicit",
-        TlsMode::Starttls => "starttls",
-        TlsMode::None => "none",
     }
 }
 

@@ -8,7 +8,7 @@ use crate::sync::exec::SyncOptions;
 
 use super::fmt::{backup_summary, human_bytes};
 use super::progress::Bars;
-use super::{report_error, Globals};
+use super::{report_account_error, Globals};
 
 #[derive(clap::Args, Debug)]
 pub struct BackupArgs {
@@ -87,7 +87,7 @@ pub async fn run(g: &Globals, args: BackupArgs) -> Result<i32, OpError> {
         }
         match &report.error {
             Some(e) => {
-                report_error(e);
+                report_account_error(name, names.len() > 1, e);
                 kinds.push(Some(account_failure(args.all, e)));
             }
             None => {

@@ -398,6 +398,19 @@ pub fn report_error(e: &OpError) -> i32 {
     e.kind().exit_code()
 }
 
+/// [`report_error`] for one account of several (`backup --all`): the error
+/// names the account when its text does not already.
+pub fn report_account_error(account: &str, several: bool, e: &OpError) -> i32 {
+    let text = error_chain(e);
+    if !several || text.contains(&format!("`{account}`")) {
+        return report_error(e);
+    }
+    progress::clear_all();
+    errln!("error: account `{account}`: {text}");
+    errln!("hint: {}", e.hint().unwrap_or_else(|| fallback_hint(e)));
+    e.kind().exit_code()
+}
+
 /// For an error whose kind says nothing more specific.
 fn fallback_hint(e: &OpError) -> String {
     match e.kind() {

@@ -89,14 +89,19 @@ fn bytes_done(s: &ProgressState, w: &mut dyn std::fmt::Write) {
 /// (`{prefix}`) and the counts (`{msg}`) first, cut to fit; the bar itself
 /// only where there is room.
 fn bytes_style(cols: usize) -> ProgressStyle {
-    let template = if cols >= 110 {
-        "{prefix:28!} {msg:24!} [{bar:20}] {bytes_done:19} {steady_eta}"
+    // Each layout takes at most cols - 1 columns with a time left of up to
+    // 10 (`~2 h 5 min`): a line that ends in the last column wraps on some
+    // terminals.
+    let template = if cols >= 120 {
+        "{prefix:32!} {msg:32!} [{bar:20}] {bytes_done:19} {steady_eta}"
+    } else if cols >= 100 {
+        "{prefix:32!} {msg:32!} {bytes_done:19} {steady_eta}"
     } else if cols >= 80 {
-        "{prefix:22!} {msg:20!} {bytes_done:19} {steady_eta}"
+        "{prefix:24!} {msg:22!} {bytes_done:19} {steady_eta}"
     } else if cols >= 60 {
-        "{prefix:18!} {msg:28!} {steady_eta}"
+        "{prefix:22!} {msg:24!} {steady_eta}"
     } else if cols >= 45 {
-        "{prefix:14!} {msg:20!} {steady_eta}"
+        "{prefix:16!} {msg:16!} {steady_eta}"
     } else {
         "{prefix:12!} {percent:>3}% {steady_eta}"
     };
@@ -331,6 +336,7 @@ mod tests {
     #[test]
     fn bars_fit_narrow_terminals() {
         use indicatif::InMemoryTerm;
+        let mut drawn = String::new();
         for cols in [30u16, 45, 60, 79, 80, 100, 140] {
             let term = InMemoryTerm::new(6, cols);
             let bar = ProgressBar::with_draw_target(
@@ -350,6 +356,9 @@ mod tests {
                 assert!(lines[0].contains("1234/56789 msgs"), "{cols}: {shown:?}");
                 assert!(lines[0].contains("5.0 MB/12.1 MB"), "{cols}: {shown:?}");
             }
+            drawn.push_str(&format!("{cols:>3} |{}|\n", lines[0].trim_end()));
         }
+        // What each width shows, as a user sees it.
+        insta::assert_snapshot!("progress_by_width", drawn);
     }
 }

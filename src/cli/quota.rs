@@ -6,7 +6,7 @@ use crate::ops::quota::{quota, QuotaReport};
 use super::fmt::{describe_count, describe_storage};
 use crate::ops::OpError;
 
-use super::{report_error, Globals};
+use super::{report_account_error, Globals};
 
 #[derive(clap::Args, Debug)]
 pub struct QuotaArgs {
@@ -40,7 +40,7 @@ pub async fn run(g: &Globals, args: QuotaArgs) -> Result<i32, OpError> {
                 kinds.push(None);
             }
             Err(e) => {
-                report_error(&e);
+                report_account_error(name, names.len() > 1, &e);
                 kinds.push(Some(super::backup::account_failure(args.all, &e)));
             }
         }

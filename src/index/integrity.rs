@@ -68,6 +68,19 @@ impl IndexError {
             Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
         )
     }
+
+    /// SQLite could not write where even reading needs it to: the index
+    /// (or its directory, where the WAL files go) is not writable by this
+    /// user.
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            IndexError::Open { source, .. } | IndexError::Sql(source) => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ReadOnly)
+            ),
+            IndexError::Migrate { .. } => false,
+        }
+    }
 }
 
 impl Index {

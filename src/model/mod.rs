@@ -193,6 +193,15 @@ pub enum TlsMode {
 }
 
 impl TlsMode {
+    /// As the config file writes it (`tls = "starttls"`).
+    pub fn config_name(self) -> &'static str {
+        match self {
+            TlsMode::Implicit => "implicit",
+            TlsMode::Starttls => "starttls",
+            TlsMode::None => "none",
+        }
+    }
+
     pub fn default_port(self) -> u16 {
         match self {
             TlsMode::Implicit => 993,

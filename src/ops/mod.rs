@@ -130,6 +130,21 @@ impl OpError {
         match self {
             OpError::Config(e) => e.hint(),
             OpError::Usage { hint, .. } => hint.clone(),
+            // The password's own source says best what to do about it.
+            OpError::Credential { source, .. }
+                if matches!(
+                    source,
+                    CredentialError::EnvUnset { .. }
+                        | CredentialError::EnvEmpty { .. }
+                        | CredentialError::EnvNotUnicode { .. }
+                        | CredentialError::CommandSpawn { .. }
+                        | CredentialError::CommandFailed { .. }
+                        | CredentialError::CommandEmpty { .. }
+                        | CredentialError::CommandNotUnicode { .. }
+                ) =>
+            {
+                source.hint()
+            }
             OpError::Credential { account, .. } => Some(format!(
                 "set `password_env` or `password_command` for account `{account}` in the config file, \
                  or store the password with `mailkeep account set-password {account}`"
@@ -148,6 +163,11 @@ impl OpError {
             | OpError::Sync(SyncError::Store(StoreError::Io { path, source })) => {
                 Some(io_hint(path, source, "the store"))
             }
+            OpError::Store(StoreError::Unwritable { path, .. }) => Some(format!(
+                "run mailkeep as the user who owns `{}` (`ls -ld {}` says who), or let this user write into it",
+                path.display(),
+                path.display()
+            )),
             OpError::Output { path, source } => Some(io_hint(path, source, "the output")),
             OpError::Store(StoreError::Corrupt { .. }) => Some(
                 "run `mailkeep verify` to see every damaged message; the next `mailkeep backup` \
@@ -250,10 +270,10 @@ impl<'a> Login<'a> {
         let ep = self.acct.endpoint();
         tracing::info!(
             account = self.name,
-            "connecting to {}:{} ({:?} TLS) as {}",
+            "connecting to {}:{} (tls = {}) as {}",
             ep.host,
             ep.port,
-            ep.tls,
+            ep.tls.config_name(),
             ep.username
         );
         let conn = Connection::connect(&ep, password, &opts).await;
@@ -345,18 +365,104 @@ pub fn no_folder_matches(
 }
 
 /// The text of a failure as a report and the index's record of folder
-/// errors keep it: the error and its causes, "a: b: c" (a cause whose text
-/// is already there is not repeated).
+/// errors keep it: the error and its causes, "a: b: c". What a cause says
+/// that is already there is not said again: "cannot get the password of
+/// account `a`" + "account `a`: no password …" reads "cannot get the
+/// password of account `a`: no password …".
 pub fn failure_text(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
         let text = c.to_string();
-        if !s.contains(&text) {
+        if s.contains(&text) {
+            cur = c.source();
+            continue;
+        }
+        let new: Vec<&str> = parts(&text)
+            .into_iter()
+            .filter(|p| p.trim().len() < 4 || !s.contains(p.trim()))
+            .collect();
+        if !new.is_empty() {
             s.push_str(": ");
-            s.push_str(&text);
+            s.push_str(&new.join(": "));
         }
         cur = c.source();
     }
     s
+}
+
+/// `a: b: c` cut at each `: ` that is not inside backticks (a path or a
+/// value quoted in a message may hold one).
+fn parts(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'`' {
+            quoted = !quoted;
+        } else if !quoted && b == b':' && bytes.get(i + 1) == Some(&b' ') {
+            out.push(&text[start..i]);
+            start = i + 2;
+        }
+    }
+    out.push(&text[start..]);
+    out.retain(|p| !p.trim().is_empty());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failure_text;
+
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+    fn chain(texts: &[&'static str]) -> E {
+        let mut e: Option<Box<E>> = None;
+        for t in texts.iter().rev() {
+            e = Some(Box::new(E(t, e)));
+        }
+        *e.unwrap()
+    }
+
+    #[test]
+    fn a_chain_says_each_thing_once() {
+        assert_eq!(
+            failure_text(&chain(&[
+                "cannot open `x`",
+                "Permission denied (os error 13)"
+            ])),
+            "cannot open `x`: Permission denied (os error 13)"
+        );
+        assert_eq!(
+            failure_text(&chain(&[
+                "cannot get the password of account `a`",
+                "account `a`: no password for `u` in the keyring",
+            ])),
+            "cannot get the password of account `a`: no password for `u` in the keyring"
+        );
+        assert_eq!(
+            failure_text(&chain(&[
+                "index query failed",
+                "attempt to write a readonly database",
+                "Error code 1544: attempt to write a readonly database",
+            ])),
+            "index query failed: attempt to write a readonly database: Error code 1544"
+        );
+        // A `: ` inside backticks is part of the name.
+        assert_eq!(
+            failure_text(&chain(&["cannot read `a: b`", "`a: b`: gone"])),
+            "cannot read `a: b`: gone"
+        );
+        assert_eq!(failure_text(&chain(&["a: b", "a: b"])), "a: b");
+    }
 }

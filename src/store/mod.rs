@@ -90,6 +90,13 @@ pub enum StoreError {
     ReadOnly,
     #[error("the store `{path}` has packs but no index")]
     NoIndex { path: PathBuf },
+    /// Reading an index in WAL mode writes beside it (`-wal`, `-shm`).
+    #[error("cannot read the store `{path}`: this user may not write into it, and SQLite writes beside the index even to read it")]
+    Unwritable {
+        path: PathBuf,
+        #[source]
+        source: Box<IndexError>,
+    },
 }
 
 impl StoreError {
@@ -203,7 +210,17 @@ impl Store {
             }
             Err(e) => return Err(io_err(&index_path)(e)),
         }
-        if Index::is_behind(&index_path)? {
+        let unwritable = |e: IndexError| {
+            if e.is_read_only() {
+                StoreError::Unwritable {
+                    path: root.to_path_buf(),
+                    source: Box::new(e),
+                }
+            } else {
+                StoreError::Index(e)
+            }
+        };
+        if Index::is_behind(&index_path).map_err(unwritable)? {
             // Written by an older release: upgraded (under the writer's lock,
             // as a writer would) before it is read. A writer holding the lock
             // has upgraded it already.
@@ -212,9 +229,12 @@ impl Store {
                 drop(Index::open(&index_path)?);
             }
         }
-        let index = Index::open_read_only(&index_path)?;
+        let index = Index::open_read_only(&index_path).map_err(unwritable)?;
         let mut store = Store::with(root, index, None);
-        store.load_dicts()?;
+        store.load_dicts().map_err(|e| match e {
+            StoreError::Index(e) => unwritable(e),
+            e => e,
+        })?;
         store.check_health()?;
         Ok(store)
     }
