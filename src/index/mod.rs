@@ -75,7 +75,7 @@ pub fn error_text(e: &IndexError) -> String {
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How many migrations this release has (`migrations/`).
-const MIGRATION_COUNT: usize = 8;
+const MIGRATION_COUNT: usize = 9;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -87,6 +87,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0006_search_fold.sql")),
         M::up(include_str!("../../migrations/0007_keys.sql")),
         M::up(include_str!("../../migrations/0008_search_moved.sql")),
+        M::up(include_str!("../../migrations/0009_restore_copies.sql")),
     ])
 }
 
