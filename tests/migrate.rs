@@ -451,3 +451,123 @@ fn a_batch_moves_each_mailbox_and_shards_share_it() {
         "{r}"
     );
 }
+
+/// Gmail-like: `[Gmail]/All Mail` shows every message of every label, and
+/// the ones archived (in no label) only there; `[Gmail]/Starred` shows the
+/// flagged ones again.
+fn gmail_server() -> Dovecot {
+    Dovecot::start(DovecotOptions {
+        users: users(),
+        gmail: true,
+        ..DovecotOptions::default()
+    })
+}
+
+#[test]
+fn from_gmail_each_message_lands_once_and_archived_mail_goes_to_the_archive() {
+    let src = gmail_server();
+    let dst = target_server();
+    let mut c = src.client("alice");
+    let listed = c.list_with_attributes();
+    assert!(
+        listed
+            .iter()
+            .any(|(n, a)| n == "[Gmail]/All Mail" && a.iter().any(|a| a == "\\All")),
+        "{listed:?}"
+    );
+    c.create("Work");
+    for i in 0..5 {
+        let flags: &[&str] = if i == 0 {
+            &["\\Flagged", "\\Seen"]
+        } else {
+            &["\\Seen"]
+        };
+        c.append(
+            "INBOX",
+            flags,
+            Some(&gen_internaldate(i)),
+            &gen_message(i, 1200, "inbox"),
+        );
+    }
+    for i in 5..7 {
+        c.append(
+            "Work",
+            &[],
+            Some(&gen_internaldate(i)),
+            &gen_message(i, 1200, "work"),
+        );
+    }
+    // A message with two labels: the same bytes in INBOX and Work.
+    c.append(
+        "Work",
+        &["\\Seen"],
+        Some(&gen_internaldate(1)),
+        &gen_message(1, 1200, "inbox"),
+    );
+    c.append(
+        "hidden/Sent",
+        &["\\Seen"],
+        Some(&gen_internaldate(7)),
+        &gen_message(7, 900, "sent"),
+    );
+    c.append(
+        "hidden/Spam",
+        &[],
+        Some(&gen_internaldate(11)),
+        &gen_message(11, 900, "spam"),
+    );
+    for i in 8..11 {
+        c.append(
+            "hidden/Archived",
+            &["\\Seen"],
+            Some(&gen_internaldate(i)),
+            &gen_message(i, 900, "archived"),
+        );
+    }
+    assert_eq!(
+        count(&mut c, "[Gmail]/All Mail"),
+        12,
+        "All Mail shows every label"
+    );
+    let env = env_with(&src, &dst);
+
+    let r = env.run(&["migrate", "old", "new", "--dry-run"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.contains("INBOX.Archive"), "{r}");
+    assert!(
+        r.stdout.contains("Starred"),
+        "the left-out view is named: {r}"
+    );
+
+    let r = env.run(&["migrate", "old", "new"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(summary(&r.stdout, " not matching"), 0, "{r}");
+    assert_eq!(
+        summary(&r.stdout, " appended"),
+        13,
+        "each message once per label: {r}"
+    );
+    assert!(r.stderr.contains("Starred"), "{r}");
+    assert_same(
+        &src,
+        &dst,
+        "alice",
+        &[
+            ("INBOX", "INBOX"),
+            ("Work", "INBOX.Work"),
+            ("[Gmail]/Sent Mail", "INBOX.Sent"),
+            ("[Gmail]/Spam", "INBOX.Junk"),
+            ("hidden/Archived", "INBOX.Archive"),
+        ],
+    );
+    let listed = dst.client("alice").list();
+    assert!(
+        !listed
+            .iter()
+            .any(|f| f.contains("Gmail") || f.contains("Starred") || f.contains("All Mail")),
+        "{listed:?}"
+    );
+    let r = env.run(&["migrate", "old", "new"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(summary(&r.stdout, " appended"), 0, "{r}");
+}
