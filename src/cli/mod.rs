@@ -14,6 +14,8 @@ mod extras;
 pub mod fmt;
 mod import;
 mod log;
+mod migrate;
+mod migrate_batch;
 pub(crate) mod out;
 mod progress;
 mod quota;
@@ -37,6 +39,9 @@ use crate::ops::{FailureKind, OpError};
 use crate::store::{Store, StoreError};
 pub use fmt::{count, error_chain, human_bytes};
 
+/// The heading of the options every command takes, below its own.
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "mailkeep",
@@ -51,21 +56,21 @@ pub use fmt::{count, error_chain, human_bytes};
 )]
 pub struct Cli {
     /// Configuration file [default: $MAILKEEP_CONFIG, else $XDG_CONFIG_HOME/mailkeep/config.toml]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     config: Option<PathBuf>,
     /// Store directory [default: $MAILKEEP_STORE, else $XDG_DATA_HOME/mailkeep]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
     store: Option<PathBuf>,
     /// Print only errors and the summary.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     quiet: bool,
     /// Say on stderr what mailkeep does (-v), and how (-vv); `MAILKEEP_LOG`
     /// takes a filter instead (e.g. `mailkeep=debug`).
-    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    #[arg(long, short, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     verbose: u8,
     /// Write the IMAP conversation to FILE (or stderr), for a bug report:
     /// passwords, tokens and the mail itself are left out.
-    #[arg(long, global = true, value_name = "FILE", num_args = 0..=1,
+    #[arg(long, global = true, value_name = "FILE", num_args = 0..=1, help_heading = GLOBAL,
           require_equals = true, default_missing_value = log::STDERR)]
     trace_imap: Option<PathBuf>,
     #[command(subcommand)]
@@ -87,6 +92,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Put stored mail back on an IMAP account, never twice.
     Restore(restore::RestoreArgs),
+    /// Move a whole mailbox to another account through the store; re-run until the switch.
+    Migrate(migrate::MigrateArgs),
     /// Bring in mail from mbox files (Google Takeout too), a Maildir or .eml files.
     Import(import::ImportArgs),
     /// Show the server's quota: usage and limit per quota root.
@@ -272,6 +279,7 @@ pub fn main() -> i32 {
             Command::Export(args) => export::run(&globals, args),
             Command::Repair => repair::run(&globals),
             Command::Restore(args) => restore::run(&globals, args).await,
+            Command::Migrate(args) => migrate::run(&globals, args).await,
             Command::Quota(args) => quota::run(&globals, args).await,
             Command::Archive(args) => archive::run(&globals, args).await,
             Command::Search(args) => search::run(&globals, args),
@@ -447,6 +455,39 @@ pub fn local_time(unix: i64) -> String {
 /// Columns a string takes on a terminal (CJK characters take two).
 pub fn display_width(s: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// A table of plain text: the first `left` columns aligned left, the others
+/// right (numbers), two spaces between, no trailing spaces.
+pub fn render_table(head: &[&str], rows: &[Vec<String>], left: usize) -> String {
+    let mut width: Vec<usize> = head.iter().map(|h| display_width(h)).collect();
+    for row in rows {
+        for (i, c) in row.iter().enumerate() {
+            width[i] = width[i].max(display_width(c));
+        }
+    }
+    let line = |cells: &[&str]| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = " ".repeat(width[i] - display_width(c));
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if i < left {
+                s.push_str(c);
+                s.push_str(&pad);
+            } else {
+                s.push_str(&pad);
+                s.push_str(c);
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(head);
+    for row in rows {
+        out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
+    }
+    out
 }
 
 /// `s` padded with spaces to `width` terminal columns.

@@ -36,7 +36,7 @@ mod test_server;
 #[cfg(test)]
 mod tests;
 
-pub use commands::{MessageIdentity, QuotaResource, QuotaRoot};
+pub use commands::{AppendMessage, MessageIdentity, QuotaResource, QuotaRoot};
 pub use conn::{Capabilities, ConnectOptions, Connection};
 pub use error::{BoxError, ErrorKind, ImapError, ServerResponse};
 pub use names::{compress_uid_set, decode_mailbox_name, encode_mailbox_name};

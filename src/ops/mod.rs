@@ -11,6 +11,7 @@ pub mod backup;
 pub mod export;
 pub mod import;
 pub mod interrupt;
+pub mod migrate;
 pub mod quota;
 pub mod restore;
 pub mod search;

@@ -10,38 +10,53 @@
 //!    Message-ID, INTERNALDATE and size (exact, or as CRLF, give or take two
 //!    bytes); without a Message-ID, when a message of that size and date
 //!    serves the same bytes (up to the final line ending).
-//! 3. Otherwise `APPEND`; the APPENDUID goes into a batch that is written to
-//!    the map in one transaction every [`RECORD_EVERY`] messages, at the end
-//!    of the folder and before any error is returned.
+//! 3. The folder is closed (`UNSELECT`, else `CLOSE` of the read-only
+//!    folder, which expunges nothing): an APPEND never goes into the mailbox
+//!    the session has open (Courier refuses it).
+//! 4. The rest is appended in batches ([`BATCH_MESSAGES`], [`BATCH_BYTES`]):
+//!    MULTIAPPEND when offered (a refused batch split until the refused
+//!    message is alone), else APPENDs pipelined with LITERAL+, else one at a
+//!    time. The APPENDUIDs go into a batch that is written to the map in one
+//!    transaction every [`RECORD_EVERY`] messages, at the end of the folder
+//!    and before any error is returned.
 //!
-//! A crash between 3's APPEND and its record leaves a message the map does
+//! A crash between 4's APPEND and its record leaves a message the map does
 //! not know; the next run finds it in step 2 and records it. So the map is
 //! only a cache: losing it costs a re-check, never a duplicate.
 
 pub mod big;
 pub mod check;
+pub mod folders;
 pub mod plan;
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::imap::{Connection, ImapError};
+use crate::imap::{AppendMessage, Connection, ImapError};
 use crate::index::{MailboxRow, RestoredUid, StoredMessage};
-use crate::model::{BlobId, InternalDate, Uid};
+use crate::model::{BlobId, Flags, InternalDate, Uid};
 use crate::store::now;
 use crate::store::SharedStore;
 
 use super::failure_text as error_chain;
 use super::{backoff, ensure_connected, Login, OpError};
 use check::{crlf_form, message_id, same_bytes, served_message_id, TargetIndex};
-use plan::{FolderPlan, Item, Selection, TargetShape, ToFolder};
+use plan::{FolderPlan, FolderRules, Item, Selection, SkippedFolder, TargetShape};
 
 /// Restore-map records are written at least this often (messages).
 pub const RECORD_EVERY: usize = 50;
 /// … and at least this often (time).
 const RECORD_AFTER: Duration = Duration::from_secs(2);
+/// A batch of appends holds at most this many messages …
+const BATCH_MESSAGES: usize = 200;
+/// … and this many bytes (unless one message alone is bigger): what a
+/// connection holds in memory while it appends.
+const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+/// APPENDs sent without waiting (LITERAL+, no MULTIAPPEND): at most this
+/// many bytes of messages whose answer has not come.
+const PIPELINE_BYTES: u64 = 4 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct RestoreOptions {
@@ -50,11 +65,15 @@ pub struct RestoreOptions {
     /// The account whose stored mail is restored; default: `target`.
     pub from: Option<String>,
     pub selection: Selection,
-    pub to_folder: Option<ToFolder>,
+    /// `--to-folder`, `--map`, `--exclude`.
+    pub rules: FolderRules,
     pub dry_run: bool,
     pub jobs: usize,
     /// Reconnect attempts for a folder whose connection dropped.
     pub retries: u32,
+    /// Carry the source's flag changes over to the copies restored before
+    /// (`migrate`): each target folder is opened read-write to set them.
+    pub sync_flags: bool,
 }
 
 /// Progress reports; the CLI draws them.
@@ -83,6 +102,12 @@ pub struct FolderReport {
     pub created: bool,
     /// A segment of the name held the target's separator and was changed.
     pub renamed: bool,
+    /// What the target folder is for (`\\Sent`, …), when known.
+    pub special_use: Option<String>,
+    /// Messages the source folders held at their last backup, when known.
+    pub source_count: Option<u64>,
+    /// Messages left out because they come through another folder.
+    pub skipped: u64,
     pub in_store: u64,
     pub bytes: u64,
     /// Appended (converted ones included); with `--dry-run`: would be.
@@ -91,6 +116,11 @@ pub struct FolderReport {
     pub already_there: u64,
     /// Appended with CRLF line endings after the exact bytes were refused.
     pub converted: u64,
+    /// Copies restored before whose flags were set to the source's again
+    /// (with `sync_flags`; with `--dry-run`: would be).
+    pub flags_changed: u64,
+    /// Flag changes the target refused (its reason).
+    pub flag_errors: Vec<String>,
     pub refused: Vec<Refused>,
     pub error: Option<String>,
 }
@@ -102,6 +132,9 @@ impl FolderReport {
             target: plan.target.clone(),
             target_raw: plan.target_raw.clone(),
             renamed: plan.renamed,
+            special_use: plan.special_use.clone(),
+            source_count: plan.source_count,
+            skipped: plan.skipped,
             in_store: plan.items.len() as u64,
             bytes: plan.bytes(),
             ..Default::default()
@@ -120,6 +153,8 @@ pub struct RestoreReport {
     pub source: String,
     pub target: String,
     pub folders: Vec<FolderReport>,
+    /// Source folders left out, and why.
+    pub skipped: Vec<SkippedFolder>,
     pub elapsed: Duration,
     pub dry_run: bool,
 }
@@ -164,15 +199,16 @@ pub async fn restore(
     let mut first = login.connect().await?;
     let namespace = first.namespace().await?;
     let shape = TargetShape::from(namespace).with_special_use(&first.list().await?);
-    let plans = plan::build(
+    let built = plan::build(
         &mailboxes,
         &all_folders,
         &opts.selection,
-        opts.to_folder.as_ref(),
+        &opts.rules,
         &shape,
     );
     drop(mailboxes);
-    if plans.is_empty() {
+    let plans = built.folders;
+    if plans.is_empty() && built.skipped.is_empty() {
         return Err(OpError::usage(
             format!("no folder of account `{source}` in the store matches"),
             Some("see `mailkeep status` for its folders; `--folder` takes patterns like `Projects/*`"),
@@ -228,6 +264,7 @@ pub async fn restore(
         source,
         target: opts.target.clone(),
         folders: reports,
+        skipped: built.skipped,
         elapsed: started.elapsed(),
         dry_run: opts.dry_run,
     })
@@ -301,7 +338,7 @@ async fn worker(
             break;
         };
         progress.folder_started(&plan.target, plan.items.len() as u64, plan.bytes());
-        let mut done: HashSet<BlobId> = HashSet::new();
+        let mut done: HashSet<(BlobId, u32)> = HashSet::new();
         let mut attempt = 0u32;
         loop {
             let c = match ensure_connected(&mut conn, login, &mut attempt, opts.retries).await {
@@ -324,6 +361,7 @@ async fn worker(
                 batch: Vec::new(),
                 last_flush: Instant::now(),
                 uidvalidity: 0,
+                sync_flags: opts.sync_flags,
             };
             let res = run.run().await;
             // Whatever happened, what was appended is recorded.
@@ -371,10 +409,11 @@ struct FolderRun<'a> {
     progress: &'a dyn RestoreProgress,
     report: &'a mut FolderReport,
     /// Messages settled (appended, found, refused) in earlier attempts too.
-    done: &'a mut HashSet<BlobId>,
+    done: &'a mut HashSet<(BlobId, u32)>,
     batch: Vec<RestoredUid>,
     last_flush: Instant,
     uidvalidity: u32,
+    sync_flags: bool,
 }
 
 impl FolderRun<'_> {
@@ -388,7 +427,14 @@ impl FolderRun<'_> {
             }
             return Ok(());
         }
-        let state = self.conn.examine(raw).await?;
+        // 1. What the target holds, read with the folder open read-only; every
+        //    message decided before anything is appended.
+        let writable = self.sync_flags && !self.dry_run;
+        let state = if writable {
+            self.conn.select(raw).await?
+        } else {
+            self.conn.examine(raw).await?
+        };
         self.uidvalidity = state.uidvalidity;
         let recorded = {
             let (a, r) = (self.account.to_string(), raw.to_string());
@@ -404,88 +450,275 @@ impl FolderRun<'_> {
         };
         let mut target = TargetIndex::new(&listing);
         drop(listing);
-
-        for item in &self.plan.items {
-            if self.done.contains(&item.blob) {
+        let plan = self.plan;
+        let mut to_append: Vec<&Item> = Vec::new();
+        let mut flag_changes = FlagChanges::default();
+        for item in &plan.items {
+            if self.done.contains(&item.key()) {
                 continue;
             }
-            // 1. The map says it is there, and the target still has that UID.
-            if let Some(r) = recorded.get(&item.blob) {
+            // The map says it is there, and the target still has that UID.
+            if let Some(r) = recorded.get(&item.key()) {
                 if r.uidvalidity == state.uidvalidity && target.claim_uid(r.uid) {
+                    if self.sync_flags {
+                        flag_changes.note(item, r);
+                    }
                     self.settled(item, Settled::AlreadyThere, None);
                     continue;
                 }
             }
-            if item.size >= big::STREAM_FROM {
-                // Too big to hold in memory: the same steps, streamed.
-                self.restore_big(&mut target, item).await?;
+            if target.is_empty() {
+                to_append.push(item);
+                continue;
+            }
+            // The target has it already (not put there by us, or a crash
+            // before the record was written).
+            let found = if item.size >= big::STREAM_FROM {
+                let scan = big::scan(self.store, item.blob).await?;
+                self.find_big_on_target(&mut target, item, &scan).await?
+            } else {
+                let bytes = read_blob(self.store, item.blob).await?;
+                self.find_on_target(&mut target, item, &bytes).await?
+            };
+            match found {
+                Some(uid) => self.settled(item, Settled::AlreadyThere, Some(uid)),
+                None => to_append.push(item),
+            }
+        }
+        drop(target);
+        self.apply_flag_changes(flag_changes).await?;
+        self.flush().await?;
+        // Never APPEND into the mailbox the session has open: some servers
+        // (Courier) refuse every such APPEND.
+        self.conn.unselect().await?;
+        if self.dry_run {
+            for item in to_append {
+                self.settled(item, Settled::Appended, None);
+            }
+            return Ok(());
+        }
+        // 2. Append the rest, in batches.
+        let mut rest = to_append.as_slice();
+        while !rest.is_empty() {
+            if rest[0].size >= big::STREAM_FROM {
+                // Too big to hold in memory: alone, streamed from the store.
+                self.append_big_item(rest[0]).await?;
+                rest = &rest[1..];
                 self.maybe_flush().await?;
                 continue;
             }
-            let bytes = read_blob(self.store, item.blob).await?;
-            // 2. The target has it already (not filled by us, or a crash
-            //    before the record was written).
-            if let Some(uid) = self.find_on_target(&mut target, item, &bytes).await? {
-                self.settled(item, Settled::AlreadyThere, Some(uid));
-                continue;
-            }
-            if self.dry_run {
-                self.settled(item, Settled::Appended, None);
-                continue;
-            }
-            // 3. Append the exact bytes; CRLF only if they are refused.
-            match self
-                .conn
-                .append(raw, &item.flags, Some(&item.internaldate), &bytes)
-                .await
+            let mut n = 0;
+            let mut bytes = 0u64;
+            while n < rest.len()
+                && rest[n].size < big::STREAM_FROM
+                && n < BATCH_MESSAGES
+                && (n == 0 || bytes + rest[n].size <= BATCH_BYTES)
             {
-                Ok(uid) => self.settled(item, Settled::Appended, uid),
-                Err(e) if is_refusal(&e) => {
-                    let crlf = crlf_form(&bytes);
-                    let mut reason = e;
-                    if crlf.as_ref() != bytes.as_slice() {
-                        match self
-                            .conn
-                            .append(raw, &item.flags, Some(&item.internaldate), &crlf)
-                            .await
-                        {
-                            Ok(uid) => {
-                                self.settled(item, Settled::Converted, uid);
-                                self.maybe_flush().await?;
-                                continue;
-                            }
-                            Err(e2) if is_refusal(&e2) => reason = e2,
-                            Err(e2) => return Err(e2.into()),
-                        }
-                    }
-                    self.report
-                        .refused
-                        .push(refused(&self.plan.target, item, &bytes, &reason));
-                    self.settled(item, Settled::Refused, None);
-                }
-                Err(e) => return Err(e.into()),
+                bytes += rest[n].size;
+                n += 1;
             }
+            let (batch, after) = rest.split_at(n);
+            let ids: Vec<BlobId> = batch.iter().map(|i| i.blob).collect();
+            let contents = read_blobs(self.store, ids).await?;
+            self.append_batch(batch, &contents).await?;
+            rest = after;
             self.maybe_flush().await?;
         }
         Ok(())
     }
 
-    /// Steps 2 and 3 for a message of [`big::STREAM_FROM`] bytes or more,
-    /// never held in memory (see [`big`]). Same decisions as for a small one.
-    async fn restore_big(
+    /// Sets the source's flags again on copies restored before: only the
+    /// flags that changed on the source since mailkeep last set them are
+    /// added or removed, so what was changed on the target stays. Grouped:
+    /// one `UID STORE` per set of changes. A refused change is noted, not
+    /// fatal.
+    async fn apply_flag_changes(&mut self, changes: FlagChanges) -> Result<(), FolderError> {
+        for (item_key, flags, uid) in changes.learned {
+            // Flags not known (found there, or an older record): from now on.
+            self.batch.push(RestoredUid {
+                blob: item_key.0,
+                copy: item_key.1,
+                uidvalidity: self.uidvalidity,
+                uid,
+                flags: Some(flags),
+            });
+        }
+        for ((add, remove), uids) in changes.grouped {
+            if self.dry_run {
+                self.report.flags_changed += uids.len() as u64;
+                continue;
+            }
+            let set = crate::imap::compress_uid_set(&uids.iter().map(|u| u.1).collect::<Vec<_>>());
+            let mut result = Ok(());
+            for (on, list) in [(true, &add), (false, &remove)] {
+                if list.is_empty() || result.is_err() {
+                    continue;
+                }
+                let flags: Vec<&str> = list.iter().map(String::as_str).collect();
+                result = self.conn.uid_store_flags(&set, on, &flags).await;
+            }
+            match result {
+                Ok(()) => {
+                    self.report.flags_changed += uids.len() as u64;
+                    for (key, uid, flags) in uids {
+                        self.batch.push(RestoredUid {
+                            blob: key.0,
+                            copy: key.1,
+                            uidvalidity: self.uidvalidity,
+                            uid,
+                            flags: Some(flags),
+                        });
+                    }
+                }
+                Err(e @ ImapError::Command { .. }) => self.report.flag_errors.push(
+                    e.server_text()
+                        .map(String::from)
+                        .unwrap_or_else(|| error_chain(&e)),
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a batch of small messages the fastest way the target offers:
+    /// MULTIAPPEND (one command; a refused batch is split in halves until the
+    /// refused message is alone), else APPENDs sent without waiting for each
+    /// answer (LITERAL+), else one at a time. A refused message is tried
+    /// alone in CRLF form, then reported.
+    async fn append_batch(
         &mut self,
-        target: &mut TargetIndex,
-        item: &Item,
+        batch: &[&Item],
+        contents: &[Vec<u8>],
     ) -> Result<(), FolderError> {
+        let raw = self.plan.target_raw.clone();
+        let multi = self.conn.capabilities().has("MULTIAPPEND");
+        let plus = self.conn.capabilities().has("LITERAL+");
+        if batch.len() > 1 && multi {
+            // Ranges of the batch still to send, first ones last.
+            let mut stack = vec![(0, batch.len())];
+            while let Some((a, b)) = stack.pop() {
+                if b - a == 1 {
+                    self.append_one(batch[a], &contents[a]).await?;
+                    continue;
+                }
+                let msgs: Vec<AppendMessage<'_>> = (a..b)
+                    .map(|i| AppendMessage {
+                        flags: &batch[i].flags,
+                        date: Some(&batch[i].internaldate),
+                        bytes: &contents[i],
+                    })
+                    .collect();
+                match self.conn.multiappend(&raw, &msgs).await {
+                    Ok(uids) => {
+                        for (k, i) in (a..b).enumerate() {
+                            self.settled(batch[i], Settled::Appended, uids.get(k).copied());
+                        }
+                    }
+                    Err(e) if is_refusal(&e) => {
+                        // One of them (at least) is refused; nothing was stored.
+                        let mid = a + (b - a) / 2;
+                        stack.push((mid, b));
+                        stack.push((a, mid));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            return Ok(());
+        }
+        if batch.len() > 1 && plus {
+            let msgs: Vec<AppendMessage<'_>> = batch
+                .iter()
+                .zip(contents)
+                .map(|(item, bytes)| AppendMessage {
+                    flags: &item.flags,
+                    date: Some(&item.internaldate),
+                    bytes,
+                })
+                .collect();
+            let results = self
+                .conn
+                .append_pipelined(&raw, &msgs, PIPELINE_BYTES)
+                .await?;
+            drop(msgs);
+            // Every answer is taken in before an error stops the folder, so
+            // what was appended is recorded.
+            let mut stop: Option<ImapError> = None;
+            for (i, r) in results.into_iter().enumerate() {
+                match r {
+                    Ok(uid) => self.settled(batch[i], Settled::Appended, uid),
+                    Err(e) if is_refusal(&e) && stop.is_none() => {
+                        self.append_one_crlf(batch[i], &contents[i], e).await?
+                    }
+                    Err(e) => {
+                        stop.get_or_insert(e);
+                    }
+                }
+            }
+            return match stop {
+                Some(e) => Err(e.into()),
+                None => Ok(()),
+            };
+        }
+        for (item, bytes) in batch.iter().zip(contents) {
+            self.append_one(item, bytes).await?;
+        }
+        Ok(())
+    }
+
+    /// One message alone: the exact bytes; CRLF only if they are refused.
+    async fn append_one(&mut self, item: &Item, bytes: &[u8]) -> Result<(), FolderError> {
+        let raw = self.plan.target_raw.clone();
+        match self
+            .conn
+            .append(&raw, &item.flags, Some(&item.internaldate), bytes)
+            .await
+        {
+            Ok(uid) => {
+                self.settled(item, Settled::Appended, uid);
+                Ok(())
+            }
+            Err(e) if is_refusal(&e) => self.append_one_crlf(item, bytes, e).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The exact bytes were refused (`reason`): the CRLF form once, if it
+    /// differs; else, or if refused too, the message is reported.
+    async fn append_one_crlf(
+        &mut self,
+        item: &Item,
+        bytes: &[u8],
+        reason: ImapError,
+    ) -> Result<(), FolderError> {
+        let raw = self.plan.target_raw.clone();
+        let crlf = crlf_form(bytes);
+        let mut reason = reason;
+        if crlf.as_ref() != bytes {
+            match self
+                .conn
+                .append(&raw, &item.flags, Some(&item.internaldate), &crlf)
+                .await
+            {
+                Ok(uid) => {
+                    self.settled(item, Settled::Converted, uid);
+                    return Ok(());
+                }
+                Err(e2) if is_refusal(&e2) => reason = e2,
+                Err(e2) => return Err(e2.into()),
+            }
+        }
+        self.report
+            .refused
+            .push(refused(&self.plan.target, item, bytes, &reason));
+        self.settled(item, Settled::Refused, None);
+        Ok(())
+    }
+
+    /// A message of [`big::STREAM_FROM`] bytes or more, never held in
+    /// memory (see [`big`]): the exact bytes, then CRLF if refused.
+    async fn append_big_item(&mut self, item: &Item) -> Result<(), FolderError> {
         let scan = big::scan(self.store, item.blob).await?;
-        if let Some(uid) = self.find_big_on_target(target, item, &scan).await? {
-            self.settled(item, Settled::AlreadyThere, Some(uid));
-            return Ok(());
-        }
-        if self.dry_run {
-            self.settled(item, Settled::Appended, None);
-            return Ok(());
-        }
         match self.append_big(item, &scan, false).await {
             Ok(uid) => self.settled(item, Settled::Appended, uid),
             Err(FolderError::Imap(e)) if is_refusal(&e) => {
@@ -638,11 +871,14 @@ impl FolderRun<'_> {
         if let (Some(uid), false) = (uid, self.dry_run) {
             self.batch.push(RestoredUid {
                 blob: item.blob,
+                copy: item.copy,
                 uidvalidity: self.uidvalidity,
                 uid,
+                // Appended with its flags; found there: not known.
+                flags: (how != Settled::AlreadyThere).then(|| item.flags.clone()),
             });
         }
-        self.done.insert(item.blob);
+        self.done.insert(item.key());
         self.progress.message_done(&self.plan.target, item.size);
     }
 
@@ -666,6 +902,45 @@ impl FolderRun<'_> {
                 Ok(s.index().record_restored(&a, &r, &batch, now())?)
             })
             .await
+    }
+}
+
+/// Flag changes to carry over to copies restored before, found while the
+/// target folder is looked at.
+#[derive(Default)]
+struct FlagChanges {
+    /// (flags to add, flags to remove) → (item, target UID, the flags it gets).
+    #[allow(clippy::type_complexity)]
+    grouped: BTreeMap<(Vec<String>, Vec<String>), Vec<((BlobId, u32), Uid, Flags)>>,
+    /// Copies whose flags were not known: recorded as the source's now.
+    learned: Vec<((BlobId, u32), Flags, Uid)>,
+}
+
+impl FlagChanges {
+    fn note(&mut self, item: &Item, r: &RestoredUid) {
+        let Some(before) = &r.flags else {
+            self.learned.push((item.key(), item.flags.clone(), r.uid));
+            return;
+        };
+        let add: Vec<String> = item
+            .flags
+            .iter()
+            .filter(|f| !before.contains(f))
+            .map(String::from)
+            .collect();
+        let remove: Vec<String> = before
+            .iter()
+            .filter(|f| !item.flags.contains(f))
+            .map(String::from)
+            .collect();
+        if add.is_empty() && remove.is_empty() {
+            return;
+        }
+        self.grouped.entry((add, remove)).or_default().push((
+            item.key(),
+            r.uid,
+            item.flags.clone(),
+        ));
     }
 }
 
@@ -741,6 +1016,17 @@ fn format_date(d: &InternalDate) -> String {
 
 async fn read_blob(store: &SharedStore, id: BlobId) -> Result<Vec<u8>, OpError> {
     Ok(store.run(move |s| s.read_blob(&id)).await?)
+}
+
+/// Several messages read in one turn of the store.
+async fn read_blobs(store: &SharedStore, ids: Vec<BlobId>) -> Result<Vec<Vec<u8>>, OpError> {
+    Ok(store
+        .run(move |s| {
+            ids.iter()
+                .map(|id| s.read_blob(id))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?)
 }
 
 #[cfg(test)]
