@@ -109,10 +109,12 @@ fn a_closed_stdout_ends_quietly_with_success() {
     let srv = seeded_server();
     let env = Env::new();
     env.add_account("work", &srv, "alice");
+    env.add_account("other", &srv, "bob");
     env.run(&["backup", "work"]).assert_success();
     let mut text = String::new();
     for args in [
         &["status"][..],
+        &["migrate", "work", "other", "--dry-run"][..],
         &["quota", "--all"][..],
         &["verify", "--server", "work"][..],
         &["archive", "work", "--older-than", "1d", "--dry-run"][..],
