@@ -240,7 +240,7 @@ fn new_mail_flag_changes_and_deletions_are_picked_up() {
     let r = env.run(&["backup", "work"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("fetched 1 new"), "{}", r.stdout);
-    assert!(r.stdout.contains("1 flag changes"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 flag change,"), "{}", r.stdout);
     assert!(r.stdout.contains("2 gone from server"), "{}", r.stdout);
 
     let st = status_json(&env);
@@ -656,7 +656,7 @@ fn without_condstore_flag_changes_are_found_by_a_full_listing() {
     let r = env.run(&["backup", "work"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stdout.contains("fetched 0 new") && r.stdout.contains("1 flag changes"),
+        r.stdout.contains("fetched 0 new") && r.stdout.contains("1 flag change,"),
         "{}",
         r.stdout
     );

@@ -158,11 +158,12 @@ fn corpus_mboxes_import_with_their_counts_and_export_back_unchanged() {
         out.assert_success();
         let n = want[name];
         assert!(
-            out.stdout
-                .starts_with(&format!("corpus: imported {n} messages ("))
-                && out
-                    .stdout
-                    .ends_with(" into 1 folder, 0 already in the store, 0 failed\n"),
+            out.stdout.starts_with(&format!(
+                "corpus: imported {n} {} (",
+                if n == 1 { "message" } else { "messages" }
+            )) && out
+                .stdout
+                .ends_with(" into 1 folder, 0 already in the store, 0 failed\n"),
             "{out}"
         );
         assert_eq!(out.stderr, "", "{out}");

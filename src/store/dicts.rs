@@ -217,7 +217,14 @@ impl Store {
         let mut all = Vec::new();
         let mut sizes = Vec::with_capacity(ids.len());
         for id in ids {
-            let bytes = self.read_blob(id)?;
+            // A sample lost to the same damage: the dictionary cannot be
+            // trained as it was (and one trained without it would not
+            // decompress what the old one compressed).
+            let bytes = match self.read_blob(id) {
+                Ok(b) => b,
+                Err(StoreError::Corrupt { .. } | StoreError::NoSuchBlob { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
             let n = bytes.len().min(DICT_SAMPLE_BYTES);
             all.extend_from_slice(&bytes[..n]);
             sizes.push(n);

@@ -491,6 +491,27 @@ fn a_dictionary_with_no_whole_copy_is_trained_again() {
 }
 
 #[test]
+fn a_lost_dictionary_whose_samples_are_damaged_too_is_named_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = DICT_TRAIN_AFTER as usize + 60;
+    let ids = filled(dir.path(), n);
+    let s = Store::open_read_only(dir.path()).unwrap();
+    let copies = s.index().dictionary_copies().unwrap();
+    // A message the dictionary was trained on (every one before it is).
+    let sample = s.blob_location(&ids[10]).unwrap();
+    drop(s);
+    for (_, c) in &copies {
+        flip(dir.path(), c.pack, c.offset + HEADER_LEN + 777);
+    }
+    flip(dir.path(), sample.pack, sample.offset + HEADER_LEN + 20);
+    // It cannot be trained again as it was: lost, and said so; the store
+    // still opens and the messages stored without it read fine.
+    let s = Store::open_read_only(dir.path()).unwrap();
+    assert!(!s.problems().is_empty(), "the lost dictionary is named");
+    assert_eq!(s.read_blob(&ids[0]).unwrap(), message(0));
+}
+
+#[test]
 fn a_pack_cut_short_locks_nobody_out() {
     let dir = tempfile::tempdir().unwrap();
     let ids = filled(dir.path(), 40);
