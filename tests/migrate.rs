@@ -571,3 +571,104 @@ fn from_gmail_each_message_lands_once_and_archived_mail_goes_to_the_archive() {
     assert_eq!(r.code, 0, "{r}");
     assert_eq!(summary(&r.stdout, " appended"), 0, "{r}");
 }
+
+#[test]
+fn a_target_that_throttles_is_waited_for_and_gets_everything_once() {
+    let src = source_server();
+    let dst = target_server();
+    seed(&mut src.client("alice"));
+    let env = Env::new();
+    env.add_account("old", &src, "alice");
+    // Exchange Online's way: a BAD naming the wait, then the connection closed.
+    let proxy = FaultProxy::start(
+        dst.imap_port(),
+        Fault::Throttle {
+            nth_append: 2,
+            answer: "BAD Request is throttled. Suggested Backoff Time: 700 milliseconds".into(),
+            close: true,
+        },
+    );
+    env.add_account_via("new", &proxy, &dst, "alice");
+
+    let r = env.run(&["migrate", "old", "new", "--jobs", "1"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(
+        r.stdout
+            .contains("slowed down by the target 1 time (waited 0.7 s)"),
+        "{r}"
+    );
+    assert_eq!(summary(&r.stdout, " not matching"), 0, "{r}");
+    assert_same(&src, &dst, "alice", MAPPED);
+}
+
+#[test]
+fn too_many_connections_at_login_is_waited_for_not_called_a_wrong_password() {
+    let src = source_server();
+    let dst = target_server();
+    seed(&mut src.client("alice"));
+    let env = Env::new();
+    env.add_account("old", &src, "alice");
+    let proxy = FaultProxy::start(
+        dst.imap_port(),
+        Fault::BusyLogin {
+            times: 1,
+            answer: "NO [ALERT] Too many simultaneous connections. (Failure)".into(),
+        },
+    );
+    env.add_account_via("new", &proxy, &dst, "alice");
+    env.append_config("max_connections = 1\n");
+
+    let r = env.run(&["migrate", "old", "new", "--jobs", "4"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.contains("slowed down by the target 1 time"), "{r}");
+    assert_same(&src, &dst, "alice", MAPPED);
+    // max_connections = 1: one connection to the target after the refused
+    // login, whatever --jobs asks.
+    assert_eq!(proxy.connections(), 2, "{r}");
+}
+
+#[test]
+fn a_message_over_the_targets_appendlimit_is_reported_without_being_sent() {
+    let src = source_server();
+    let dst = Dovecot::start(DovecotOptions {
+        separator: '.',
+        prefix: "INBOX.".into(),
+        users: users(),
+        quota_kib: Some(100_000),
+        max_mail_kib: Some(100),
+        ..DovecotOptions::default()
+    });
+    let mut t = dst.client("alice");
+    assert!(
+        t.capabilities()
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("APPENDLIMIT=102400")),
+        "Dovecot announces the limit: {:?}",
+        t.capabilities()
+    );
+    seed(&mut src.client("alice"));
+    src.client("alice").append(
+        "Work",
+        &[],
+        Some(&gen_internaldate(60)),
+        &gen_message(60, 300_000, "too big"),
+    );
+    let env = env_with(&src, &dst);
+
+    let r = env.run(&["migrate", "old", "new"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(summary(&r.stdout, " refused"), 1, "{r}");
+    // Named with mailkeep's own reason, which it gives only when it did not
+    // send the message (a server's refusal carries the server's text).
+    assert!(
+        r.stderr.contains("too big") && r.stderr.contains("(APPENDLIMIT); not sent"),
+        "{r}"
+    );
+    assert_eq!(count(&mut t, "INBOX.Work"), 1);
+    assert_same(
+        &src,
+        &dst,
+        "alice",
+        &[("INBOX", "INBOX"), ("Work/2019", "INBOX.Work.2019")],
+    );
+}

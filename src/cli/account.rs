@@ -103,6 +103,7 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
                 ca_file: args.ca_file.clone(),
                 include: Vec::new(),
                 exclude: Vec::new(),
+                max_connections: None,
             };
             let uses_keyring = matches!(acct.password_source(), PasswordSource::Keyring);
             config.add_account(&args.name, acct)?;

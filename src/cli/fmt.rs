@@ -40,6 +40,19 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     crate::ops::failure_text(e)
 }
 
+/// `, slowed down by the server 3 times (waited 12.4 s)` when it was, for
+/// summary lines; empty otherwise.
+pub fn pace_phrase(p: crate::imap::Pace, server: &str) -> String {
+    if p.waits == 0 {
+        return String::new();
+    }
+    format!(
+        ", slowed down by {server} {} (waited {:.1} s)",
+        count(p.waits, "time", "times"),
+        p.waited_ms as f64 / 1000.0
+    )
+}
+
 /// "4.8 GB of 5.0 GB (96%)".
 pub fn describe_storage(u: &Usage) -> String {
     match u.percent() {
@@ -112,6 +125,7 @@ pub fn backup_summary(r: &AccountReport) -> String {
             count(r.vanished.len(), "folder", "folders")
         ));
     }
+    s.push_str(&pace_phrase(r.total_pace(), "the server"));
     s.push_str(&format!(
         ", {failed} failed in {:.1} s",
         r.elapsed.as_secs_f64()
@@ -141,9 +155,10 @@ pub fn restore_summary(r: &RestoreReport) -> String {
     };
     format!(
         "restore {to}: {}, {in_store} in store, {verb} {appended} ({}), {already} already there, \
-         {converted} converted, {refused} refused, {failed} failed in {:.1} s",
+         {converted} converted, {refused} refused{}, {failed} failed in {:.1} s",
         count(r.folders.len(), "folder", "folders"),
         human_bytes(bytes),
+        pace_phrase(r.total_pace(), "the target"),
         r.elapsed.as_secs_f64()
     )
 }

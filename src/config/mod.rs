@@ -18,6 +18,7 @@
 //! ca_file = "/etc/ssl/private-ca.pem"    # optional
 //! include = ["*"]                        # optional folder patterns, see `wants_folder`
 //! exclude = ["Trash", "Junk", "[Gmail]/Spam"]
+//! max_connections = 5                    # optional: at most this many at once
 //! ```
 
 pub mod credentials;
@@ -48,6 +49,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "ca_file",
     "include",
     "exclude",
+    "max_connections",
 ];
 
 /// The parsed config file.
@@ -93,6 +95,11 @@ pub struct AccountConfig {
     pub include: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// At most this many connections to the account at once, whatever
+    /// `--jobs` asks (providers limit them: Gmail 15 per account, shared
+    /// with the phone and other mail apps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u16>,
 }
 
 impl std::fmt::Debug for AccountConfig {
@@ -108,6 +115,7 @@ impl std::fmt::Debug for AccountConfig {
             .field("ca_file", &self.ca_file)
             .field("include", &self.include)
             .field("exclude", &self.exclude)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -128,6 +136,12 @@ pub enum PasswordSource {
 impl AccountConfig {
     /// A new account with the defaults: implicit TLS, default port, keyring
     /// password, all folders.
+    /// How many connections to open for a command asking for `jobs`.
+    pub fn connections(&self, jobs: usize) -> usize {
+        let max = self.max_connections.map_or(usize::MAX, usize::from);
+        jobs.clamp(1, max.max(1))
+    }
+
     pub fn new(host: impl Into<String>, username: impl Into<String>) -> AccountConfig {
         AccountConfig {
             host: host.into(),
@@ -140,6 +154,7 @@ impl AccountConfig {
             ca_file: None,
             include: Vec::new(),
             exclude: Vec::new(),
+            max_connections: None,
         }
     }
 
@@ -260,6 +275,13 @@ impl AccountConfig {
                     None,
                 ));
             }
+        }
+        if self.max_connections == Some(0) {
+            return Err(invalid(
+                "max_connections",
+                "is 0".into(),
+                Some("give at least 1, or leave it out"),
+            ));
         }
         if let Some(cmd) = &self.password_command {
             if cmd.trim().is_empty() {
@@ -761,7 +783,7 @@ fn parse_account(
     };
     for (key, v) in &t {
         let ok = match key.as_str() {
-            "port" => true, // checked below, with its range
+            "port" | "max_connections" => true, // checked below, with its range
             "include" | "exclude" => v
                 .as_array()
                 .is_some_and(|a| a.iter().all(toml::Value::is_str)),
@@ -800,6 +822,18 @@ fn parse_account(
                     "port",
                     format!("must be an integer, not {}", with_article(v.type_str())),
                     Some("write it without quotes, e.g. `port = 993`".into()),
+                ))
+            }
+        }
+    }
+    if let Some(v) = t.get("max_connections") {
+        match v.as_integer() {
+            Some(n) if (1..=1000).contains(&n) => {}
+            _ => {
+                return Err(invalid(
+                    "max_connections",
+                    format!("must be a whole number from 1 to 1000, not {v}"),
+                    Some("e.g. `max_connections = 5`; leave it out to use what --jobs asks".into()),
                 ))
             }
         }

@@ -38,6 +38,6 @@ mod tests;
 
 pub use commands::{AppendMessage, MessageIdentity, QuotaResource, QuotaRoot};
 pub use conn::{Capabilities, ConnectOptions, Connection};
-pub use error::{BoxError, ErrorKind, ImapError, ServerResponse};
+pub use error::{BoxError, ErrorKind, ImapError, Pace, ServerResponse};
 pub use names::{compress_uid_set, decode_mailbox_name, encode_mailbox_name};
 pub use namespace::Namespace;

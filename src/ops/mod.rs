@@ -307,10 +307,12 @@ pub async fn ensure_connected<'c>(
     login: &Login<'_>,
     attempt: &mut u32,
     retries: u32,
+    pace: &mut crate::imap::Pace,
 ) -> Result<&'c mut Connection, OpError> {
     while conn.is_none() {
         match login.connect().await {
             Ok(c) => *conn = Some(c),
+            Err(OpError::Imap(i)) if pace.wait_if_throttled(i.throttle()).await => {}
             Err(e) if *attempt < retries && matches!(&e, OpError::Imap(i) if i.retryable()) => {
                 *attempt += 1;
                 backoff(*attempt).await;
@@ -319,6 +321,21 @@ pub async fn ensure_connected<'c>(
         }
     }
     Ok(conn.as_mut().expect("connected above"))
+}
+
+/// The first connection of a command: like [`Login::connect`], but a
+/// server that says to wait (too many connections, throttling) is waited
+/// for, as [`crate::imap::Pace`] says.
+pub async fn connect_paced(
+    login: &Login<'_>,
+    pace: &mut crate::imap::Pace,
+) -> Result<Connection, OpError> {
+    loop {
+        match login.connect().await {
+            Err(OpError::Imap(i)) if pace.wait_if_throttled(i.throttle()).await => {}
+            other => return other,
+        }
+    }
 }
 
 /// 0.5 s before the first retry, doubling up to 16 s.
