@@ -189,6 +189,12 @@ pub fn summary_line(r: &MigrateReport) -> String {
     let sum = |f: fn(&migrate::Reconciled) -> u64| r.folders.iter().map(f).sum::<u64>();
     let appended: u64 = restore.folders.iter().map(|f| f.appended).sum();
     let bytes: u64 = restore.folders.iter().map(|f| f.appended_bytes).sum();
+    let copied: u64 = restore.folders.iter().map(|f| f.copied).sum();
+    let copied = if copied > 0 {
+        format!(", {copied} copied on the server")
+    } else {
+        String::new()
+    };
     let source: u64 = r.folders.iter().filter_map(|f| f.source).sum();
     let unmatched = r.folders.iter().filter(|f| !f.matches()).count();
     let (from, to) = (r.backup.total_pace(), restore.total_pace());
@@ -198,7 +204,7 @@ pub fn summary_line(r: &MigrateReport) -> String {
         crate::ops::pace_phrase(to, "the target")
     );
     format!(
-        "{head}: {} folder{}, {source} on source, {} stored, {} on target ({appended} appended, {}), {} left out, {} flag changes, {} refused{paced}, {unmatched} not matching in {:.1} s",
+        "{head}: {} folder{}, {source} on source, {} stored, {} on target ({appended} appended, {}{copied}), {} left out, {} flag changes, {} refused{paced}, {unmatched} not matching in {:.1} s",
         r.folders.len(),
         if r.folders.len() == 1 { "" } else { "s" },
         sum(|f| f.stored),
