@@ -75,6 +75,12 @@ pub fn rules(map: &[String], exclude: &[String]) -> Result<FolderRules, OpError>
 }
 
 pub async fn run(g: &Globals, args: MigrateArgs) -> Result<i32, OpError> {
+    if args.shard.is_some() && args.batch.is_none() {
+        return Err(OpError::usage(
+            "`--shard` shares out the lines of a batch: it needs `--batch FILE`",
+            Some("`mailkeep migrate --batch office.csv --shard 2/8`"),
+        ));
+    }
     if let Some(file) = &args.batch {
         return super::migrate_batch::run(g, &args_for_batch(&args), file, args.shard).await;
     }
