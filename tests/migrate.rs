@@ -672,3 +672,73 @@ fn a_message_over_the_targets_appendlimit_is_reported_without_being_sent() {
         &[("INBOX", "INBOX"), ("Work/2019", "INBOX.Work.2019")],
     );
 }
+
+#[test]
+fn a_message_in_two_folders_is_uploaded_once_and_copied_on_the_server() {
+    let src = source_server();
+    let dst = target_server();
+    let mut c = src.client("alice");
+    c.create("Work");
+    for i in 0..6 {
+        c.append(
+            "INBOX",
+            &["\\Seen"],
+            Some(&gen_internaldate(i)),
+            &gen_message(i, 3000, "both"),
+        );
+    }
+    // The same messages in Work, as a second label would show them: same
+    // bytes and date, other flags.
+    for i in 0..4 {
+        let flags: &[&str] = if i % 2 == 0 {
+            &["\\Flagged"]
+        } else {
+            &["\\Seen", "$Label2"]
+        };
+        c.append(
+            "Work",
+            flags,
+            Some(&gen_internaldate(i)),
+            &gen_message(i, 3000, "both"),
+        );
+    }
+    // And one with the same bytes but another date: that one is uploaded.
+    c.append(
+        "Work",
+        &[],
+        Some(&gen_internaldate(40)),
+        &gen_message(5, 3000, "both"),
+    );
+    let env = Env::new();
+    env.add_account("old", &src, "alice");
+    let proxy = FaultProxy::start(dst.imap_port(), Fault::None);
+    env.add_account_via("new", &proxy, &dst, "alice");
+
+    let r = env.run(&["migrate", "old", "new", "--jobs", "1"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.contains("4 copied on the server"), "{r}");
+    assert_eq!(summary(&r.stdout, " on target"), 11, "{r}");
+    assert_same(
+        &src,
+        &dst,
+        "alice",
+        &[("INBOX", "INBOX"), ("Work", "INBOX.Work")],
+    );
+    let copies = proxy
+        .commands()
+        .iter()
+        .filter(|c| c.to_ascii_uppercase().starts_with("UID COPY"))
+        .count();
+    assert_eq!(
+        copies,
+        1,
+        "one UID COPY for the four: {:?}",
+        proxy.commands()
+    );
+
+    // A re-run finds every copy where it is.
+    let r = env.run(&["migrate", "old", "new", "--jobs", "1"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(summary(&r.stdout, " appended"), 0, "{r}");
+    assert_eq!(count(&mut dst.client("alice"), "INBOX.Work"), 5);
+}

@@ -141,8 +141,14 @@ pub fn restore_summary(r: &RestoreReport) -> String {
     let bytes = sum(|f| f.appended_bytes);
     let already = sum(|f| f.already_there);
     let converted = sum(|f| f.converted);
+    let copied = sum(|f| f.copied);
     let refused = sum(|f| f.refused.len() as u64);
     let failed = r.folders.iter().filter(|f| f.error.is_some()).count();
+    let copied = if copied > 0 {
+        format!(", {copied} of them copied on the server")
+    } else {
+        String::new()
+    };
     let verb = if r.dry_run {
         "would append"
     } else {
@@ -154,7 +160,7 @@ pub fn restore_summary(r: &RestoreReport) -> String {
         format!("{} to {}", r.source, r.target)
     };
     format!(
-        "restore {to}: {}, {in_store} in store, {verb} {appended} ({}), {already} already there, \
+        "restore {to}: {}, {in_store} in store, {verb} {appended} ({}{copied}), {already} already there, \
          {converted} converted, {refused} refused{}, {failed} failed in {:.1} s",
         count(r.folders.len(), "folder", "folders"),
         human_bytes(bytes),

@@ -79,6 +79,12 @@ pub fn rules(map: &[String], exclude: &[String]) -> Result<FolderRules, OpError>
 }
 
 pub async fn run(g: &Globals, args: MigrateArgs) -> Result<i32, OpError> {
+    if args.shard.is_some() && args.batch.is_none() {
+        return Err(OpError::usage(
+            "`--shard` shares out the lines of a batch: it needs `--batch FILE`",
+            Some("`mailkeep migrate --batch office.csv --shard 2/8`"),
+        ));
+    }
     if let Some(file) = &args.batch {
         return super::migrate_batch::run(g, &args_for_batch(&args), file, args.shard).await;
     }
@@ -194,6 +200,12 @@ pub fn summary_line(r: &MigrateReport) -> String {
     let sum = |f: fn(&migrate::Reconciled) -> u64| r.folders.iter().map(f).sum::<u64>();
     let appended: u64 = restore.folders.iter().map(|f| f.appended).sum();
     let bytes: u64 = restore.folders.iter().map(|f| f.appended_bytes).sum();
+    let copied: u64 = restore.folders.iter().map(|f| f.copied).sum();
+    let copied = if copied > 0 {
+        format!(", {copied} copied on the server")
+    } else {
+        String::new()
+    };
     let source: u64 = r.folders.iter().filter_map(|f| f.source).sum();
     let unmatched = r.folders.iter().filter(|f| !f.matches()).count();
     let (from, to) = (r.backup.total_pace(), restore.total_pace());
@@ -203,7 +215,7 @@ pub fn summary_line(r: &MigrateReport) -> String {
         super::fmt::pace_phrase(to, "the target")
     );
     format!(
-        "{head}: {} folder{}, {source} on source, {} stored, {} on target ({appended} appended, {}), {} left out, {} flag changes, {} refused{paced}, {unmatched} not matching in {:.1} s",
+        "{head}: {} folder{}, {source} on source, {} stored, {} on target ({appended} appended, {}{copied}), {} left out, {} flag changes, {} refused{paced}, {unmatched} not matching in {:.1} s",
         r.folders.len(),
         if r.folders.len() == 1 { "" } else { "s" },
         sum(|f| f.stored),

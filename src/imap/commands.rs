@@ -827,6 +827,23 @@ impl Connection {
         Ok(())
     }
 
+    /// `UID COPY <set> <mailbox>` from the open mailbox (read-only is
+    /// enough): the (UID here, UID of the copy there) pairs when the server
+    /// says (COPYUID, RFC 4315), else an empty list. The copies keep the
+    /// originals' bytes, flags and INTERNALDATE; on Gmail a copy is the same
+    /// message with one more label.
+    pub async fn uid_copy(
+        &mut self,
+        uid_set: &str,
+        dest_raw: &str,
+    ) -> Result<Vec<(Uid, Uid)>, ImapError> {
+        Self::check_set("UID COPY", uid_set)?;
+        let c = ctx(&self.ep.host, "UID COPY", Some(dest_raw));
+        let cmd = Cmd::new(format!("UID COPY {uid_set}")).arg(dest_raw);
+        let done = self.wire.run(&c, cmd, &mut |_| Ok(())).await?;
+        Ok(done.copy_uids)
+    }
+
     /// `UID STORE <set> +FLAGS.SILENT (\Deleted)`.
     pub async fn uid_store_add_deleted(&mut self, uid_set: &str) -> Result<(), ImapError> {
         Self::check_set("UID STORE", uid_set)?;

@@ -218,6 +218,10 @@ pub(crate) struct TaggedOk {
     /// the messages were given (one for APPEND, one per message for
     /// MULTIAPPEND); empty without UIDPLUS.
     pub append_uids: Vec<u32>,
+    /// `[COPYUID validity source-set dest-set]` (RFC 4315): each copied
+    /// message's UID and its copy's, pairs in the server's order; empty
+    /// without UIDPLUS.
+    pub copy_uids: Vec<(u32, u32)>,
 }
 
 impl TaggedOk {
@@ -632,6 +636,18 @@ impl Wire {
                                     append_uids: match &outcome.code {
                                         Some(ResponseCode::AppendUid(_, set)) => {
                                             expand_uid_set(set, uid_limit)
+                                        }
+                                        _ => Vec::new(),
+                                    },
+                                    copy_uids: match &outcome.code {
+                                        Some(ResponseCode::CopyUid(_, from, to)) => {
+                                            let from = expand_uid_set(from, uid_limit);
+                                            let to = expand_uid_set(to, uid_limit);
+                                            if from.len() == to.len() {
+                                                from.into_iter().zip(to).collect()
+                                            } else {
+                                                Vec::new()
+                                            }
                                         }
                                         _ => Vec::new(),
                                     },

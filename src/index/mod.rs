@@ -75,7 +75,7 @@ pub fn error_text(e: &IndexError) -> String {
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How many migrations this release has (`migrations/`).
-const MIGRATION_COUNT: usize = 9;
+const MIGRATION_COUNT: usize = 10;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -88,6 +88,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0007_keys.sql")),
         M::up(include_str!("../../migrations/0008_search_moved.sql")),
         M::up(include_str!("../../migrations/0009_restore_copies.sql")),
+        M::up(include_str!("../../migrations/0010_restored_by_blob.sql")),
     ])
 }
 

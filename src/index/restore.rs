@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::{blob_id, Index, Result};
 use crate::model::{BlobId, Flags, Uid};
@@ -47,6 +47,38 @@ impl Index {
         for row in rows {
             let row = row?;
             out.insert((row.blob, row.copy), row);
+        }
+        Ok(out)
+    }
+
+    /// For each of `blobs`, one other folder of `target_account` (not
+    /// `not_mailbox`) where it was restored: (folder as on the wire,
+    /// its UIDVALIDITY then, the UID there).
+    pub fn restored_elsewhere(
+        &self,
+        target_account: &str,
+        not_mailbox: &str,
+        blobs: &[BlobId],
+    ) -> Result<HashMap<BlobId, (String, u32, Uid)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT target_mailbox, uidvalidity, uid FROM restored
+             WHERE target_account = ?1 AND blob_id = ?2 AND target_mailbox <> ?3
+             ORDER BY restored_at DESC LIMIT 1",
+        )?;
+        let mut out = HashMap::new();
+        for b in blobs {
+            let row = st
+                .query_row(params![target_account, &b.0[..], not_mailbox], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, u32>(1)?,
+                        r.get::<_, u32>(2)?,
+                    ))
+                })
+                .optional()?;
+            if let Some(row) = row {
+                out.insert(*b, row);
+            }
         }
         Ok(out)
     }

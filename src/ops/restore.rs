@@ -29,12 +29,12 @@ pub mod check;
 pub mod folders;
 pub mod plan;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::imap::{AppendMessage, Connection, ImapError};
+use crate::imap::{AppendMessage, Connection, ImapError, MessageIdentity};
 use crate::index::{MailboxRow, RestoredUid, StoredMessage};
 use crate::model::{BlobId, Flags, InternalDate, Uid};
 use crate::store::now;
@@ -119,6 +119,9 @@ pub struct FolderReport {
     /// Copies restored before whose flags were set to the source's again
     /// (with `sync_flags`; with `--dry-run`: would be).
     pub flags_changed: u64,
+    /// Of `appended`: copied on the server from another folder of the
+    /// target, not uploaded again (on Gmail: a label added).
+    pub copied: u64,
     /// How much the target slowed us down (throttling, too many connections).
     pub pace: crate::imap::Pace,
     /// Flag changes the target refused (its reason).
@@ -536,6 +539,11 @@ impl FolderRun<'_> {
             }
             return Ok(());
         }
+        // What this run or an earlier one put into another folder of the
+        // target is copied on the server instead of uploaded again.
+        if self.conn.capabilities().has("UIDPLUS") && !to_append.is_empty() {
+            to_append = self.copy_from_elsewhere(to_append).await?;
+        }
         // 2. Append the rest, in batches.
         let mut rest = to_append.as_slice();
         while !rest.is_empty() {
@@ -905,6 +913,10 @@ impl FolderRun<'_> {
                     self.report.converted += 1;
                 }
             }
+            Settled::Copied => {
+                self.report.appended += 1;
+                self.report.copied += 1;
+            }
             Settled::Refused => {}
         }
         if let (Some(uid), false) = (uid, self.dry_run) {
@@ -919,6 +931,159 @@ impl FolderRun<'_> {
         }
         self.done.insert(item.key());
         self.progress.message_done(&self.plan.target, item.size);
+    }
+
+    /// Copies on the server (`UID COPY`) the messages of `items` that were
+    /// restored into another folder of the target before and are still
+    /// there, the same size and date; sets each copy's flags to its own;
+    /// returns the items still to append. On Gmail a copy is one more label
+    /// on the same message: nothing is uploaded again, nothing counted
+    /// against the upload limit twice.
+    async fn copy_from_elsewhere<'i>(
+        &mut self,
+        items: Vec<&'i Item>,
+    ) -> Result<Vec<&'i Item>, FolderError> {
+        let raw = self.plan.target_raw.clone();
+        let mut seen = HashSet::new();
+        let firsts: Vec<BlobId> = items
+            .iter()
+            .filter(|i| seen.insert(i.blob))
+            .map(|i| i.blob)
+            .collect();
+        let elsewhere = {
+            let (a, r) = (self.account.to_string(), raw.clone());
+            self.store
+                .run(move |s| s.index().restored_elsewhere(&a, &r, &firsts))
+                .await
+                .map_err(OpError::from)?
+        };
+        if elsewhere.is_empty() {
+            return Ok(items);
+        }
+        // By the folder they are in (its UIDVALIDITY then): (item, UID
+        // there), one item per blob.
+        type Group<'g> = (u32, Vec<(&'g Item, Uid)>);
+        let mut by_folder: BTreeMap<String, Group<'i>> = BTreeMap::new();
+        let mut taken = HashSet::new();
+        let mut rest = Vec::new();
+        for item in items {
+            match elsewhere.get(&item.blob) {
+                Some((folder, validity, uid)) if taken.insert(item.blob) => by_folder
+                    .entry(folder.clone())
+                    .or_insert_with(|| (*validity, Vec::new()))
+                    .1
+                    .push((item, *uid)),
+                _ => rest.push(item),
+            }
+        }
+        let mut copied: Vec<(&'i Item, Uid, Flags)> = Vec::new();
+        for (folder, (validity, group)) in by_folder {
+            // The folder may be gone or made anew since: then append.
+            let state = match self.conn.examine(&folder).await {
+                Ok(st) if st.uidvalidity == validity => st,
+                Ok(_) | Err(ImapError::Command { .. }) => {
+                    rest.extend(group.into_iter().map(|(i, _)| i));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let uids: Vec<Uid> = group.iter().map(|(_, u)| *u).collect();
+            let set = crate::imap::compress_uid_set(&uids);
+            let there: HashMap<Uid, MessageIdentity> = if state.exists > 0 {
+                self.conn
+                    .fetch_identity(&set)
+                    .await?
+                    .into_iter()
+                    .map(|m| (m.uid, m))
+                    .collect()
+            } else {
+                HashMap::new()
+            };
+            let flags: HashMap<Uid, Flags> = if there.is_empty() {
+                HashMap::new()
+            } else {
+                self.conn
+                    .fetch_flags(&set, None)
+                    .await?
+                    .into_iter()
+                    .map(|(u, f, _)| (u, f))
+                    .collect()
+            };
+            let (same, differ): (Vec<_>, Vec<_>) = group.into_iter().partition(|(item, uid)| {
+                there.get(uid).is_some_and(|m| {
+                    m.size == item.size
+                        && m.internaldate.unix == item.internaldate.unix
+                        && m.internaldate.offset_min == item.internaldate.offset_min
+                })
+            });
+            rest.extend(differ.into_iter().map(|(i, _)| i));
+            if same.is_empty() {
+                continue;
+            }
+            let set =
+                crate::imap::compress_uid_set(&same.iter().map(|(_, u)| *u).collect::<Vec<_>>());
+            let pairs: HashMap<Uid, Uid> = match self.conn.uid_copy(&set, &raw).await {
+                Ok(p) => p.into_iter().collect(),
+                Err(e) if is_refusal(&e) => {
+                    // This server will not copy these: append them instead.
+                    rest.extend(same.into_iter().map(|(i, _)| i));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for (item, uid) in same {
+                match pairs.get(&uid) {
+                    Some(new) => {
+                        copied.push((item, *new, flags.get(&uid).cloned().unwrap_or_default()))
+                    }
+                    // Copied, but the server did not say where: the next
+                    // run finds it there (and sets its flags).
+                    None => self.settled(item, Settled::Copied, None),
+                }
+            }
+        }
+        if !copied.is_empty() {
+            // Each copy gets its own flags: from the original's to the item's.
+            self.conn.select(&raw).await?;
+            let mut changes = FlagChanges::default();
+            for (item, uid, had) in &copied {
+                changes.note(
+                    item,
+                    &RestoredUid {
+                        blob: item.blob,
+                        copy: item.copy,
+                        uidvalidity: self.uidvalidity,
+                        uid: *uid,
+                        flags: Some(had.clone()),
+                    },
+                );
+            }
+            for ((add, remove), uids) in changes.grouped {
+                let set =
+                    crate::imap::compress_uid_set(&uids.iter().map(|u| u.1).collect::<Vec<_>>());
+                for (on, list) in [(true, &add), (false, &remove)] {
+                    if !list.is_empty() {
+                        let list: Vec<&str> = list.iter().map(String::as_str).collect();
+                        self.conn.uid_store_flags(&set, on, &list).await?;
+                    }
+                }
+            }
+            for (item, uid, _) in copied {
+                self.settled(item, Settled::Copied, Some(uid));
+            }
+            self.flush().await?;
+        }
+        self.conn.unselect().await?;
+        // In the order of the plan, as the appends would have gone.
+        let order: HashMap<(BlobId, u32), usize> = self
+            .plan
+            .items
+            .iter()
+            .enumerate()
+            .map(|(n, i)| (i.key(), n))
+            .collect();
+        rest.sort_by_key(|i| order.get(&i.key()).copied().unwrap_or(usize::MAX));
+        Ok(rest)
     }
 
     /// A message larger than the target's APPENDLIMIT: reported as refused,
@@ -1014,6 +1179,8 @@ impl FlagChanges {
 enum Settled {
     AlreadyThere,
     Appended,
+    /// Copied on the server from another folder of the target (UID COPY).
+    Copied,
     Converted,
     Refused,
 }
