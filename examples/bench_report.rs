@@ -390,7 +390,10 @@ fn main() {
         ("mailkeep store".to_string(), total),
         ("  packs".to_string(), packs),
         ("  index.sqlite".to_string(), index),
-        ("  search index (search tables or search.sqlite)".to_string(), search),
+        (
+            "  search index (search tables or search.sqlite)".to_string(),
+            search,
+        ),
         ("  the rest of the store".to_string(), rest),
     ];
     for (k, l) in [

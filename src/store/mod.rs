@@ -25,6 +25,7 @@
 mod dicts;
 mod health;
 mod lock;
+pub use lock::held_elsewhere as lock_held_elsewhere;
 pub mod pack;
 mod read;
 pub mod record;
