@@ -46,6 +46,7 @@ fn a_healthy_account_passes_every_step_and_json_says_so() {
         srv.password("alice"),
     );
     let r = env.run(&["doctor", "main"]);
+    println!("{}", r.stdout);
     assert_eq!(r.code, 0, "{r}");
     for label in [
         "config", "DNS", "TCP", "TLS", "greeting", "login", "folders", "INBOX", "quota", "store",
@@ -97,14 +98,14 @@ fn a_self_signed_ca_true_certificate_in_ca_file_passes() {
 /// Runs doctor and returns (exit code, stdout); checks the failing step.
 fn fails_at(env: &Env, label: &str, code: i32, want: &[&str]) -> String {
     let r = env.run(&["doctor", "main"]);
+    println!("{}", r.stdout);
     assert_eq!(r.code, code, "{r}");
     let line = step(&r.stdout, label);
     assert!(line.starts_with('✗'), "`{label}` fails: {r}");
     let last = r
         .stdout
         .lines()
-        .filter(|l| l.starts_with('✗') || l.starts_with('✓'))
-        .last()
+        .rfind(|l| l.starts_with('✗') || l.starts_with('✓'))
         .unwrap();
     assert_eq!(last, line, "doctor stops at the first failure: {r}");
     for w in want {

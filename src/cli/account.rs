@@ -16,7 +16,7 @@ use super::Globals;
 #[derive(clap::Subcommand, Debug)]
 pub enum AccountCmd {
     /// Add an account to the configuration file.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List configured accounts.
     List,
     /// Remove an account from the configuration (the store keeps its mail).
@@ -111,7 +111,7 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
             }
             Ok(0)
         }
-        AccountCmd::Add(args) => add(g, &mut config, args).await,
+        AccountCmd::Add(args) => add(g, &mut config, *args).await,
         AccountCmd::Login { name } => {
             let acct = config.account(&name)?.clone();
             let tokens = sign_in(&name, &acct).await?;
@@ -184,7 +184,7 @@ fn found_text(c: &AccountCheck) -> String {
 async fn sign_in(name: &str, acct: &AccountConfig) -> Result<Tokens, OpError> {
     let token_err = |source| OpError::Token {
         account: name.to_string(),
-        source,
+        source: Box::new(source),
     };
     let ep = crate::oauth::endpoints(acct).map_err(token_err)?;
     crate::oauth::flows::sign_in(&ep, &mut |text| eprintln!("{text}"))
@@ -195,7 +195,7 @@ async fn sign_in(name: &str, acct: &AccountConfig) -> Result<Tokens, OpError> {
 fn save_tokens(name: &str, acct: &AccountConfig, t: &Tokens) -> Result<(), OpError> {
     crate::oauth::save_tokens(name, acct, t).map_err(|source| OpError::Token {
         account: name.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     warn_if_keyring_forgets(name);
     Ok(())

@@ -200,7 +200,7 @@ fn offline_problems(name: &str, a: &AccountConfig) -> Result<(), OpError> {
         if a.oauth2_client_id.is_some() {
             crate::oauth::endpoints(a).map_err(|source| OpError::Token {
                 account: name.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         }
         return Ok(());
@@ -308,7 +308,8 @@ pub async fn doctor_account(config: &Config, name: &str, store_path: &Path) -> D
         Ok(c) => c,
         Err(e) => {
             let step = match &e {
-                OpError::Imap(i) | OpError::Login { source: i, .. } => step_of(i, last),
+                OpError::Imap(i) => step_of(i, last),
+                OpError::Login { source, .. } => step_of(source, last),
                 _ => Step::Login,
             };
             r.fail_with(step, &e);

@@ -78,13 +78,13 @@ pub enum OpError {
         account: String,
         provider: Option<&'static Preset>,
         #[source]
-        source: ImapError,
+        source: Box<ImapError>,
     },
     #[error("cannot get an OAuth2 token for account `{account}`")]
     Token {
         account: String,
         #[source]
-        source: crate::oauth::OAuthError,
+        source: Box<crate::oauth::OAuthError>,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -249,7 +249,7 @@ impl<'a> Login<'a> {
                             .await
                             .map_err(|source| OpError::Token {
                                 account: self.name.to_string(),
-                                source,
+                                source: Box::new(source),
                             })?;
                     return Ok(Credential::Bearer(token));
                 }
@@ -285,7 +285,7 @@ impl<'a> Login<'a> {
             Err(e) if e.kind() == ErrorKind::Auth && !e.retryable() => Err(OpError::Login {
                 account: self.name.to_string(),
                 provider: self.provider(),
-                source: e,
+                source: Box::new(e),
             }),
             Err(e) => Err(e.into()),
         }
