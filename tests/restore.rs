@@ -555,10 +555,10 @@ fn varied_corpus_is_restored_and_what_a_strict_server_refuses_is_reported() {
     for f in &files {
         let _ = s.try_append("Corpus", &std::fs::read(f).unwrap());
     }
-    // Identical files are one message in the store, restored once.
+    // Identical files are one message in the store, restored as many times
+    // as the folder held them.
     let mut served: Vec<Vec<u8>> = s.fetch_all("Corpus").into_iter().map(|m| m.bytes).collect();
     served.sort();
-    served.dedup();
     let env = Env::new();
     env.add_account("work", &src, "alice");
     env.run(&["backup", "work"]).assert_success();
@@ -790,4 +790,204 @@ fn special_use_folders_land_in_the_targets_folders_of_that_use() {
         "no second Sent or Trash: {names:?}"
     );
     assert_eq!(folder_state(&mut t, "INBOX").len(), 1);
+}
+
+/// The APPEND commands the proxy saw, and how many messages they carried
+/// (one per literal: `{n}` or `{n+}` at the end of a line counts in the
+/// recorded first line only, so MULTIAPPEND is told by the command count).
+fn append_commands(proxy: &FaultProxy) -> usize {
+    proxy
+        .commands()
+        .iter()
+        .filter(|c| c.to_ascii_uppercase().starts_with("APPEND "))
+        .count()
+}
+
+#[test]
+fn identical_copies_in_a_folder_are_each_restored_with_their_own_flags_and_dates() {
+    let src = source_server();
+    let dst = target_server();
+    let mut s = src.client("alice");
+    let twin = gen_message(1, 1200, "twin");
+    // Three copies of the same bytes, each with its own flags and date, among others.
+    s.append("INBOX", &["\\Seen"], Some(&gen_internaldate(1)), &twin);
+    s.append(
+        "INBOX",
+        &[],
+        Some(&gen_internaldate(2)),
+        &gen_message(2, 900, "x"),
+    );
+    s.append("INBOX", &["\\Flagged"], Some(&gen_internaldate(1)), &twin);
+    s.append(
+        "INBOX",
+        &["\\Seen", "\\Answered"],
+        Some(&gen_internaldate(3)),
+        &twin,
+    );
+    s.append(
+        "INBOX",
+        &[],
+        Some(&gen_internaldate(4)),
+        &gen_message(4, 900, "y"),
+    );
+    let env = env_with(&src, &dst);
+    env.run(&["backup", "work"]).assert_success();
+    let status = env.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let work = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "work")
+        .unwrap();
+    let stored = work["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "INBOX")
+        .unwrap()["stored"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(stored, 5, "status counts every message: {status}");
+
+    let r = env.run(&["restore", "new", "--from", "work"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(appended(&r.stdout), 5, "{r}");
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("INBOX ") && l.split_whitespace().nth(1) == Some("5")),
+        "the table's `in store` is what status counts: {r}"
+    );
+    let mut t = dst.client("alice");
+    assert_eq!(folder_state(&mut t, "INBOX"), folder_state(&mut s, "INBOX"));
+
+    // Again: nothing appended, every copy found.
+    let r = env.run(&["restore", "new", "--from", "work"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(appended(&r.stdout), 0, "{r}");
+    assert_eq!(already_there(&r.stdout), 5, "{r}");
+    // Without the restore map, the target itself tells: still nothing twice.
+    let db = rusqlite::Connection::open(env.store.join("index.sqlite")).unwrap();
+    db.execute("DELETE FROM restored", []).unwrap();
+    drop(db);
+    let r = env.run(&["restore", "new", "--from", "work"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(appended(&r.stdout), 0, "{r}");
+    assert_eq!(count(&mut t, "INBOX"), 5);
+}
+
+#[test]
+fn a_server_that_refuses_append_into_the_open_mailbox_gets_every_message() {
+    let src = source_server();
+    let dst = target_server();
+    let mut s = src.client("alice");
+    for i in 0..30 {
+        s.append(
+            "INBOX",
+            &["\\Seen"],
+            Some(&gen_internaldate(i)),
+            &gen_message(i, 800, "c"),
+        );
+    }
+    let env = env_with(&src, &dst);
+    env.run(&["backup", "work"]).assert_success();
+    // Half of it is on the target already, so the restore has to look at the
+    // target folder (EXAMINE) before it appends.
+    let mut t = dst.client("alice");
+    for m in s.fetch_all("INBOX").iter().step_by(2) {
+        t.append("INBOX", &["\\Seen"], Some(&m.internaldate), &m.bytes);
+    }
+    let proxy = FaultProxy::start(dst.imap_port(), Fault::CourierAppend);
+    env.add_account_via("courier", &proxy, &dst, "alice");
+
+    let r = env.run(&["restore", "courier", "--from", "work"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(appended(&r.stdout), 15, "{r}");
+    assert_eq!(already_there(&r.stdout), 15, "{r}");
+    assert_eq!(refused(&r.stdout), 0, "{r}");
+    assert_eq!(folder_state(&mut t, "INBOX"), folder_state(&mut s, "INBOX"));
+    let commands = proxy.commands();
+    assert!(
+        commands.iter().any(|c| c.starts_with("EXAMINE")),
+        "the target was looked at: {commands:?}"
+    );
+}
+
+#[test]
+fn courier_fault_refuses_append_into_the_open_mailbox() {
+    let dst = target_server();
+    let proxy = FaultProxy::start(dst.imap_port(), Fault::CourierAppend);
+    let mut c = TestClient::connect_plain(proxy.port(), "alice", dst.password("alice"));
+    let m = gen_message(1, 500, "open");
+    assert!(c.try_append("INBOX", &m).contains("OK"));
+    c.raw_command("EXAMINE INBOX");
+    let no = c.try_append("INBOX", &m);
+    assert!(no.contains("NO Current box is selected READ-ONLY"), "{no}");
+    c.raw_command("CLOSE");
+    assert!(c.try_append("INBOX", &m).contains("OK"));
+    assert_eq!(count(&mut dst.client("alice"), "INBOX"), 2);
+}
+
+#[test]
+fn every_way_of_appending_gives_the_same_exact_mail() {
+    // MULTIAPPEND with LITERAL+ (Dovecot as it is), APPENDs sent without
+    // waiting (no MULTIAPPEND), and one at a time (neither).
+    let src = source_server();
+    let mut s = src.client("alice");
+    s.create("Work");
+    let n = 450;
+    for i in 0..n {
+        let folder = if i % 3 == 0 { "Work" } else { "INBOX" };
+        let flags: &[&str] = if i % 2 == 0 {
+            &["\\Seen"]
+        } else {
+            &["\\Flagged"]
+        };
+        s.append(
+            folder,
+            flags,
+            Some(&gen_internaldate(i)),
+            &gen_message(i, 600 + i * 37, "w"),
+        );
+    }
+    let env = Env::new();
+    env.add_account("work", &src, "alice");
+    env.run(&["backup", "work"]).assert_success();
+    for (name, hidden) in [
+        ("multi", ""),
+        ("pipelined", "MULTIAPPEND"),
+        ("single", "MULTIAPPEND LITERAL+ LITERAL-"),
+    ] {
+        let dst = target_server();
+        let fault = if hidden.is_empty() {
+            Fault::None
+        } else {
+            Fault::RemoveCapability(hidden.into())
+        };
+        let proxy = FaultProxy::start(dst.imap_port(), fault);
+        env.add_account_via(name, &proxy, &dst, "alice");
+        let r = env.run(&["restore", name, "--from", "work", "--jobs", "1"]);
+        assert_eq!(r.code, 0, "{name}: {r}");
+        assert_eq!(appended(&r.stdout), n as u64, "{name}: {r}");
+        let mut t = dst.client("alice");
+        assert_eq!(
+            folder_state(&mut t, "INBOX"),
+            folder_state(&mut s, "INBOX"),
+            "{name}"
+        );
+        assert_eq!(
+            folder_state(&mut t, "INBOX.Work"),
+            folder_state(&mut s, "Work"),
+            "{name}"
+        );
+        let appends = append_commands(&proxy);
+        match name {
+            // 300 + 150 messages in batches of at most 200.
+            "multi" => assert!(appends <= 4, "{name}: {appends} APPEND commands"),
+            _ => assert_eq!(appends, n, "{name}"),
+        }
+        let r = env.run(&["restore", name, "--from", "work"]);
+        assert_eq!(appended(&r.stdout), 0, "{name}: {r}");
+    }
 }

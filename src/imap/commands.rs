@@ -36,6 +36,15 @@ pub struct QuotaResource {
     pub limit: u64,
 }
 
+/// One message of a [`Connection::multiappend`] or
+/// [`Connection::append_pipelined`] batch.
+#[derive(Clone, Copy, Debug)]
+pub struct AppendMessage<'a> {
+    pub flags: &'a Flags,
+    pub date: Option<&'a InternalDate>,
+    pub bytes: &'a [u8],
+}
+
 /// What [`Connection::fetch_identity`] returns for one message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageIdentity {
@@ -319,6 +328,7 @@ impl Connection {
         state.uidvalidity =
             uidvalidity.ok_or_else(|| c.missing("no UIDVALIDITY in the response"))?;
         self.selected = Some(raw.to_string());
+        self.writable = command == "SELECT";
         Ok(state)
     }
 
@@ -603,19 +613,151 @@ impl Connection {
         date: Option<&InternalDate>,
         bytes: &[u8],
     ) -> Result<Option<Uid>, ImapError> {
+        self.leave_if_selected(raw_mailbox).await?;
         let binary = bytes.contains(&0) && self.caps.has("BINARY");
-        let mut cmd = Cmd::new("APPEND").arg(raw_mailbox);
-        cmd = cmd.text(&format!(
+        let cmd = Self::append_args(Cmd::new("APPEND").arg(raw_mailbox), flags, date)
+            .literal(Cow::Borrowed(bytes), binary);
+        let c = ctx(&self.ep.host, "APPEND", Some(raw_mailbox));
+        let done = self.wire.run(&c, cmd, &mut |_| Ok(())).await?;
+        Ok(done.append_uid())
+    }
+
+    /// Leaves the selected mailbox without expunging anything: UNSELECT
+    /// (RFC 3691) when offered; else CLOSE, which expunges only a mailbox
+    /// opened read-write, so one opened with SELECT is first opened again
+    /// with EXAMINE. Nothing to do when no mailbox is selected.
+    pub async fn unselect(&mut self) -> Result<(), ImapError> {
+        let Some(raw) = self.selected.clone() else {
+            return Ok(());
+        };
+        if self.caps.has("UNSELECT") {
+            let c = ctx(&self.ep.host, "UNSELECT", Some(&raw));
+            self.wire
+                .run(&c, Cmd::new("UNSELECT"), &mut |_| Ok(()))
+                .await?;
+        } else {
+            if self.writable {
+                self.examine(&raw).await?;
+            }
+            let c = ctx(&self.ep.host, "CLOSE", Some(&raw));
+            self.wire
+                .run(&c, Cmd::new("CLOSE"), &mut |_| Ok(()))
+                .await?;
+        }
+        self.selected = None;
+        self.writable = false;
+        Ok(())
+    }
+
+    /// Some servers (Courier) refuse an APPEND into the mailbox the session
+    /// has open, and RFC 3501 leaves it to them: an APPEND never goes to the
+    /// selected mailbox.
+    async fn leave_if_selected(&mut self, raw_mailbox: &str) -> Result<(), ImapError> {
+        if self.selected.as_deref() == Some(raw_mailbox) {
+            self.unselect().await?;
+        }
+        Ok(())
+    }
+
+    fn append_args<'a>(cmd: Cmd<'a>, flags: &Flags, date: Option<&InternalDate>) -> Cmd<'a> {
+        let mut cmd = cmd.text(&format!(
             " ({})",
             flags.iter().collect::<Vec<_>>().join(" ")
         ));
         if let Some(d) = date {
             cmd = cmd.text(&format!(" \"{}\"", d.to_imap()));
         }
-        let cmd = cmd.text(" ").literal(Cow::Borrowed(bytes), binary);
+        cmd.text(" ")
+    }
+
+    /// MULTIAPPEND (RFC 3502): every message of `batch` in one APPEND
+    /// command, which the server takes whole or not at all. The UIDs it gave
+    /// them, in order, when it says (APPENDUID); else an empty list. A
+    /// refusal is an [`ImapError::Command`] for the whole batch.
+    pub async fn multiappend(
+        &mut self,
+        raw_mailbox: &str,
+        batch: &[AppendMessage<'_>],
+    ) -> Result<Vec<Uid>, ImapError> {
+        self.require("MULTIAPPEND", "MULTIAPPEND (RFC 3502)")?;
+        self.leave_if_selected(raw_mailbox).await?;
+        let binary_ok = self.caps.has("BINARY");
+        let mut cmd = Cmd::new("APPEND").arg(raw_mailbox);
+        for m in batch {
+            cmd = Self::append_args(cmd, m.flags, m.date)
+                .literal(Cow::Borrowed(m.bytes), binary_ok && m.bytes.contains(&0));
+        }
         let c = ctx(&self.ep.host, "APPEND", Some(raw_mailbox));
-        let done = self.wire.run(&c, cmd, &mut |_| Ok(())).await?;
-        Ok(done.append_uid)
+        let tag = self.wire.send(&c, &mut cmd).await?;
+        drop(cmd);
+        let (_, done) = self
+            .wire
+            .finish_one_of(&c, &[tag], batch.len(), &mut |_| Ok(()))
+            .await?;
+        let done = done.map_err(|sr| c.command_error(sr))?;
+        Ok(if done.append_uids.len() == batch.len() {
+            done.append_uids
+        } else {
+            Vec::new()
+        })
+    }
+
+    /// One APPEND per message, sent one after another without waiting for
+    /// each answer (all literals LITERAL+), with at most `window` bytes of
+    /// messages whose answer has not come yet. Each message's own answer:
+    /// its UID (APPENDUID) or the server's refusal. `Err` only for the
+    /// session (network, timeout): what was in flight is then unknown, and
+    /// the caller checks the target before sending it again.
+    pub async fn append_pipelined(
+        &mut self,
+        raw_mailbox: &str,
+        batch: &[AppendMessage<'_>],
+        window: u64,
+    ) -> Result<Vec<Result<Option<Uid>, ImapError>>, ImapError> {
+        self.leave_if_selected(raw_mailbox).await?;
+        let binary_ok = self.caps.has("BINARY");
+        let c = ctx(&self.ep.host, "APPEND", Some(raw_mailbox));
+        let mut results: Vec<Option<Result<Option<Uid>, ImapError>>> =
+            (0..batch.len()).map(|_| None).collect();
+        // (tag, index in batch, bytes)
+        let mut in_flight: Vec<(String, usize, u64)> = Vec::new();
+        let mut bytes_in_flight = 0u64;
+        let mut next = 0;
+        while next < batch.len() || !in_flight.is_empty() {
+            let can_send = next < batch.len()
+                && (in_flight.is_empty()
+                    || bytes_in_flight + batch[next].bytes.len() as u64 <= window);
+            if can_send {
+                let m = &batch[next];
+                let mut cmd =
+                    Self::append_args(Cmd::new("APPEND").arg(raw_mailbox), m.flags, m.date)
+                        .literal(Cow::Borrowed(m.bytes), binary_ok && m.bytes.contains(&0));
+                if !in_flight.is_empty() && !self.wire.sends_without_waiting(&cmd) {
+                    // A synchronising literal waits for `+`: only alone.
+                } else {
+                    let tag = self.wire.send(&c, &mut cmd).await?;
+                    in_flight.push((tag, next, m.bytes.len() as u64));
+                    bytes_in_flight += m.bytes.len() as u64;
+                    next += 1;
+                    continue;
+                }
+            }
+            let tags: Vec<String> = in_flight.iter().map(|t| t.0.clone()).collect();
+            let (i, done) = self
+                .wire
+                .finish_one_of(&c, &tags, 1, &mut |_| Ok(()))
+                .await?;
+            let (_, at, len) = in_flight.remove(i);
+            bytes_in_flight -= len;
+            results[at] = Some(match done {
+                Ok(ok) => Ok(ok.append_uid()),
+                Err(sr) => Err(c.command_error(sr)),
+            });
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every APPEND was answered"))
+            .collect())
     }
 
     /// [`append`](Self::append) for a message too big to hold in memory:
@@ -636,19 +778,13 @@ impl Connection {
         contains_nul: bool,
         source: &mut (dyn AsyncRead + Unpin + Send),
     ) -> Result<Option<Uid>, ImapError> {
+        self.leave_if_selected(raw_mailbox).await?;
         let binary = contains_nul && self.caps.has("BINARY");
-        let mut cmd = Cmd::new("APPEND").arg(raw_mailbox);
-        cmd = cmd.text(&format!(
-            " ({})",
-            flags.iter().collect::<Vec<_>>().join(" ")
-        ));
-        if let Some(d) = date {
-            cmd = cmd.text(&format!(" \"{}\"", d.to_imap()));
-        }
-        let cmd = cmd.text(" ").literal_from(len, source, binary);
+        let cmd = Self::append_args(Cmd::new("APPEND").arg(raw_mailbox), flags, date)
+            .literal_from(len, source, binary);
         let c = ctx(&self.ep.host, "APPEND", Some(raw_mailbox));
         let done = self.wire.run(&c, cmd, &mut |_| Ok(())).await?;
-        Ok(done.append_uid)
+        Ok(done.append_uid())
     }
 
     /// Whether the session can still be used: false after a timeout, a

@@ -60,6 +60,8 @@ pub struct Connection {
     pub(crate) caps: Capabilities,
     /// The mailbox selected or examined last (raw name), for error messages.
     pub(crate) selected: Option<String>,
+    /// The selected mailbox was opened with SELECT (CLOSE would expunge it).
+    pub(crate) writable: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -414,6 +416,7 @@ impl Connection {
             ep: ep.clone(),
             caps,
             selected: None,
+            writable: false,
         })
     }
 

@@ -37,7 +37,7 @@ mod test_server;
 mod tests;
 
 pub use cert::CertInfo;
-pub use commands::{MessageIdentity, QuotaResource, QuotaRoot};
+pub use commands::{AppendMessage, MessageIdentity, QuotaResource, QuotaRoot};
 pub use conn::{Capabilities, ConnectOptions, Connection, Stage};
 pub use error::{BoxError, CertProblem, ErrorKind, ImapError, ServerResponse};
 pub use names::{compress_uid_set, decode_mailbox_name, encode_mailbox_name};

@@ -213,12 +213,49 @@ fn code_name(code: &ResponseCode<'_>) -> &'static str {
 /// What the tagged OK of a command said that callers need.
 #[derive(Debug, Default)]
 pub(crate) struct TaggedOk {
-    /// `[APPENDUID validity uid]` (RFC 4315).
-    pub append_uid: Option<u32>,
+    /// `[APPENDUID validity uid-set]` (RFC 4315): the new UIDs in the order
+    /// the messages were given (one for APPEND, one per message for
+    /// MULTIAPPEND); empty without UIDPLUS.
+    pub append_uids: Vec<u32>,
+}
+
+impl TaggedOk {
+    pub fn append_uid(&self) -> Option<u32> {
+        self.append_uids.first().copied()
+    }
+}
+
+/// The UIDs of an APPENDUID set, ranges expanded in order (`3:5` is 3, 4, 5;
+/// `5:3` the same set), at most `limit` of them: a server cannot make us
+/// hold more UIDs than messages were sent.
+fn expand_uid_set(set: &[UidSetMember], limit: usize) -> Vec<u32> {
+    let mut out = Vec::new();
+    for m in set {
+        match m {
+            UidSetMember::Uid(u) => out.push(*u),
+            UidSetMember::UidRange(r) => {
+                let (a, b) = (*r.start().min(r.end()), *r.start().max(r.end()));
+                let mut u = a;
+                while out.len() < limit {
+                    out.push(u);
+                    if u == b {
+                        break;
+                    }
+                    u += 1;
+                }
+            }
+        }
+        if out.len() >= limit {
+            out.truncate(limit);
+            break;
+        }
+    }
+    out
 }
 
 enum Step {
-    Ok(TaggedOk),
+    /// The command at this index of those waited for completed.
+    Finished(usize, Result<TaggedOk, ServerResponse>),
     /// `None`: continuation received; `Some`: tagged NO/BAD.
     Done(Option<ServerResponse>),
     Bye(ServerResponse),
@@ -430,7 +467,7 @@ impl Wire {
                 Step::Done(None) => return Ok(()),
                 Step::Done(Some(sr)) => return Err(ctx.command_error(sr)),
                 Step::Bye(sr) => self.bye = Some(sr),
-                Step::Ok(_) | Step::Challenge(_) | Step::Other => {}
+                Step::Finished(..) | Step::Challenge(_) | Step::Other => {}
             }
         }
     }
@@ -514,6 +551,36 @@ impl Wire {
         let mut cmd = cmd;
         let tag = self.send(ctx, &mut cmd).await?;
         drop(cmd);
+        let (_, done) = self.finish_one_of(ctx, &[tag], usize::MAX, handler).await?;
+        done.map_err(|sr| ctx.command_error(sr))
+    }
+
+    /// Whether every literal of `cmd` goes without waiting for the server's
+    /// `+` (LITERAL+, or LITERAL- for small ones): only such commands can be
+    /// sent while others are still in flight.
+    pub fn sends_without_waiting(&self, cmd: &Cmd<'_>) -> bool {
+        cmd.pieces.iter().all(|p| match p {
+            Piece::Text(_) => true,
+            Piece::Literal { data, .. } => {
+                self.literal_plus || (self.literal_minus && data.len() <= 4096)
+            }
+            Piece::Stream { len, .. } => self.literal_plus || (self.literal_minus && *len <= 4096),
+            Piece::AfterContinuation(_) => false,
+        })
+    }
+
+    /// Reads responses until one of the commands tagged `tags` completes,
+    /// and says which (its index in `tags`) and how: the tagged OK, or the
+    /// server's NO/BAD. Untagged responses go to `handler` as in
+    /// [`run`](Self::run). `uid_limit` caps the UIDs taken from an
+    /// APPENDUID (the number of messages that command sent).
+    pub async fn finish_one_of(
+        &mut self,
+        ctx: &Ctx<'_>,
+        tags: &[String],
+        uid_limit: usize,
+        handler: &mut (dyn FnMut(&Response<'_>) -> Result<(), ImapError> + Send),
+    ) -> Result<(usize, Result<TaggedOk, ServerResponse>), ImapError> {
         let mut deferred: Option<ImapError> = None;
         loop {
             let step = self
@@ -522,27 +589,33 @@ impl Wire {
                         tag: t,
                         status,
                         outcome,
-                    } if t.0 == tag => match status {
-                        Status::Ok => Step::Ok(TaggedOk {
-                            append_uid: match &outcome.code {
-                                Some(ResponseCode::AppendUid(_, set)) => {
-                                    set.first().map(|m| match m {
-                                        UidSetMember::Uid(u) => *u,
-                                        UidSetMember::UidRange(r) => *r.start(),
-                                    })
-                                }
-                                _ => None,
-                            },
-                        }),
-                        _ => Step::Done(Some(server_response(
-                            status,
-                            outcome.code.as_ref(),
-                            outcome.information.as_deref(),
-                        ))),
+                    } => match tags.iter().position(|x| *x == t.0) {
+                        None => Step::Other,
+                        Some(i) => match status {
+                            Status::Ok => Step::Finished(
+                                i,
+                                Ok(TaggedOk {
+                                    append_uids: match &outcome.code {
+                                        Some(ResponseCode::AppendUid(_, set)) => {
+                                            expand_uid_set(set, uid_limit)
+                                        }
+                                        _ => Vec::new(),
+                                    },
+                                }),
+                            ),
+                            _ => Step::Finished(
+                                i,
+                                Err(server_response(
+                                    status,
+                                    outcome.code.as_ref(),
+                                    outcome.information.as_deref(),
+                                )),
+                            ),
+                        },
                     },
                     // A stale completion of an earlier command (after a timeout
                     // the session is never reused, so this should not happen).
-                    Response::Done { .. } | Response::Continue(_) => Step::Other,
+                    Response::Continue(_) => Step::Other,
                     Response::Data {
                         status: Status::Bye,
                         outcome,
@@ -562,15 +635,15 @@ impl Wire {
                 })
                 .await?;
             match step {
-                Step::Ok(ok) => {
+                Step::Finished(i, Ok(ok)) => {
                     return match deferred {
                         Some(e) => Err(e),
-                        None => Ok(ok),
+                        None => Ok((i, Ok(ok))),
                     }
                 }
-                Step::Done(Some(sr)) => return Err(ctx.command_error(sr)),
+                Step::Finished(i, Err(sr)) => return Ok((i, Err(sr))),
                 Step::Bye(sr) => self.bye = Some(sr),
-                Step::Done(None) | Step::Challenge(_) | Step::Other => {}
+                Step::Done(_) | Step::Challenge(_) | Step::Other => {}
             }
         }
     }
@@ -599,7 +672,7 @@ impl Wire {
                         status,
                         outcome,
                     } if t.0 == tag => match status {
-                        Status::Ok => Step::Ok(TaggedOk::default()),
+                        Status::Ok => Step::Finished(0, Ok(TaggedOk::default())),
                         _ => Step::Done(Some(server_response(
                             status,
                             outcome.code.as_ref(),
@@ -629,8 +702,10 @@ impl Wire {
                 .await
                 .map_err(|e| (e, challenge.clone()))?;
             match step {
-                Step::Ok(_) => return Ok(()),
-                Step::Done(Some(sr)) => return Err((ctx.command_error(sr), challenge)),
+                Step::Finished(_, Ok(_)) => return Ok(()),
+                Step::Finished(_, Err(sr)) | Step::Done(Some(sr)) => {
+                    return Err((ctx.command_error(sr), challenge))
+                }
                 Step::Challenge(text) => {
                     challenge = Some(text);
                     let line = format!("{error_reply}\r\n");

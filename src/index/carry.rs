@@ -17,7 +17,8 @@ pub struct Carried {
 }
 
 /// (what, statements). Columns are named: the old file may be of an older
-/// schema (any since migration 0004).
+/// schema (any since migration 0004); where a table changed since, the
+/// statement for the older form is in [`OLDER_FORMS`].
 const TABLES: &[(&str, &str)] = &[
     (
         "accounts",
@@ -27,8 +28,8 @@ const TABLES: &[(&str, &str)] = &[
     (
         "restore map",
         "INSERT OR IGNORE INTO main.restored
-            (target_account, target_mailbox, blob_id, uidvalidity, uid, restored_at)
-         SELECT target_account, target_mailbox, blob_id, uidvalidity, uid, restored_at
+            (target_account, target_mailbox, blob_id, copy, uidvalidity, uid, flags, restored_at)
+         SELECT target_account, target_mailbox, blob_id, copy, uidvalidity, uid, flags, restored_at
          FROM old.restored",
     ),
     (
@@ -69,6 +70,17 @@ const TABLES: &[(&str, &str)] = &[
     ),
 ];
 
+/// What to run instead when a table's statement fails on an old file of an
+/// older schema.
+const OLDER_FORMS: &[(&str, &str)] = &[(
+    // Before migration 0009: one copy of each message, flags not known.
+    "restore map",
+    "INSERT OR IGNORE INTO main.restored
+        (target_account, target_mailbox, blob_id, copy, uidvalidity, uid, flags, restored_at)
+     SELECT target_account, target_mailbox, blob_id, 0, uidvalidity, uid, NULL, restored_at
+     FROM old.restored",
+)];
+
 /// A path as the path part of an SQLite `file:` URI.
 fn uri_path(p: &Path) -> String {
     let mut out = String::new();
@@ -95,18 +107,27 @@ impl Index {
             }];
         }
         let mut out = Vec::new();
+        let run = |sql: &str| -> rusqlite::Result<u64> {
+            let tx = rusqlite::Transaction::new_unchecked(
+                &self.conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let before = tx.total_changes();
+            tx.execute_batch(sql)?;
+            let n = tx.total_changes() - before;
+            tx.commit()?;
+            Ok(n)
+        };
         for (what, sql) in TABLES {
-            let result = (|| -> rusqlite::Result<u64> {
-                let tx = rusqlite::Transaction::new_unchecked(
-                    &self.conn,
-                    rusqlite::TransactionBehavior::Immediate,
-                )?;
-                let before = tx.total_changes();
-                tx.execute_batch(sql)?;
-                let n = tx.total_changes() - before;
-                tx.commit()?;
-                Ok(n)
-            })();
+            let mut result = run(sql);
+            if result.is_err() {
+                for (_, older) in OLDER_FORMS.iter().filter(|(w, _)| w == what) {
+                    if let Ok(n) = run(older) {
+                        result = Ok(n);
+                        break;
+                    }
+                }
+            }
             out.push(Carried {
                 what,
                 result: result.map_err(|e| e.to_string()),

@@ -75,7 +75,7 @@ pub fn error_text(e: &IndexError) -> String {
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How many migrations this release has (`migrations/`).
-const MIGRATION_COUNT: usize = 8;
+const MIGRATION_COUNT: usize = 9;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -87,6 +87,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0006_search_fold.sql")),
         M::up(include_str!("../../migrations/0007_keys.sql")),
         M::up(include_str!("../../migrations/0008_search_moved.sql")),
+        M::up(include_str!("../../migrations/0009_restore_copies.sql")),
     ])
 }
 
@@ -99,6 +100,21 @@ fn migration_count_is_the_number_of_migrations() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(v as usize, MIGRATION_COUNT);
+}
+
+/// After an upgrade that dropped tables (the old search index was most of an
+/// index of format 1), gives the room they took back to the file system:
+/// `VACUUM` writes the live pages into a new file under SQLite's own
+/// crash-safe journal, so an interrupted one leaves the upgraded index as it
+/// was. Only when a quarter or more of the file is free.
+fn give_back_free_pages(conn: &Connection) -> Result<()> {
+    let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+    let free: i64 = conn.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+    if free * 4 >= pages && free >= 8 {
+        conn.execute_batch("VACUUM")?;
+        conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+    }
+    Ok(())
 }
 
 /// A blob's key in the index is where its record is: `pack * 2^40 + offset`
@@ -216,12 +232,16 @@ impl Index {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let before: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         migrations()
             .to_latest(&mut conn)
             .map_err(|source| IndexError::Migrate {
                 path: path.display().to_string(),
                 source,
             })?;
+        if before > 0 && (before as usize) < MIGRATION_COUNT {
+            give_back_free_pages(&conn)?;
+        }
         Ok(Index { conn })
     }
 

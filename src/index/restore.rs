@@ -8,44 +8,52 @@ use std::collections::HashMap;
 use rusqlite::params;
 
 use super::{blob_id, Index, Result};
-use crate::model::{BlobId, Uid};
+use crate::model::{BlobId, Flags, Uid};
 
-/// Where a stored message went on a target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a stored message (one copy of it) went on a target.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RestoredUid {
     pub blob: BlobId,
+    /// Which copy of the message in that folder (0, 1, …).
+    pub copy: u32,
     pub uidvalidity: u32,
     pub uid: Uid,
+    /// The flags mailkeep gave the target copy or last set it to; `None`:
+    /// not known (found there, or recorded by an older release).
+    pub flags: Option<Flags>,
 }
 
 impl Index {
-    /// Everything recorded for one target folder, by blob.
+    /// Everything recorded for one target folder, by (blob, copy).
     pub fn restored_in(
         &self,
         target_account: &str,
         target_mailbox: &str,
-    ) -> Result<HashMap<BlobId, RestoredUid>> {
+    ) -> Result<HashMap<(BlobId, u32), RestoredUid>> {
         let mut st = self.conn.prepare_cached(
-            "SELECT blob_id, uidvalidity, uid FROM restored
+            "SELECT blob_id, copy, uidvalidity, uid, flags FROM restored
              WHERE target_account = ?1 AND target_mailbox = ?2",
         )?;
         let rows = st.query_map(params![target_account, target_mailbox], |r| {
             Ok(RestoredUid {
                 blob: blob_id(r.get::<_, Vec<u8>>(0)?),
-                uidvalidity: r.get(1)?,
-                uid: r.get(2)?,
+                copy: r.get(1)?,
+                uidvalidity: r.get(2)?,
+                uid: r.get(3)?,
+                flags: r.get::<_, Option<String>>(4)?.map(|f| Flags::from_text(&f)),
             })
         })?;
         let mut out = HashMap::new();
         for row in rows {
             let row = row?;
-            out.insert(row.blob, row);
+            out.insert((row.blob, row.copy), row);
         }
         Ok(out)
     }
 
     /// Records a batch of appended (or found) messages in one transaction; a
-    /// later record for the same (account, folder, blob) replaces the earlier.
+    /// later record for the same (account, folder, blob, copy) replaces the
+    /// earlier.
     pub fn record_restored(
         &self,
         target_account: &str,
@@ -59,19 +67,22 @@ impl Index {
         let tx = super::write_tx(&self.conn)?;
         {
             let mut st = tx.prepare_cached(
-                "INSERT INTO restored (target_account, target_mailbox, blob_id, uidvalidity, uid, restored_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(target_account, target_mailbox, blob_id) DO UPDATE SET
+                "INSERT INTO restored
+                    (target_account, target_mailbox, blob_id, copy, uidvalidity, uid, flags, restored_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(target_account, target_mailbox, blob_id, copy) DO UPDATE SET
                     uidvalidity = excluded.uidvalidity, uid = excluded.uid,
-                    restored_at = excluded.restored_at",
+                    flags = excluded.flags, restored_at = excluded.restored_at",
             )?;
             for e in entries {
                 st.execute(params![
                     target_account,
                     target_mailbox,
                     &e.blob.0[..],
+                    e.copy,
                     e.uidvalidity,
                     e.uid,
+                    e.flags.as_ref().map(|f| f.to_text()),
                     at
                 ])?;
             }
@@ -93,8 +104,10 @@ mod tests {
         let b = BlobId::of(b"b");
         let entry = |blob, uid| RestoredUid {
             blob,
+            copy: 0,
             uidvalidity: 7,
             uid,
+            flags: None,
         };
         ix.record_restored("new", "INBOX.Work", &[entry(a, 1), entry(b, 2)], 10)
             .unwrap();
@@ -102,7 +115,7 @@ mod tests {
             .unwrap();
         let got = ix.restored_in("new", "INBOX.Work").unwrap();
         assert_eq!(got.len(), 2);
-        assert_eq!(got[&a].uid, 5);
+        assert_eq!(got[&(a, 0)].uid, 5);
         assert!(ix.restored_in("new", "INBOX").unwrap().is_empty());
         assert!(ix.restored_in("other", "INBOX.Work").unwrap().is_empty());
         // `repair` builds a new index from the packs and carries the map over.

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -307,18 +306,18 @@ async fn worker(
 struct Indexer {
     task: tokio::task::JoinHandle<Result<u64, OpError>>,
     progress: tokio::sync::mpsc::UnboundedReceiver<(u64, u64)>,
-    done: Arc<AtomicBool>,
+    done: Arc<crate::ops::search::Finish>,
 }
 
 impl Indexer {
     fn start(root: PathBuf, interrupt: &Interrupt) -> Indexer {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
-        let done = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(crate::ops::search::Finish::default());
         let (until, stop) = (done.clone(), interrupt.clone());
         let task = tokio::task::spawn_blocking(move || {
             crate::ops::search::index_while(
                 &root,
-                &|| until.load(Ordering::SeqCst),
+                &until,
                 &|| stop.is_raised(),
                 &mut |done, total| {
                     let _ = tx.send((done, total));
@@ -334,7 +333,7 @@ impl Indexer {
 
     /// Lets it index what is left, and waits for it.
     async fn finish(mut self, account: &str, progress: &dyn Progress) -> Result<u64, OpError> {
-        self.done.store(true, Ordering::SeqCst);
+        self.done.set();
         loop {
             tokio::select! {
                 r = &mut self.task => {

@@ -10,11 +10,17 @@
 //!    Message-ID, INTERNALDATE and size (exact, or as CRLF, give or take two
 //!    bytes); without a Message-ID, when a message of that size and date
 //!    serves the same bytes (up to the final line ending).
-//! 3. Otherwise `APPEND`; the APPENDUID goes into a batch that is written to
-//!    the map in one transaction every [`RECORD_EVERY`] messages, at the end
-//!    of the folder and before any error is returned.
+//! 3. The folder is closed (`UNSELECT`, else `CLOSE` of the read-only
+//!    folder, which expunges nothing): an APPEND never goes into the mailbox
+//!    the session has open (Courier refuses it).
+//! 4. The rest is appended in batches ([`BATCH_MESSAGES`], [`BATCH_BYTES`]):
+//!    MULTIAPPEND when offered (a refused batch split until the refused
+//!    message is alone), else APPENDs pipelined with LITERAL+, else one at a
+//!    time. The APPENDUIDs go into a batch that is written to the map in one
+//!    transaction every [`RECORD_EVERY`] messages, at the end of the folder
+//!    and before any error is returned.
 //!
-//! A crash between 3's APPEND and its record leaves a message the map does
+//! A crash between 4's APPEND and its record leaves a message the map does
 //! not know; the next run finds it in step 2 and records it. So the map is
 //! only a cache: losing it costs a re-check, never a duplicate.
 
@@ -27,7 +33,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::imap::{Connection, ImapError};
+use crate::imap::{AppendMessage, Connection, ImapError};
 use crate::index::{MailboxRow, RestoredUid, StoredMessage};
 use crate::model::{BlobId, InternalDate, Uid};
 use crate::store::now;
@@ -42,6 +48,14 @@ use plan::{FolderPlan, Item, Selection, TargetShape, ToFolder};
 pub const RECORD_EVERY: usize = 50;
 /// … and at least this often (time).
 const RECORD_AFTER: Duration = Duration::from_secs(2);
+/// A batch of appends holds at most this many messages …
+const BATCH_MESSAGES: usize = 200;
+/// … and this many bytes (unless one message alone is bigger): what a
+/// connection holds in memory while it appends.
+const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+/// APPENDs sent without waiting (LITERAL+, no MULTIAPPEND): at most this
+/// many bytes of messages whose answer has not come.
+const PIPELINE_BYTES: u64 = 4 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct RestoreOptions {
@@ -301,7 +315,7 @@ async fn worker(
             break;
         };
         progress.folder_started(&plan.target, plan.items.len() as u64, plan.bytes());
-        let mut done: HashSet<BlobId> = HashSet::new();
+        let mut done: HashSet<(BlobId, u32)> = HashSet::new();
         let mut attempt = 0u32;
         loop {
             let c = match ensure_connected(&mut conn, login, &mut attempt, opts.retries).await {
@@ -371,7 +385,7 @@ struct FolderRun<'a> {
     progress: &'a dyn RestoreProgress,
     report: &'a mut FolderReport,
     /// Messages settled (appended, found, refused) in earlier attempts too.
-    done: &'a mut HashSet<BlobId>,
+    done: &'a mut HashSet<(BlobId, u32)>,
     batch: Vec<RestoredUid>,
     last_flush: Instant,
     uidvalidity: u32,
@@ -388,6 +402,8 @@ impl FolderRun<'_> {
             }
             return Ok(());
         }
+        // 1. What the target holds, read with the folder open read-only; every
+        //    message decided before anything is appended.
         let state = self.conn.examine(raw).await?;
         self.uidvalidity = state.uidvalidity;
         let recorded = {
@@ -404,88 +420,216 @@ impl FolderRun<'_> {
         };
         let mut target = TargetIndex::new(&listing);
         drop(listing);
-
-        for item in &self.plan.items {
-            if self.done.contains(&item.blob) {
+        let plan = self.plan;
+        let mut to_append: Vec<&Item> = Vec::new();
+        for item in &plan.items {
+            if self.done.contains(&item.key()) {
                 continue;
             }
-            // 1. The map says it is there, and the target still has that UID.
-            if let Some(r) = recorded.get(&item.blob) {
+            // The map says it is there, and the target still has that UID.
+            if let Some(r) = recorded.get(&item.key()) {
                 if r.uidvalidity == state.uidvalidity && target.claim_uid(r.uid) {
                     self.settled(item, Settled::AlreadyThere, None);
                     continue;
                 }
             }
-            if item.size >= big::STREAM_FROM {
-                // Too big to hold in memory: the same steps, streamed.
-                self.restore_big(&mut target, item).await?;
+            if target.is_empty() {
+                to_append.push(item);
+                continue;
+            }
+            // The target has it already (not put there by us, or a crash
+            // before the record was written).
+            let found = if item.size >= big::STREAM_FROM {
+                let scan = big::scan(self.store, item.blob).await?;
+                self.find_big_on_target(&mut target, item, &scan).await?
+            } else {
+                let bytes = read_blob(self.store, item.blob).await?;
+                self.find_on_target(&mut target, item, &bytes).await?
+            };
+            match found {
+                Some(uid) => self.settled(item, Settled::AlreadyThere, Some(uid)),
+                None => to_append.push(item),
+            }
+        }
+        drop(target);
+        self.flush().await?;
+        // Never APPEND into the mailbox the session has open: some servers
+        // (Courier) refuse every such APPEND.
+        self.conn.unselect().await?;
+        if self.dry_run {
+            for item in to_append {
+                self.settled(item, Settled::Appended, None);
+            }
+            return Ok(());
+        }
+        // 2. Append the rest, in batches.
+        let mut rest = to_append.as_slice();
+        while !rest.is_empty() {
+            if rest[0].size >= big::STREAM_FROM {
+                // Too big to hold in memory: alone, streamed from the store.
+                self.append_big_item(rest[0]).await?;
+                rest = &rest[1..];
                 self.maybe_flush().await?;
                 continue;
             }
-            let bytes = read_blob(self.store, item.blob).await?;
-            // 2. The target has it already (not filled by us, or a crash
-            //    before the record was written).
-            if let Some(uid) = self.find_on_target(&mut target, item, &bytes).await? {
-                self.settled(item, Settled::AlreadyThere, Some(uid));
-                continue;
-            }
-            if self.dry_run {
-                self.settled(item, Settled::Appended, None);
-                continue;
-            }
-            // 3. Append the exact bytes; CRLF only if they are refused.
-            match self
-                .conn
-                .append(raw, &item.flags, Some(&item.internaldate), &bytes)
-                .await
+            let mut n = 0;
+            let mut bytes = 0u64;
+            while n < rest.len()
+                && rest[n].size < big::STREAM_FROM
+                && n < BATCH_MESSAGES
+                && (n == 0 || bytes + rest[n].size <= BATCH_BYTES)
             {
-                Ok(uid) => self.settled(item, Settled::Appended, uid),
-                Err(e) if is_refusal(&e) => {
-                    let crlf = crlf_form(&bytes);
-                    let mut reason = e;
-                    if crlf.as_ref() != bytes.as_slice() {
-                        match self
-                            .conn
-                            .append(raw, &item.flags, Some(&item.internaldate), &crlf)
-                            .await
-                        {
-                            Ok(uid) => {
-                                self.settled(item, Settled::Converted, uid);
-                                self.maybe_flush().await?;
-                                continue;
-                            }
-                            Err(e2) if is_refusal(&e2) => reason = e2,
-                            Err(e2) => return Err(e2.into()),
-                        }
-                    }
-                    self.report
-                        .refused
-                        .push(refused(&self.plan.target, item, &bytes, &reason));
-                    self.settled(item, Settled::Refused, None);
-                }
-                Err(e) => return Err(e.into()),
+                bytes += rest[n].size;
+                n += 1;
             }
+            let (batch, after) = rest.split_at(n);
+            let ids: Vec<BlobId> = batch.iter().map(|i| i.blob).collect();
+            let contents = read_blobs(self.store, ids).await?;
+            self.append_batch(batch, &contents).await?;
+            rest = after;
             self.maybe_flush().await?;
         }
         Ok(())
     }
 
-    /// Steps 2 and 3 for a message of [`big::STREAM_FROM`] bytes or more,
-    /// never held in memory (see [`big`]). Same decisions as for a small one.
-    async fn restore_big(
+    /// Appends a batch of small messages the fastest way the target offers:
+    /// MULTIAPPEND (one command; a refused batch is split in halves until the
+    /// refused message is alone), else APPENDs sent without waiting for each
+    /// answer (LITERAL+), else one at a time. A refused message is tried
+    /// alone in CRLF form, then reported.
+    async fn append_batch(
         &mut self,
-        target: &mut TargetIndex,
-        item: &Item,
+        batch: &[&Item],
+        contents: &[Vec<u8>],
     ) -> Result<(), FolderError> {
+        let raw = self.plan.target_raw.clone();
+        let multi = self.conn.capabilities().has("MULTIAPPEND");
+        let plus = self.conn.capabilities().has("LITERAL+");
+        if batch.len() > 1 && multi {
+            // Ranges of the batch still to send, first ones last.
+            let mut stack = vec![(0, batch.len())];
+            while let Some((a, b)) = stack.pop() {
+                if b - a == 1 {
+                    self.append_one(batch[a], &contents[a]).await?;
+                    continue;
+                }
+                let msgs: Vec<AppendMessage<'_>> = (a..b)
+                    .map(|i| AppendMessage {
+                        flags: &batch[i].flags,
+                        date: Some(&batch[i].internaldate),
+                        bytes: &contents[i],
+                    })
+                    .collect();
+                match self.conn.multiappend(&raw, &msgs).await {
+                    Ok(uids) => {
+                        for (k, i) in (a..b).enumerate() {
+                            self.settled(batch[i], Settled::Appended, uids.get(k).copied());
+                        }
+                    }
+                    Err(e) if is_refusal(&e) => {
+                        // One of them (at least) is refused; nothing was stored.
+                        let mid = a + (b - a) / 2;
+                        stack.push((mid, b));
+                        stack.push((a, mid));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            return Ok(());
+        }
+        if batch.len() > 1 && plus {
+            let msgs: Vec<AppendMessage<'_>> = batch
+                .iter()
+                .zip(contents)
+                .map(|(item, bytes)| AppendMessage {
+                    flags: &item.flags,
+                    date: Some(&item.internaldate),
+                    bytes,
+                })
+                .collect();
+            let results = self
+                .conn
+                .append_pipelined(&raw, &msgs, PIPELINE_BYTES)
+                .await?;
+            drop(msgs);
+            // Every answer is taken in before an error stops the folder, so
+            // what was appended is recorded.
+            let mut stop: Option<ImapError> = None;
+            for (i, r) in results.into_iter().enumerate() {
+                match r {
+                    Ok(uid) => self.settled(batch[i], Settled::Appended, uid),
+                    Err(e) if is_refusal(&e) && stop.is_none() => {
+                        self.append_one_crlf(batch[i], &contents[i], e).await?
+                    }
+                    Err(e) => {
+                        stop.get_or_insert(e);
+                    }
+                }
+            }
+            return match stop {
+                Some(e) => Err(e.into()),
+                None => Ok(()),
+            };
+        }
+        for (item, bytes) in batch.iter().zip(contents) {
+            self.append_one(item, bytes).await?;
+        }
+        Ok(())
+    }
+
+    /// One message alone: the exact bytes; CRLF only if they are refused.
+    async fn append_one(&mut self, item: &Item, bytes: &[u8]) -> Result<(), FolderError> {
+        let raw = self.plan.target_raw.clone();
+        match self
+            .conn
+            .append(&raw, &item.flags, Some(&item.internaldate), bytes)
+            .await
+        {
+            Ok(uid) => {
+                self.settled(item, Settled::Appended, uid);
+                Ok(())
+            }
+            Err(e) if is_refusal(&e) => self.append_one_crlf(item, bytes, e).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The exact bytes were refused (`reason`): the CRLF form once, if it
+    /// differs; else, or if refused too, the message is reported.
+    async fn append_one_crlf(
+        &mut self,
+        item: &Item,
+        bytes: &[u8],
+        reason: ImapError,
+    ) -> Result<(), FolderError> {
+        let raw = self.plan.target_raw.clone();
+        let crlf = crlf_form(bytes);
+        let mut reason = reason;
+        if crlf.as_ref() != bytes {
+            match self
+                .conn
+                .append(&raw, &item.flags, Some(&item.internaldate), &crlf)
+                .await
+            {
+                Ok(uid) => {
+                    self.settled(item, Settled::Converted, uid);
+                    return Ok(());
+                }
+                Err(e2) if is_refusal(&e2) => reason = e2,
+                Err(e2) => return Err(e2.into()),
+            }
+        }
+        self.report
+            .refused
+            .push(refused(&self.plan.target, item, bytes, &reason));
+        self.settled(item, Settled::Refused, None);
+        Ok(())
+    }
+
+    /// A message of [`big::STREAM_FROM`] bytes or more, never held in
+    /// memory (see [`big`]): the exact bytes, then CRLF if refused.
+    async fn append_big_item(&mut self, item: &Item) -> Result<(), FolderError> {
         let scan = big::scan(self.store, item.blob).await?;
-        if let Some(uid) = self.find_big_on_target(target, item, &scan).await? {
-            self.settled(item, Settled::AlreadyThere, Some(uid));
-            return Ok(());
-        }
-        if self.dry_run {
-            self.settled(item, Settled::Appended, None);
-            return Ok(());
-        }
         match self.append_big(item, &scan, false).await {
             Ok(uid) => self.settled(item, Settled::Appended, uid),
             Err(FolderError::Imap(e)) if is_refusal(&e) => {
@@ -638,11 +782,14 @@ impl FolderRun<'_> {
         if let (Some(uid), false) = (uid, self.dry_run) {
             self.batch.push(RestoredUid {
                 blob: item.blob,
+                copy: item.copy,
                 uidvalidity: self.uidvalidity,
                 uid,
+                // Appended with its flags; found there: not known.
+                flags: (how != Settled::AlreadyThere).then(|| item.flags.clone()),
             });
         }
-        self.done.insert(item.blob);
+        self.done.insert(item.key());
         self.progress.message_done(&self.plan.target, item.size);
     }
 
@@ -741,6 +888,17 @@ fn format_date(d: &InternalDate) -> String {
 
 async fn read_blob(store: &SharedStore, id: BlobId) -> Result<Vec<u8>, OpError> {
     Ok(store.run(move |s| s.read_blob(&id)).await?)
+}
+
+/// Several messages read in one turn of the store.
+async fn read_blobs(store: &SharedStore, ids: Vec<BlobId>) -> Result<Vec<Vec<u8>>, OpError> {
+    Ok(store
+        .run(move |s| {
+            ids.iter()
+                .map(|id| s.read_blob(id))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?)
 }
 
 /// One line for the whole restore.

@@ -108,7 +108,7 @@ pub fn index_pending_until(
 /// indexed.
 pub fn index_while(
     root: &std::path::Path,
-    done: &dyn Fn() -> bool,
+    until: &Finish,
     stop: &dyn Fn() -> bool,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u64, OpError> {
@@ -118,7 +118,7 @@ pub fn index_while(
     let mut seen = 0;
     loop {
         // Read before the pass: once done, this pass takes the rest.
-        let last = done();
+        let last = until.is_set();
         indexed += index_pending_until(
             &mut store,
             &search,
@@ -129,8 +129,36 @@ pub fn index_while(
         if last || stop() {
             return Ok(indexed);
         }
-        // New mail becomes visible here as the writer commits it.
-        std::thread::sleep(Duration::from_millis(100));
+        // New mail becomes visible here as the writer commits it; the end
+        // of the fetch wakes it at once.
+        until.wait(Duration::from_millis(100));
+    }
+}
+
+/// A flag one thread sets and another waits for, with a time limit.
+#[derive(Debug, Default)]
+pub struct Finish {
+    set: std::sync::Mutex<bool>,
+    changed: std::sync::Condvar,
+}
+
+impl Finish {
+    pub fn set(&self) {
+        *self.set.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.changed.notify_all();
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.set.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Returns when the flag is set, or after `limit`.
+    pub fn wait(&self, limit: Duration) {
+        let set = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self
+            .changed
+            .wait_timeout_while(set, limit, |set| !*set)
+            .unwrap_or_else(|e| e.into_inner());
     }
 }
 

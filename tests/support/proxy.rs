@@ -36,7 +36,7 @@ pub enum Fault {
     /// once per connection; later commands pass through. A fetch in chunks
     /// (`BODY.PEEK[]<o.n>`) counts each chunk.
     TaggedNoInFetch { after_messages: usize },
-    /// Remove this capability (case-insensitive) from every `* CAPABILITY` response
+    /// Remove these capabilities (space-separated, case-insensitive) from every `* CAPABILITY` response
     /// and every `[CAPABILITY …]` response code (greeting, LOGIN, AUTHENTICATE).
     RemoveCapability(String),
     /// Forward exactly this many server→client bytes, then forward nothing more from
@@ -47,12 +47,18 @@ pub enum Fault {
     /// every other.
     OnlyConnection { n: usize, fault: Box<Fault> },
     /// Refuse APPENDs the way strict servers do, with a tagged `NO` and without
-    /// passing the message on: Cyrus refuses bare LF or CR, NUL bytes and header
+    /// passing the message on (a MULTIAPPEND whole, if one of its messages is
+    /// refused): Cyrus refuses bare LF or CR, NUL bytes and header
     /// lines that are neither fields nor continuations; Yahoo a message that does
     /// not end with CRLF; any server one over its size limit (`max_size`). Other
     /// APPENDs reach the server (sent as LITERAL+, which Dovecot offers; the proxy
     /// answers a synchronising literal's `+` itself). Other commands pass unchanged.
     StrictAppend { max_size: Option<u64> },
+    /// Refuse an APPEND into the mailbox the session has open (SELECT or
+    /// EXAMINE, until CLOSE or UNSELECT) the way Courier-IMAP does, with a
+    /// tagged `NO Current box is selected READ-ONLY.` and without passing the
+    /// message on. Other commands pass unchanged.
+    CourierAppend,
     /// Swallow the `nth` (1-based, counted over the connection) untagged `FETCH`
     /// response that carries a body literal, and pass everything else, the tagged
     /// `OK` included: a server that lists a message but does not send it.
@@ -182,8 +188,9 @@ impl Conn {
         let shared = self.shared.clone();
         // Both directions write to the client: whole writes under one lock.
         let client_lock = Arc::new(Mutex::new(()));
-        let strict = match &fault {
-            Fault::StrictAppend { max_size } => Some(*max_size),
+        let judge = match &fault {
+            Fault::StrictAppend { max_size } => Some(Judge::Strict(*max_size)),
+            Fault::CourierAppend => Some(Judge::Courier),
             _ => None,
         };
         let c2s = {
@@ -194,8 +201,8 @@ impl Conn {
             let tags = fetch_tags.clone();
             let lock = client_lock.clone();
             std::thread::spawn(move || {
-                let _ = if let Some(max_size) = strict {
-                    client_to_server_strict(&client, &server, max_size, &lock)
+                let _ = if let Some(judge) = judge {
+                    client_to_server_judged(&client, &server, judge, &lock, &shared.commands)
                 } else {
                     client_to_server_framed(&client, &server, &tags, &shared.commands)
                 };
@@ -205,7 +212,7 @@ impl Conn {
         let (client, server) = (self.client, self.server);
         let result = match fault {
             Fault::None | Fault::OnlyConnection { .. } => copy_raw(&server, &client).map(|_| true),
-            Fault::StrictAppend { .. } => {
+            Fault::StrictAppend { .. } | Fault::CourierAppend => {
                 copy_raw_locked(&server, &client, &client_lock).map(|_| true)
             }
             Fault::DropAfterServerBytes(limit) => {
@@ -282,27 +289,74 @@ fn copy_raw_locked(mut from: &TcpStream, mut to: &TcpStream, lock: &Mutex<()>) -
     }
 }
 
-/// Client → server for `Fault::StrictAppend`: an APPEND is read whole (answering
-/// `+` to synchronising literals), judged, and either refused with a tagged `NO`
-/// or sent on with LITERAL+; everything else is forwarded as it comes.
-fn client_to_server_strict(
+/// How an APPEND is judged by [`client_to_server_judged`].
+#[derive(Clone, Copy, Debug)]
+enum Judge {
+    /// `Fault::StrictAppend`.
+    Strict(Option<u64>),
+    /// `Fault::CourierAppend`.
+    Courier,
+}
+
+/// The mailbox argument at the start of `rest` (quoted or an atom),
+/// unquoted; INBOX in any case is `INBOX`.
+fn mailbox_arg(rest: &str) -> String {
+    let name = if let Some(q) = rest.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = q.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.extend(chars.next()),
+                '"' => break,
+                c => out.push(c),
+            }
+        }
+        out
+    } else {
+        rest.split_whitespace().next().unwrap_or("").to_string()
+    };
+    if name.eq_ignore_ascii_case("INBOX") {
+        "INBOX".into()
+    } else {
+        name
+    }
+}
+
+/// Client → server for the APPEND-judging faults: an APPEND is read whole
+/// (answering `+` to synchronising literals), judged, and either refused
+/// with a tagged `NO` or sent on with LITERAL+; everything else is forwarded
+/// as it comes. Command lines are recorded as `client_to_server_framed` does.
+fn client_to_server_judged(
     client: &TcpStream,
     mut server: &TcpStream,
-    max_size: Option<u64>,
+    judge: Judge,
     lock: &Mutex<()>,
+    commands: &Mutex<Vec<String>>,
 ) -> io::Result<()> {
     let mut r = BufReader::new(client);
     let mut to_client = client;
+    let mut selected: Option<String> = None;
     loop {
         let mut line = Vec::new();
         if r.read_until(b'\n', &mut line)? == 0 {
             return Ok(());
         }
-        let up = String::from_utf8_lossy(&line).to_ascii_uppercase();
-        let mut words = up.split_whitespace();
-        let tag =
-            String::from_utf8_lossy(line.split(|&b| b == b' ').next().unwrap_or(b"")).into_owned();
-        let is_append = words.nth(1) == Some("APPEND");
+        commands.lock().unwrap().push(command_text(&line));
+        let text = String::from_utf8_lossy(&line).into_owned();
+        let mut words = text.splitn(3, ' ');
+        let tag = words.next().unwrap_or("").to_string();
+        let verb = words.next().unwrap_or("").trim_end().to_ascii_uppercase();
+        let rest = words
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
+        match verb.as_str() {
+            "SELECT" | "EXAMINE" => selected = Some(mailbox_arg(&rest)),
+            "CLOSE" | "UNSELECT" => selected = None,
+            _ => {}
+        }
+        let is_append = verb == "APPEND";
         if !is_append {
             server.write_all(&line)?;
             if let Some(n) = literal_len(&line) {
@@ -314,9 +368,11 @@ fn client_to_server_strict(
             }
             continue;
         }
-        // The whole APPEND: lines and literals; the message is the last literal.
+        let target = mailbox_arg(&rest);
+        // The whole APPEND: lines and literals, each literal a message (more
+        // than one with MULTIAPPEND, which a server takes whole or refuses).
         let mut segments: Vec<Vec<u8>> = Vec::new();
-        let mut message: Vec<u8> = Vec::new();
+        let mut messages: Vec<Vec<u8>> = Vec::new();
         loop {
             let Some(n) = literal_len(&line) else {
                 segments.push(line);
@@ -338,13 +394,18 @@ fn client_to_server_strict(
                 return Ok(());
             }
             segments.push(data.clone());
-            message = data;
+            messages.push(data);
             line = Vec::new();
             if r.read_until(b'\n', &mut line)? == 0 {
                 return Ok(());
             }
         }
-        if let Some(reason) = strict_refusal(&message, max_size) {
+        let refusal = match judge {
+            Judge::Strict(max_size) => messages.iter().find_map(|m| strict_refusal(m, max_size)),
+            Judge::Courier => (selected.as_deref() == Some(target.as_str()))
+                .then_some("Current box is selected READ-ONLY."),
+        };
+        if let Some(reason) = refusal {
             let _g = lock.lock().unwrap();
             to_client.write_all(format!("{tag} NO {reason}\r\n").as_bytes())?;
             continue;
@@ -542,7 +603,9 @@ fn server_to_client_framed(
         if let Some(cap) = remove_cap {
             // Lines are the even segments; literals are never touched.
             for seg in segments.iter_mut().step_by(2) {
-                *seg = strip_capability(seg, cap);
+                for one in cap.split_whitespace() {
+                    *seg = strip_capability(seg, one);
+                }
             }
         }
         if let (Some(limit), false) = (no_after, fired) {

@@ -57,10 +57,13 @@ fn local_day(d: &InternalDate) -> NaiveDate {
         .date_naive()
 }
 
-/// One message to put into a target folder.
+/// One message to put into a target folder: one copy of its bytes (a folder
+/// that held the same bytes under two UIDs gets two items, copy 0 and 1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
     pub blob: BlobId,
+    /// Which copy of these bytes in the target folder: 0, 1, …
+    pub copy: u32,
     pub flags: Flags,
     pub internaldate: InternalDate,
     pub size: u64,
@@ -78,6 +81,13 @@ pub struct FolderPlan {
     /// A name segment held the target's separator and was changed.
     pub renamed: bool,
     pub items: Vec<Item>,
+}
+
+impl Item {
+    /// What the restore map and a run's bookkeeping know the item by.
+    pub fn key(&self) -> (BlobId, u32) {
+        (self.blob, self.copy)
+    }
 }
 
 impl FolderPlan {
@@ -251,10 +261,15 @@ pub fn target_name(segments: &[String], shape: &TargetShape) -> (String, bool) {
 }
 
 /// Builds the plan: for each selected source folder (every generation of it,
-/// so that mail from before a UIDVALIDITY change is not forgotten), each
-/// distinct message once per target folder, with the flags and date of its
-/// latest sighting, in the order the source had them. Folders left empty by
-/// the date or archive filter are left out.
+/// so that mail from before a UIDVALIDITY change is not forgotten), every
+/// message it holds, with the flags and date of its latest sighting, in the
+/// order the source had them. A message held under several UIDs of one
+/// folder is restored as many times; the same bytes seen in several
+/// generations of a folder, or in several folders merged into one target
+/// folder, count as many times as the one that held them most often (a
+/// UIDVALIDITY change renumbers the same messages; merging folders does not
+/// repeat a message). Folders left empty by the date or archive filter are
+/// left out.
 pub fn build(
     mailboxes: &[(MailboxRow, Vec<StoredMessage>)],
     all_folders: &[(String, Option<String>)],
@@ -264,27 +279,13 @@ pub fn build(
 ) -> Vec<FolderPlan> {
     let prefix = source_prefix(all_folders);
     let mut plans: BTreeMap<String, FolderPlan> = BTreeMap::new();
-    let mut index: HashMap<(String, BlobId), usize> = HashMap::new();
+    // (target, blob) → the items of its copies, in order.
+    let mut index: HashMap<(String, BlobId), Vec<usize>> = HashMap::new();
     for (mb, messages) in mailboxes {
         if !selection.wants_folder(&mb.name) {
             continue;
         }
-        let segs = source_segments(&mb.name, mb.delimiter.as_deref(), prefix.as_deref());
-        let segs = match to_folder {
-            None => segs,
-            Some(ToFolder::Under(head)) => head.iter().cloned().chain(segs).collect(),
-            Some(ToFolder::Into(whole)) => whole.clone(),
-        };
-        // A Sent, Drafts, Trash, Junk or Archive folder goes to the target's
-        // folder of that use (unless `--to-folder` says where everything goes).
-        let special = match (to_folder, mb.special_use.as_deref()) {
-            (None, Some(u)) => shape.special_use.get(&u.to_ascii_lowercase()).cloned(),
-            _ => None,
-        };
-        let (raw, renamed) = match special {
-            Some(raw) => (raw, false),
-            None => target_name(&segs, shape),
-        };
+        let (raw, renamed) = target_of(mb, prefix.as_deref(), to_folder, shape);
         let plan = plans.entry(raw.clone()).or_insert_with(|| FolderPlan {
             sources: Vec::new(),
             target: crate::imap::decode_mailbox_name(&raw),
@@ -295,25 +296,31 @@ pub fn build(
         if !plan.sources.contains(&mb.name) {
             plan.sources.push(mb.name.clone());
         }
+        // Copies of each blob in this generation of this folder so far.
+        let mut seen_here: HashMap<BlobId, usize> = HashMap::new();
         for m in messages {
             if !selection.wants(m) {
                 continue;
             }
+            let nth = seen_here.entry(m.blob).or_insert(0);
+            let copies = index.entry((raw.clone(), m.blob)).or_default();
             let item = Item {
                 blob: m.blob,
+                copy: *nth as u32,
                 flags: m.flags.clone(),
                 internaldate: m.internaldate,
                 size: m.size,
             };
-            match index.get(&(raw.clone(), m.blob)) {
-                // Seen before in an older generation: keep its place, take
-                // the newer flags.
+            match copies.get(*nth) {
+                // Seen before (an older generation, another merged folder):
+                // keep its place, take the newer flags.
                 Some(&i) => plan.items[i] = item,
                 None => {
-                    index.insert((raw.clone(), m.blob), plan.items.len());
+                    copies.push(plan.items.len());
                     plan.items.push(item);
                 }
             }
+            *nth += 1;
         }
     }
     // An empty folder is recreated too, unless it is empty only because of
@@ -322,6 +329,31 @@ pub fn build(
         .into_values()
         .filter(|p| !p.items.is_empty() || !selection.filters_messages())
         .collect()
+}
+
+/// The target folder of a source folder: its name translated, or the
+/// target's folder of the same special use (a Sent, Drafts, Trash, Junk or
+/// Archive folder), unless `--to-folder` says where everything goes.
+fn target_of(
+    mb: &MailboxRow,
+    prefix: Option<&str>,
+    to_folder: Option<&ToFolder>,
+    shape: &TargetShape,
+) -> (String, bool) {
+    let segs = source_segments(&mb.name, mb.delimiter.as_deref(), prefix);
+    let segs = match to_folder {
+        None => segs,
+        Some(ToFolder::Under(head)) => head.iter().cloned().chain(segs).collect(),
+        Some(ToFolder::Into(whole)) => whole.clone(),
+    };
+    let special = match (to_folder, mb.special_use.as_deref()) {
+        (None, Some(u)) => shape.special_use.get(&u.to_ascii_lowercase()).cloned(),
+        _ => None,
+    };
+    match special {
+        Some(raw) => (raw, false),
+        None => target_name(&segs, shape),
+    }
 }
 
 #[cfg(test)]
