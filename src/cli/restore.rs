@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
 use crate::ops::restore::{
-    plan::{Selection, ToFolder},
+    plan::{FolderRules, Selection, ToFolder},
     restore, summary_line, FolderReport, RestoreOptions, RestoreProgress, RestoreReport,
 };
 use crate::ops::{human_bytes, OpError};
@@ -97,8 +97,12 @@ pub async fn run(g: &Globals, args: RestoreArgs) -> Result<i32, OpError> {
             since: args.since,
             before: args.before,
             archived_only: args.archived_only,
+            current_only: false,
         },
-        to_folder,
+        rules: FolderRules {
+            to_folder,
+            ..FolderRules::default()
+        },
         dry_run: args.dry_run,
         jobs: args.jobs as usize,
         retries: 3,

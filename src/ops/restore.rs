@@ -26,6 +26,7 @@
 
 pub mod big;
 pub mod check;
+pub mod folders;
 pub mod plan;
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
@@ -42,7 +43,7 @@ use crate::store::SharedStore;
 use super::backup::error_chain;
 use super::{backoff, ensure_connected, Login, OpError};
 use check::{crlf_form, message_id, same_bytes, served_message_id, TargetIndex};
-use plan::{FolderPlan, Item, Selection, TargetShape, ToFolder};
+use plan::{FolderPlan, FolderRules, Item, Selection, SkippedFolder, TargetShape};
 
 /// Restore-map records are written at least this often (messages).
 pub const RECORD_EVERY: usize = 50;
@@ -64,7 +65,8 @@ pub struct RestoreOptions {
     /// The account whose stored mail is restored; default: `target`.
     pub from: Option<String>,
     pub selection: Selection,
-    pub to_folder: Option<ToFolder>,
+    /// `--to-folder`, `--map`, `--exclude`.
+    pub rules: FolderRules,
     pub dry_run: bool,
     pub jobs: usize,
     /// Reconnect attempts for a folder whose connection dropped.
@@ -97,6 +99,12 @@ pub struct FolderReport {
     pub created: bool,
     /// A segment of the name held the target's separator and was changed.
     pub renamed: bool,
+    /// What the target folder is for (`\\Sent`, …), when known.
+    pub special_use: Option<String>,
+    /// Messages the source folders held at their last backup, when known.
+    pub source_count: Option<u64>,
+    /// Messages left out because they come through another folder.
+    pub skipped: u64,
     pub in_store: u64,
     pub bytes: u64,
     /// Appended (converted ones included); with `--dry-run`: would be.
@@ -116,6 +124,9 @@ impl FolderReport {
             target: plan.target.clone(),
             target_raw: plan.target_raw.clone(),
             renamed: plan.renamed,
+            special_use: plan.special_use.clone(),
+            source_count: plan.source_count,
+            skipped: plan.skipped,
             in_store: plan.items.len() as u64,
             bytes: plan.bytes(),
             ..Default::default()
@@ -134,6 +145,8 @@ pub struct RestoreReport {
     pub source: String,
     pub target: String,
     pub folders: Vec<FolderReport>,
+    /// Source folders left out, and why.
+    pub skipped: Vec<SkippedFolder>,
     pub elapsed: Duration,
     pub dry_run: bool,
 }
@@ -178,15 +191,16 @@ pub async fn restore(
     let mut first = login.connect().await?;
     let namespace = first.namespace().await?;
     let shape = TargetShape::from(namespace).with_special_use(&first.list().await?);
-    let plans = plan::build(
+    let built = plan::build(
         &mailboxes,
         &all_folders,
         &opts.selection,
-        opts.to_folder.as_ref(),
+        &opts.rules,
         &shape,
     );
     drop(mailboxes);
-    if plans.is_empty() {
+    let plans = built.folders;
+    if plans.is_empty() && built.skipped.is_empty() {
         return Err(OpError::usage(
             format!("no folder of account `{source}` in the store matches"),
             Some("see `mailkeep status` for its folders; `--folder` takes patterns like `Projects/*`"),
@@ -242,6 +256,7 @@ pub async fn restore(
         source,
         target: opts.target.clone(),
         folders: reports,
+        skipped: built.skipped,
         elapsed: started.elapsed(),
         dry_run: opts.dry_run,
     })

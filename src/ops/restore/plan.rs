@@ -2,7 +2,7 @@
 //! which source folders, and the name each folder gets on the target. Pure
 //! functions, no I/O, so every case is unit-tested.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
 
@@ -11,6 +11,7 @@ use crate::index::{MailboxRow, StoredMessage};
 use crate::model::{BlobId, Flags, InternalDate};
 
 use super::super::folder_matches;
+use super::folders;
 
 /// What is selected from the source account.
 #[derive(Clone, Debug, Default)]
@@ -23,11 +24,17 @@ pub struct Selection {
     pub before: Option<NaiveDate>,
     /// Only messages that `archive` removed from the server.
     pub archived_only: bool,
+    /// Only what the source holds now: the current generation of folders it
+    /// still lists, messages neither gone from it nor archived (`migrate`).
+    pub current_only: bool,
 }
 
 impl Selection {
     pub fn wants(&self, m: &StoredMessage) -> bool {
         if self.archived_only && m.archived_at.is_none() {
+            return false;
+        }
+        if self.current_only && (m.gone_at.is_some() || m.archived_at.is_some()) {
             return false;
         }
         let day = local_day(&m.internaldate);
@@ -40,6 +47,10 @@ impl Selection {
     /// Whether messages are chosen by more than their folder.
     pub fn filters_messages(&self) -> bool {
         self.archived_only || self.since.is_some() || self.before.is_some()
+    }
+
+    fn wants_generation(&self, mb: &MailboxRow) -> bool {
+        !self.current_only || (mb.is_current && mb.gone_at.is_none())
     }
 
     pub fn wants_folder(&self, name: &str) -> bool {
@@ -80,7 +91,73 @@ pub struct FolderPlan {
     pub target: String,
     /// A name segment held the target's separator and was changed.
     pub renamed: bool,
+    /// What the target folder is for (`\Sent`, …), when the source said or
+    /// its name did.
+    pub special_use: Option<String>,
     pub items: Vec<Item>,
+    /// Messages of the source folders left out because they come through
+    /// another folder (Gmail's All Mail holds every labelled message again).
+    pub skipped: u64,
+    /// Messages the source folders held at their last backup (current
+    /// generations), when known.
+    pub source_count: Option<u64>,
+}
+
+/// A source folder that is not restored, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedFolder {
+    pub name: String,
+    pub reason: String,
+    /// Messages it holds (as selected).
+    pub messages: u64,
+}
+
+/// What [`build`] decided.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Built {
+    pub folders: Vec<FolderPlan>,
+    pub skipped: Vec<SkippedFolder>,
+}
+
+/// How source folders become target folders, beyond their names.
+#[derive(Clone, Debug, Default)]
+pub struct FolderRules {
+    /// `--to-folder`.
+    pub to_folder: Option<ToFolder>,
+    /// `--map OLD=NEW`: a source folder, named as the source names it, and
+    /// the target folder's path (levels split at `/`). Before anything else.
+    pub maps: Vec<(String, Vec<String>)>,
+    /// `--exclude PATTERN`: source folders left out.
+    pub exclude: Vec<String>,
+}
+
+impl FolderRules {
+    fn mapped(&self, name: &str) -> Option<&Vec<String>> {
+        self.maps
+            .iter()
+            .find(|(from, _)| {
+                from == name
+                    || (from.eq_ignore_ascii_case("INBOX") && name.eq_ignore_ascii_case("INBOX"))
+            })
+            .map(|(_, to)| to)
+    }
+
+    fn excluded(&self, name: &str) -> bool {
+        self.exclude.iter().any(|p| folder_matches(p, name))
+    }
+
+    /// `Old=New` as given to `--map`: `None` when either side is empty.
+    pub fn parse_map(s: &str) -> Option<(String, Vec<String>)> {
+        let (from, to) = s.split_once('=')?;
+        let from = from.trim();
+        let to: Vec<String> = to
+            .split('/')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect();
+        (!from.is_empty() && !to.is_empty()).then(|| (from.to_string(), to))
+    }
 }
 
 impl Item {
@@ -120,7 +197,9 @@ impl From<Namespace> for TargetShape {
 }
 
 impl TargetShape {
-    /// Learns the target's special-use folders from its LIST.
+    /// Learns the target's special-use folders from its LIST: the folders
+    /// it marks, then, for a use it marks none for, a folder whose name says
+    /// it (`Sent Messages`, `送信済み`, …; see [`folders`](super::folders)).
     pub fn with_special_use(mut self, listed: &[crate::model::Folder]) -> TargetShape {
         for f in listed.iter().filter(|f| f.selectable) {
             if let Some(u) = &f.special_use {
@@ -129,7 +208,37 @@ impl TargetShape {
                     .or_insert_with(|| f.raw.clone());
             }
         }
+        let prefix = (!self.prefix.is_empty()).then_some(self.prefix.as_str());
+        let mut by_name: Vec<(usize, String, String)> = Vec::new();
+        for f in listed
+            .iter()
+            .filter(|f| f.selectable && f.special_use.is_none())
+        {
+            let delim = f.delimiter.map(String::from);
+            let segs = source_segments(&f.display, delim.as_deref(), prefix);
+            if let Some(u) = folders::use_of_folder(&segs, None) {
+                // Earlier names in the table first (`Sent` before `Sent Items`).
+                let rank = folders::KNOWN_NAMES
+                    .iter()
+                    .find(|(k, _)| *k == u)
+                    .and_then(|(_, names)| {
+                        names
+                            .iter()
+                            .position(|n| n.eq_ignore_ascii_case(segs.last().unwrap()))
+                    })
+                    .unwrap_or(usize::MAX);
+                by_name.push((rank, u.to_ascii_lowercase(), f.raw.clone()));
+            }
+        }
+        by_name.sort();
+        for (_, u, raw) in by_name {
+            self.special_use.entry(u).or_insert(raw);
+        }
         self
+    }
+
+    fn folder_for(&self, special_use: &str) -> Option<&String> {
+        self.special_use.get(&special_use.to_ascii_lowercase())
     }
 }
 
@@ -270,36 +379,134 @@ pub fn target_name(segments: &[String], shape: &TargetShape) -> (String, bool) {
 /// UIDVALIDITY change renumbers the same messages; merging folders does not
 /// repeat a message). Folders left empty by the date or archive filter are
 /// left out.
+///
+/// A source with an All Mail folder (`\All`: Gmail) holds every labelled
+/// message twice, in its label's folder and in All Mail; its Starred and
+/// Important folders are views of messages held elsewhere. So All Mail
+/// brings only the messages in no other folder (into the target's `\All`
+/// folder, else its `\Archive` folder, else `Archive`), and the views are
+/// left out; `--map` of such a folder takes it whole.
 pub fn build(
     mailboxes: &[(MailboxRow, Vec<StoredMessage>)],
     all_folders: &[(String, Option<String>)],
     selection: &Selection,
-    to_folder: Option<&ToFolder>,
+    rules: &FolderRules,
     shape: &TargetShape,
-) -> Vec<FolderPlan> {
+) -> Built {
     let prefix = source_prefix(all_folders);
+    let mut built = Built::default();
+    // Each selected generation, with its path and what it is for.
+    struct Source<'a> {
+        mb: &'a MailboxRow,
+        messages: &'a [StoredMessage],
+        segs: Vec<String>,
+        special_use: Option<String>,
+    }
+    let mut sources: Vec<Source<'_>> = Vec::new();
+    let mut skipped: BTreeMap<String, SkippedFolder> = BTreeMap::new();
+    let mut skip = |mb: &MailboxRow, messages: &[StoredMessage], reason: &str| {
+        let e = skipped
+            .entry(mb.name.clone())
+            .or_insert_with(|| SkippedFolder {
+                name: mb.name.clone(),
+                reason: reason.to_string(),
+                messages: 0,
+            });
+        e.messages += messages.iter().filter(|m| selection.wants(m)).count() as u64;
+    };
+    for (mb, messages) in mailboxes {
+        if !selection.wants_folder(&mb.name) || !selection.wants_generation(mb) {
+            continue;
+        }
+        if rules.excluded(&mb.name) {
+            skip(mb, messages, "excluded (--exclude)");
+            continue;
+        }
+        let segs = source_segments(&mb.name, mb.delimiter.as_deref(), prefix.as_deref());
+        let special_use = folders::use_of_folder(&segs, mb.special_use.as_deref());
+        sources.push(Source {
+            mb,
+            messages,
+            segs,
+            special_use,
+        });
+    }
+    let is_use = |s: &Source<'_>, u: &str| s.special_use.as_deref() == Some(u);
+    let gmail_like = sources.iter().any(|s| is_use(s, "\\All"));
+    let mapped = |s: &Source<'_>| rules.to_folder.is_some() || rules.mapped(&s.mb.name).is_some();
+    if gmail_like {
+        sources.retain(|s| {
+            let view = is_use(s, "\\Flagged") || is_use(s, "\\Important");
+            if view && !mapped(s) {
+                skip(
+                    s.mb,
+                    s.messages,
+                    "a view of messages held in other folders (Gmail's Starred, Important); they come through those, flags included",
+                );
+            }
+            !view || mapped(s)
+        });
+    }
+    // Bytes held by a folder other than All Mail: All Mail brings only the rest.
+    let elsewhere: HashSet<BlobId> = if gmail_like {
+        sources
+            .iter()
+            .filter(|s| !is_use(s, "\\All"))
+            .flat_map(|s| {
+                s.messages
+                    .iter()
+                    .filter(|m| selection.wants(m))
+                    .map(|m| m.blob)
+            })
+            .collect()
+    } else {
+        HashSet::new()
+    };
+
     let mut plans: BTreeMap<String, FolderPlan> = BTreeMap::new();
     // (target, blob) → the items of its copies, in order.
     let mut index: HashMap<(String, BlobId), Vec<usize>> = HashMap::new();
-    for (mb, messages) in mailboxes {
-        if !selection.wants_folder(&mb.name) {
-            continue;
-        }
-        let (raw, renamed) = target_of(mb, prefix.as_deref(), to_folder, shape);
+    // Source generations counted for `source_count`, per target.
+    for s in &sources {
+        let all_mail = gmail_like && is_use(s, "\\All") && !mapped(s);
+        let (raw, renamed) = target_of(
+            s.mb,
+            &s.segs,
+            s.special_use.as_deref(),
+            all_mail,
+            rules,
+            shape,
+        );
         let plan = plans.entry(raw.clone()).or_insert_with(|| FolderPlan {
             sources: Vec::new(),
             target: crate::imap::decode_mailbox_name(&raw),
             target_raw: raw.clone(),
             renamed,
+            special_use: None,
             items: Vec::new(),
+            skipped: 0,
+            source_count: Some(0),
         });
-        if !plan.sources.contains(&mb.name) {
-            plan.sources.push(mb.name.clone());
+        if !plan.sources.contains(&s.mb.name) {
+            plan.sources.push(s.mb.name.clone());
+        }
+        if plan.special_use.is_none() && rules.to_folder.is_none() {
+            plan.special_use = s.special_use.clone();
+        }
+        if s.mb.is_current && s.mb.gone_at.is_none() {
+            plan.source_count = match (plan.source_count, s.mb.server_count) {
+                (Some(a), Some(b)) => Some(a + b as u64),
+                _ => None,
+            };
         }
         // Copies of each blob in this generation of this folder so far.
         let mut seen_here: HashMap<BlobId, usize> = HashMap::new();
-        for m in messages {
+        for m in s.messages {
             if !selection.wants(m) {
+                continue;
+            }
+            if all_mail && elsewhere.contains(&m.blob) {
+                plan.skipped += 1;
                 continue;
             }
             let nth = seen_here.entry(m.blob).or_insert(0);
@@ -325,35 +532,60 @@ pub fn build(
     }
     // An empty folder is recreated too, unless it is empty only because of
     // the date or archive filter.
-    plans
+    built.folders = plans
         .into_values()
         .filter(|p| !p.items.is_empty() || !selection.filters_messages())
-        .collect()
+        .collect();
+    built.skipped = skipped.into_values().collect();
+    built
 }
 
-/// The target folder of a source folder: its name translated, or the
-/// target's folder of the same special use (a Sent, Drafts, Trash, Junk or
-/// Archive folder), unless `--to-folder` says where everything goes.
+/// The target folder of a source folder, in this order: `--map`;
+/// `--to-folder`; the target's folder of the same special use (marked, or
+/// known by its name); the source's name translated (a folder below Gmail's
+/// `[Gmail]` loses that level; a special-use one there, with no folder of
+/// that use on the target, gets the plain name of its use).
 fn target_of(
     mb: &MailboxRow,
-    prefix: Option<&str>,
-    to_folder: Option<&ToFolder>,
+    segs: &[String],
+    special_use: Option<&str>,
+    all_mail: bool,
+    rules: &FolderRules,
     shape: &TargetShape,
 ) -> (String, bool) {
-    let segs = source_segments(&mb.name, mb.delimiter.as_deref(), prefix);
-    let segs = match to_folder {
-        None => segs,
-        Some(ToFolder::Under(head)) => head.iter().cloned().chain(segs).collect(),
-        Some(ToFolder::Into(whole)) => whole.clone(),
-    };
-    let special = match (to_folder, mb.special_use.as_deref()) {
-        (None, Some(u)) => shape.special_use.get(&u.to_ascii_lowercase()).cloned(),
-        _ => None,
-    };
-    match special {
-        Some(raw) => (raw, false),
-        None => target_name(&segs, shape),
+    if let Some(to) = rules.mapped(&mb.name) {
+        return target_name(to, shape);
     }
+    let segs: Vec<String> = match &rules.to_folder {
+        Some(ToFolder::Under(head)) => head.iter().cloned().chain(segs.iter().cloned()).collect(),
+        Some(ToFolder::Into(whole)) => return target_name(whole, shape),
+        None => segs.to_vec(),
+    };
+    if rules.to_folder.is_some() {
+        return target_name(&segs, shape);
+    }
+    if all_mail {
+        if let Some(raw) = shape
+            .folder_for("\\All")
+            .or_else(|| shape.folder_for("\\Archive"))
+        {
+            return (raw.clone(), false);
+        }
+        return target_name(&["Archive".to_string()], shape);
+    }
+    if let Some(u) = special_use {
+        if let Some(raw) = shape.folder_for(u) {
+            return (raw.clone(), false);
+        }
+    }
+    let under_gmail = segs.len() > 1 && folders::is_gmail_parent(&segs[0]);
+    if under_gmail {
+        if let Some(name) = special_use.and_then(folders::default_name) {
+            return target_name(&[name.to_string()], shape);
+        }
+        return target_name(&segs[1..], shape);
+    }
+    target_name(&segs, shape)
 }
 
 #[cfg(test)]
@@ -365,6 +597,13 @@ mod tests {
             prefix: prefix.into(),
             delimiter: Some(d),
             special_use: BTreeMap::new(),
+        }
+    }
+
+    fn rules(to: ToFolder) -> FolderRules {
+        FolderRules {
+            to_folder: Some(to),
+            ..FolderRules::default()
         }
     }
 
@@ -516,11 +755,23 @@ mod tests {
             .map(|(m, _)| (m.name.clone(), m.delimiter.clone()))
             .collect();
         let target = shape("INBOX.", '.');
-        let plans = build(&mbs, &all, &Selection::default(), None, &target);
+        let plans = build(
+            &mbs,
+            &all,
+            &Selection::default(),
+            &FolderRules::default(),
+            &target,
+        )
+        .folders;
         assert_eq!(plans.len(), 2);
         assert_eq!(plans[0].target_raw, "INBOX");
-        assert_eq!(plans[0].items.len(), 2);
+        // a twice in the newer generation, b once in the older.
+        assert_eq!(plans[0].items.len(), 3);
         assert_eq!(plans[0].items[0].flags.to_text(), "\\Seen");
+        assert_eq!(
+            (plans[0].items[2].blob, plans[0].items[2].copy),
+            (BlobId::of(b"a"), 1)
+        );
         assert_eq!(plans[1].target_raw, "INBOX.Work.2019");
         assert_eq!(plans[1].items.len(), 1);
 
@@ -528,13 +779,13 @@ mod tests {
             since: NaiveDate::from_ymd_opt(2019, 1, 1),
             ..Default::default()
         };
-        let plans = build(&mbs, &all, &sel, None, &target);
-        assert_eq!(plans[0].items.len(), 1, "b is from 2018-12-31");
+        let plans = build(&mbs, &all, &sel, &FolderRules::default(), &target).folders;
+        assert_eq!(plans[0].items.len(), 2, "a twice; b is from 2018-12-31");
         let sel = Selection {
             archived_only: true,
             ..Default::default()
         };
-        let plans = build(&mbs, &all, &sel, None, &target);
+        let plans = build(&mbs, &all, &sel, &FolderRules::default(), &target).folders;
         assert_eq!(plans[0].items.len(), 1);
         assert_eq!(plans[0].items[0].blob, BlobId::of(b"b"));
 
@@ -543,17 +794,18 @@ mod tests {
             ..Default::default()
         };
         let into = ToFolder::parse("Restored/").unwrap();
-        let plans = build(&mbs, &all, &sel, Some(&into), &shape("", '/'));
+        let plans = build(&mbs, &all, &sel, &rules(into), &shape("", '/')).folders;
         assert_eq!(plans.len(), 1);
         assert_eq!(plans[0].target_raw, "Restored/Work/2019");
         assert_eq!(plans[0].sources, vec!["Work/2019".to_string()]);
 
-        // Merged into one folder: still each message once.
+        // Merged into one folder: a message as often as the folder that held
+        // it most often (a twice in INBOX, once in Work/2019), b once.
         let one = ToFolder::parse("All").unwrap();
-        let plans = build(&mbs, &all, &Selection::default(), Some(&one), &target);
+        let plans = build(&mbs, &all, &Selection::default(), &rules(one), &target).folders;
         assert_eq!(plans.len(), 1);
         assert_eq!(plans[0].target_raw, "INBOX.All");
-        assert_eq!(plans[0].items.len(), 2);
+        assert_eq!(plans[0].items.len(), 3);
         assert_eq!(plans[0].sources.len(), 2);
     }
 
@@ -580,12 +832,195 @@ mod tests {
             selectable: true,
         }];
         let target = shape("", '/').with_special_use(&listed);
-        let plans = build(&mbs, &all, &Selection::default(), None, &target);
+        let plans = build(
+            &mbs,
+            &all,
+            &Selection::default(),
+            &FolderRules::default(),
+            &target,
+        )
+        .folders;
         let names: Vec<&str> = plans.iter().map(|p| p.target_raw.as_str()).collect();
-        assert_eq!(names, vec!["Sent Messages", "[Gmail]/Lists"]);
+        // Gmail's `[Gmail]` level is Gmail's own: its other folders lose it.
+        assert_eq!(names, vec!["Lists", "Sent Messages"]);
         // `--to-folder` puts everything where it says, special use or not.
         let into = ToFolder::parse("Old/").unwrap();
-        let plans = build(&mbs, &all, &Selection::default(), Some(&into), &target);
+        let plans = build(&mbs, &all, &Selection::default(), &rules(into), &target).folders;
         assert!(plans.iter().all(|p| p.target_raw.starts_with("Old/")));
+    }
+    fn folder(raw: &str, special_use: Option<&str>) -> crate::model::Folder {
+        crate::model::Folder {
+            raw: raw.into(),
+            display: crate::imap::decode_mailbox_name(raw),
+            delimiter: Some('/'),
+            special_use: special_use.map(String::from),
+            selectable: true,
+        }
+    }
+
+    fn all_of(mbs: &[(MailboxRow, Vec<StoredMessage>)]) -> Vec<(String, Option<String>)> {
+        mbs.iter()
+            .map(|(m, _)| (m.name.clone(), m.delimiter.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn gmail_all_mail_brings_only_what_no_label_holds_and_views_are_left_out() {
+        let t = 1_600_000_000;
+        let mut all_mail = row(1, "[Gmail]/All Mail", 1);
+        all_mail.special_use = Some("\\All".into());
+        let mut starred = row(2, "[Gmail]/Starred", 1);
+        starred.special_use = Some("\\Flagged".into());
+        let mbs = vec![
+            (
+                all_mail,
+                vec![
+                    msg(1, b"in inbox", t, "", false),
+                    msg(2, b"in work", t, "", false),
+                    msg(3, b"archived", t, "", false),
+                ],
+            ),
+            (starred, vec![msg(1, b"in work", t, "\\Flagged", false)]),
+            (row(3, "INBOX", 1), vec![msg(1, b"in inbox", t, "", false)]),
+            (
+                row(4, "Work", 1),
+                vec![msg(1, b"in work", t, "\\Flagged", false)],
+            ),
+        ];
+        // A target with neither \All nor \Archive: All Mail's own messages go
+        // to a new `Archive`.
+        let plain = shape("", '/');
+        let built = build(
+            &mbs,
+            &all_of(&mbs),
+            &Selection::default(),
+            &FolderRules::default(),
+            &plain,
+        );
+        let got: Vec<(&str, usize, u64)> = built
+            .folders
+            .iter()
+            .map(|p| (p.target_raw.as_str(), p.items.len(), p.skipped))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("Archive", 1, 2), ("INBOX", 1, 0), ("Work", 1, 0)]
+        );
+        assert_eq!(built.folders[0].items[0].blob, BlobId::of(b"archived"));
+        assert_eq!(built.skipped.len(), 1);
+        assert_eq!(built.skipped[0].name, "[Gmail]/Starred");
+        assert_eq!(built.skipped[0].messages, 1);
+
+        // A target with its own All Mail (Gmail): there.
+        let gmail = shape("", '/').with_special_use(&[
+            folder("[Gmail]/All Mail", Some("\\All")),
+            folder("[Gmail]/Sent Mail", Some("\\Sent")),
+        ]);
+        let built = build(
+            &mbs,
+            &all_of(&mbs),
+            &Selection::default(),
+            &FolderRules::default(),
+            &gmail,
+        );
+        let all_mail = built
+            .folders
+            .iter()
+            .find(|p| p.target_raw == "[Gmail]/All Mail")
+            .unwrap();
+        assert_eq!(all_mail.items.len(), 1);
+        assert_eq!(built.folders.len(), 3);
+
+        // `--map` takes a folder whole; `--exclude` leaves one out.
+        let rules = FolderRules {
+            maps: vec![FolderRules::parse_map("[Gmail]/Starred=Flagged mail").unwrap()],
+            exclude: vec!["Work".into()],
+            ..FolderRules::default()
+        };
+        let built = build(&mbs, &all_of(&mbs), &Selection::default(), &rules, &plain);
+        let names: Vec<&str> = built
+            .folders
+            .iter()
+            .map(|p| p.target_raw.as_str())
+            .collect();
+        assert_eq!(names, vec!["Archive", "Flagged mail", "INBOX"]);
+        // Work is excluded, but its message is in the mapped Starred folder.
+        assert_eq!(built.folders[0].items.len(), 1);
+        assert_eq!(built.folders[1].items.len(), 1);
+        assert_eq!(built.skipped[0].name, "Work");
+    }
+
+    #[test]
+    fn folders_known_by_name_meet_on_both_sides() {
+        let t = 1_600_000_000;
+        // An old server marks nothing: `Sent Items` is known by its name …
+        let mbs = vec![
+            (
+                row(1, "Sent Items", 1),
+                vec![msg(1, b"s", t, "\\Seen", false)],
+            ),
+            (
+                row(2, "送信済み", 1),
+                vec![msg(1, b"j", t, "\\Seen", false)],
+            ),
+            (row(3, "Projects/Sent", 1), vec![msg(1, b"p", t, "", false)]),
+        ];
+        // … and so is the target's `Sent Messages`, which it does not mark either.
+        let target = shape("", '/').with_special_use(&[
+            folder("Sent Messages", None),
+            folder("Deleted Messages", None),
+            folder("Projects", None),
+        ]);
+        let built = build(
+            &mbs,
+            &all_of(&mbs),
+            &Selection::default(),
+            &FolderRules::default(),
+            &target,
+        );
+        let got: Vec<(&str, usize)> = built
+            .folders
+            .iter()
+            .map(|p| (p.target_raw.as_str(), p.items.len()))
+            .collect();
+        assert_eq!(got, vec![("Projects/Sent", 1), ("Sent Messages", 2)]);
+        assert_eq!(built.folders[1].special_use.as_deref(), Some("\\Sent"));
+    }
+
+    #[test]
+    fn current_only_takes_what_the_source_holds_now() {
+        let t = 1_600_000_000;
+        let mut old = row(1, "INBOX", 1);
+        old.is_current = false;
+        let mut gone = msg(2, b"deleted", t, "", false);
+        gone.gone_at = Some(5);
+        let mut current = row(2, "INBOX", 2);
+        current.server_count = Some(2);
+        let mbs = vec![
+            (old, vec![msg(1, b"renumbered away", t, "", false)]),
+            (
+                current,
+                vec![
+                    msg(1, b"kept", t, "", false),
+                    gone,
+                    msg(3, b"archived", t, "", true),
+                ],
+            ),
+        ];
+        let sel = Selection {
+            current_only: true,
+            ..Selection::default()
+        };
+        let built = build(
+            &mbs,
+            &all_of(&mbs),
+            &sel,
+            &FolderRules::default(),
+            &shape("", '/'),
+        );
+        assert_eq!(built.folders.len(), 1);
+        assert_eq!(built.folders[0].items.len(), 1);
+        assert_eq!(built.folders[0].items[0].blob, BlobId::of(b"kept"));
+        assert_eq!(built.folders[0].source_count, Some(2));
     }
 }
