@@ -1,7 +1,7 @@
 //! `mailkeep providers [NAME]`: the preset table, or one provider in full.
 
 use crate::config::providers::{self, Preset};
-use crate::ops::OpError;
+use crate::ops::{human_bytes, OpError};
 
 #[derive(clap::Args, Debug)]
 pub struct ProvidersArgs {
@@ -19,7 +19,7 @@ pub fn run(args: ProvidersArgs) -> Result<i32, OpError> {
                     [
                         p.id.to_string(),
                         format!("{}:{}", p.host, p.port),
-                        p.login_text(),
+                        p.login_short(),
                         p.auth_text().to_string(),
                         if p.weak.is_empty() {
                             String::new()
@@ -113,7 +113,23 @@ fn print_one(p: &Preset) {
         println!("  your client ID: {}", o.register);
     }
     if let Some(n) = p.max_connections {
-        println!("  connections:   at most {n} at once");
+        println!("  connections:   at most {n} at once (shared with your other mail programs)");
+    }
+    if let Some(n) = p.max_message_bytes {
+        println!("  messages:      at most {} each", human_bytes(n));
+    }
+    match (p.download_bytes_per_day, p.upload_bytes_per_day) {
+        (None, None) => {}
+        (down, up) => println!(
+            "  a day:         {} download, {} upload over IMAP",
+            down.map(human_bytes)
+                .unwrap_or_else(|| "no known limit of".into()),
+            up.map(human_bytes)
+                .unwrap_or_else(|| "no known limit of".into())
+        ),
+    }
+    if !p.alt_hosts.is_empty() {
+        println!("  other servers: {}", p.alt_hosts.join(", "));
     }
     if !p.throttle_signals.is_empty() {
         println!("  slow-down signals: {}", p.throttle_signals.join(" | "));

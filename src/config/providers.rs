@@ -9,8 +9,12 @@
 //! say so.
 //!
 //! API: [`all`], [`preset`] (by id or alias), [`for_address`] (by the
-//! address's domain), and the fields of [`Preset`].
+//! address's domain), [`for_account`] (an account's preset: its `provider`
+//! setting, else its host), [`max_connections`] (how many connections an
+//! account's provider allows), [`is_throttle_signal`] (whether a server's
+//! answer means "slow down"), and the fields of [`Preset`].
 
+use crate::config::AccountConfig;
 use crate::model::TlsMode;
 
 /// How a provider wants the login name written.
@@ -75,6 +79,9 @@ pub struct Preset {
     /// Address domains that mean this provider (for guessing).
     pub domains: &'static [&'static str],
     pub host: &'static str,
+    /// Other servers of the same provider (read-only export servers, …),
+    /// so that an account set to one of them still finds its preset.
+    pub alt_hosts: &'static [&'static str],
     pub port: u16,
     pub tls: TlsMode,
     pub login: LoginName,
@@ -87,8 +94,16 @@ pub struct Preset {
     /// IMAP has to be switched on first, and where.
     pub enable_imap: Option<&'static str>,
     pub oauth2: Option<OAuth2Preset>,
-    /// Simultaneous connections allowed per account, where known.
+    /// Simultaneous connections allowed per account, where known (shared
+    /// with the user's other mail programs). Read it through
+    /// [`max_connections`] for an account.
     pub max_connections: Option<u32>,
+    /// The largest message the server takes (APPENDLIMIT or documented).
+    pub max_message_bytes: Option<u64>,
+    /// Bytes a day the provider lets IMAP download (fetch) and upload
+    /// (APPEND) before it throttles or suspends IMAP for the day.
+    pub download_bytes_per_day: Option<u64>,
+    pub upload_bytes_per_day: Option<u64>,
     /// Texts in server answers that mean "slow down" (not "failed").
     pub throttle_signals: &'static [&'static str],
     /// Known folder names by special use (`\Sent`, …), most usual first.
@@ -130,6 +145,17 @@ impl Preset {
             LoginName::LocalPart => "part before the @".into(),
             LoginName::ProviderId(what) => what.into(),
         }
+    }
+
+    /// The login in a few words, for the table of `mailkeep providers`.
+    pub fn login_short(&self) -> String {
+        let long = self.login_text();
+        let cut = [" (", ", "]
+            .iter()
+            .filter_map(|sep| long.find(sep))
+            .min()
+            .unwrap_or(long.len());
+        long[..cut].to_string()
     }
 
     /// A one-line description of what the password is.
@@ -182,6 +208,57 @@ pub fn for_domain(domain: &str) -> Option<&'static Preset> {
     PRESETS
         .iter()
         .find(|p| p.domains.iter().any(|d| d.eq_ignore_ascii_case(domain)))
+}
+
+/// The preset of an account: the one its `provider` setting names, else the
+/// one whose server it uses (`imap.gmail.com` → Gmail). Two presets share
+/// `outlook.office365.com` (and `imap.gmail.com`): by host alone the first
+/// one in the table counts, so an account made by `account add` names its
+/// preset.
+pub fn for_account(acct: &AccountConfig) -> Option<&'static Preset> {
+    acct.provider
+        .as_deref()
+        .and_then(preset)
+        .or_else(|| for_host(&acct.host))
+}
+
+/// The preset whose server (or one of its other servers) is `host`.
+pub fn for_host(host: &str) -> Option<&'static Preset> {
+    let host = host.trim().trim_end_matches('.');
+    PRESETS.iter().find(|p| {
+        p.host.eq_ignore_ascii_case(host)
+            || p.alt_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    })
+}
+
+/// How many connections at once the account's provider allows, where it is
+/// known (Gmail 15, Microsoft 365 about 20); `None` for a server without a
+/// preset or a preset without a known limit: the caller keeps its own
+/// default. These are per account and shared with the user's phone and
+/// other mail programs, so stay below them.
+pub fn max_connections(acct: &AccountConfig) -> Option<u32> {
+    for_account(acct).and_then(|p| p.max_connections)
+}
+
+/// Texts that mean "slow down" or "not now" from any server (RFC 5530
+/// response codes, Gmail's `[THROTTLED]`, Dovecot's connection limit).
+pub const COMMON_THROTTLE_SIGNALS: &[&str] = &[
+    "[THROTTLED]",
+    "[LIMIT]",
+    "[UNAVAILABLE]",
+    "Maximum number of connections",
+    "Too many simultaneous connections",
+];
+
+/// Whether a server's answer `text` says "slow down" (back off and retry
+/// later) rather than "failed": one of [`COMMON_THROTTLE_SIGNALS`] or of the
+/// account's provider's [`Preset::throttle_signals`].
+pub fn is_throttle_signal(acct: &AccountConfig, text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    COMMON_THROTTLE_SIGNALS
+        .iter()
+        .any(|s| t.contains(&s.to_ascii_lowercase()))
+        || for_account(acct).is_some_and(|p| p.is_throttle_signal(text))
 }
 
 const GMAIL_FOLDERS: &[(&str, &[&str])] = &[
@@ -262,6 +339,7 @@ const GMAIL: Preset = Preset {
     aliases: &["google", "googlemail"],
     domains: &["gmail.com", "googlemail.com"],
     host: "imap.gmail.com",
+    alt_hosts: &[],
     port: 993,
     tls: TlsMode::Implicit,
     login: LoginName::Address,
@@ -271,6 +349,9 @@ const GMAIL: Preset = Preset {
     enable_imap: Some("Gmail settings → See all settings → Forwarding and POP/IMAP → IMAP access: Enable (設定 →「すべての設定を表示」→「メール転送と POP/IMAP」→「IMAP アクセス」)"),
     oauth2: Some(GOOGLE_OAUTH),
     max_connections: Some(15),
+    max_message_bytes: Some(35_651_584),
+    download_bytes_per_day: Some(2_500_000_000),
+    upload_bytes_per_day: Some(500_000_000),
     throttle_signals: GMAIL_THROTTLE,
     folders: GMAIL_FOLDERS,
     quirks: &[
@@ -303,6 +384,7 @@ const ICLOUD: Preset = Preset {
     aliases: &["apple", "me", "mac"],
     domains: &["icloud.com", "me.com", "mac.com"],
     host: "imap.mail.me.com",
+    alt_hosts: &[],
     port: 993,
     tls: TlsMode::Implicit,
     login: LoginName::LocalPart,
@@ -312,6 +394,9 @@ const ICLOUD: Preset = Preset {
     enable_imap: None,
     oauth2: None,
     max_connections: None,
+    max_message_bytes: Some(20_000_000),
+    download_bytes_per_day: None,
+    upload_bytes_per_day: None,
     throttle_signals: &[],
     folders: &[
         ("\\Sent", &["Sent Messages", "Sent Items"]),
@@ -347,6 +432,7 @@ const YAHOO: Preset = Preset {
         "yahoo.in",
     ],
     host: "imap.mail.yahoo.com",
+    alt_hosts: &["export.imap.mail.yahoo.com"],
     port: 993,
     tls: TlsMode::Implicit,
     login: LoginName::Address,
@@ -356,6 +442,9 @@ const YAHOO: Preset = Preset {
     enable_imap: None,
     oauth2: None,
     max_connections: None,
+    max_message_bytes: None,
+    download_bytes_per_day: None,
+    upload_bytes_per_day: None,
     throttle_signals: YAHOO_THROTTLE,
     folders: &[
         ("\\Sent", &["Sent"]),
@@ -378,6 +467,7 @@ const YAHOO_JAPAN: Preset = Preset {
     aliases: &["yahoo-jp", "yahoo.co.jp"],
     domains: &["yahoo.co.jp"],
     host: "imap.mail.yahoo.co.jp",
+    alt_hosts: &[],
     port: 993,
     tls: TlsMode::Implicit,
     login: LoginName::LocalPart,
@@ -387,6 +477,9 @@ const YAHOO_JAPAN: Preset = Preset {
     enable_imap: Some("Yahoo! JAPAN mail settings → IMAP/POP/SMTP access: enable IMAP"),
     oauth2: None,
     max_connections: None,
+    max_message_bytes: None,
+    download_bytes_per_day: None,
+    upload_bytes_per_day: None,
     throttle_signals: &[],
     folders: &[],
     quirks: &["Thunderbird's provider database lists only POP3 for yahoo.co.jp; public configurations use IMAP on port 993"],
@@ -416,6 +509,7 @@ const OUTLOOK: Preset = Preset {
         "hotmail.fr",
     ],
     host: "outlook.office365.com",
+    alt_hosts: &[],
     port: 993,
     tls: TlsMode::Implicit,
     login: LoginName::Address,
@@ -425,6 +519,9 @@ const OUTLOOK: Preset = Preset {
     enable_imap: None,
     oauth2: Some(MICROSOFT_OAUTH),
     max_connections: None,
+    max_message_bytes: None,
+    download_bytes_per_day: None,
+    upload_bytes_per_day: None,
     throttle_signals: MICROSOFT_THROTTLE,
     folders: OUTLOOK_FOLDERS,
     quirks: &[
@@ -441,7 +538,13 @@ const MICROSOFT365: Preset = Preset {
     domains: &[],
     password_steps: "basic authentication is off for Exchange Online: log in with OAuth2. Your admin must allow IMAP for the mailbox; \"security defaults\" block it; an admin account without a licensed mailbox cannot log in. A shared mailbox logs in as `you@domain\\shared@domain`",
     max_connections: Some(20),
-    weak: &["the limit of about 20 connections per mailbox is community-reported"],
+    max_message_bytes: Some(45_000_000),
+    download_bytes_per_day: None,
+    upload_bytes_per_day: None,
+    weak: &[
+        "the limit of about 20 connections per mailbox is community-reported",
+        "the 45 MB message limit is imapsync's default for Exchange Online; a tenant can raise it to 150 MB",
+    ],
     quirks: &[
         "throttled sessions get `Request is throttled. Suggested Backoff Time: N milliseconds` and are disconnected",
         "`NO Server Unavailable. 15` means quota exceeded or rate limiting",
@@ -456,6 +559,7 @@ const DOCOMO: Preset = Preset {
     aliases: &["docomo-mail", "spmode"],
     domains: &["docomo.ne.jp"],
     host: "imap.spmode.ne.jp",
+    alt_hosts: &[],
     port: 993,
     tls: TlsMode::Implicit,
     login: LoginName::ProviderId("d ACCOUNT ID (dアカウントID), not the mail address"),
@@ -465,6 +569,9 @@ const DOCOMO: Preset = Preset {
     enable_imap: Some("docomo mail must be allowed from other devices (「他端末でのドコモメール利用」を「利用する」)"),
     oauth2: None,
     max_connections: None,
+    max_message_bytes: None,
+    download_bytes_per_day: None,
+    upload_bytes_per_day: None,
     throttle_signals: &[],
     folders: &[
         ("\\Sent", &["Sent", "送信済み"]),
@@ -489,15 +596,19 @@ const AU: Preset = Preset {
     aliases: &["ezweb", "au-mail", "kddi"],
     domains: &["au.com", "ezweb.ne.jp"],
     host: "imap.ezweb.ne.jp",
+    alt_hosts: &[],
     port: 993,
     tls: TlsMode::Implicit,
-    login: LoginName::ProviderId("the user name au issues for the mail account (shown with the server settings after au ID login), not the mail address"),
+    login: LoginName::ProviderId("user name au issues for the account (shown with the server settings after au ID login), not the mail address"),
     auth: Auth::Password,
     password_steps: "log in with your au ID at au's mail settings (set.mail.ezweb.ne.jp) and look up the IMAP server settings of the account: user name and password are shown there",
     password_steps_ja: Some("au ID でログイン →「メール設定」→「その他の設定」→「ほかのアプリ・パソコンでauメールを利用する」（サーバー設定・ユーザー名・パスワードを確認）"),
     enable_imap: None,
     oauth2: None,
     max_connections: None,
+    max_message_bytes: None,
+    download_bytes_per_day: None,
+    upload_bytes_per_day: None,
     throttle_signals: &[],
     folders: &[],
     quirks: &["the server is reported to keep 400 MB or 5,000 messages and to delete the oldest beyond that: back up often"],
@@ -514,6 +625,7 @@ const SOFTBANK: Preset = Preset {
     aliases: &["i.softbank", "softbank-i"],
     domains: &["i.softbank.jp"],
     host: "imap.softbank.jp",
+    alt_hosts: &[],
     port: 993,
     tls: TlsMode::Implicit,
     login: LoginName::LocalPart,
@@ -523,6 +635,9 @@ const SOFTBANK: Preset = Preset {
     enable_imap: None,
     oauth2: None,
     max_connections: None,
+    max_message_bytes: None,
+    download_bytes_per_day: None,
+    upload_bytes_per_day: None,
     throttle_signals: &[],
     folders: &[],
     quirks: &[
@@ -542,6 +657,7 @@ const AOL: Preset = Preset {
     aliases: &[],
     domains: &["aol.com", "aim.com"],
     host: "imap.aol.com",
+    alt_hosts: &[],
     port: 993,
     tls: TlsMode::Implicit,
     login: LoginName::Address,
@@ -551,6 +667,9 @@ const AOL: Preset = Preset {
     enable_imap: None,
     oauth2: None,
     max_connections: None,
+    max_message_bytes: None,
+    download_bytes_per_day: None,
+    upload_bytes_per_day: None,
     throttle_signals: YAHOO_THROTTLE,
     folders: &[],
     quirks: &[
@@ -566,6 +685,7 @@ const GMX: Preset = Preset {
     aliases: &["gmx.net", "gmx.de"],
     domains: &["gmx.net", "gmx.de", "gmx.at", "gmx.ch"],
     host: "imap.gmx.net",
+    alt_hosts: &[],
     port: 993,
     tls: TlsMode::Implicit,
     login: LoginName::Address,
@@ -576,6 +696,9 @@ const GMX: Preset = Preset {
     enable_imap: Some("GMX settings → POP3 & IMAP → allow access via POP3 and IMAP"),
     oauth2: None,
     max_connections: None,
+    max_message_bytes: None,
+    download_bytes_per_day: None,
+    upload_bytes_per_day: None,
     throttle_signals: &[],
     folders: &[],
     quirks: &["GMX Freemail is reported to allow about 20 folders (folders in Trash count)"],
@@ -600,6 +723,7 @@ const FASTMAIL: Preset = Preset {
     aliases: &[],
     domains: &["fastmail.com", "fastmail.fm", "messagingengine.com"],
     host: "imap.fastmail.com",
+    alt_hosts: &[],
     port: 993,
     tls: TlsMode::Implicit,
     login: LoginName::Address,
@@ -609,6 +733,9 @@ const FASTMAIL: Preset = Preset {
     enable_imap: None,
     oauth2: None,
     max_connections: None,
+    max_message_bytes: None,
+    download_bytes_per_day: None,
+    upload_bytes_per_day: None,
     throttle_signals: &[],
     folders: &[],
     quirks: &["log in with the address you registered with, not an alias"],
@@ -621,6 +748,7 @@ const ZOHO: Preset = Preset {
     aliases: &["zohomail"],
     domains: &["zoho.com", "zohomail.com"],
     host: "imap.zoho.com",
+    alt_hosts: &[],
     port: 993,
     tls: TlsMode::Implicit,
     login: LoginName::Address,
@@ -630,6 +758,9 @@ const ZOHO: Preset = Preset {
     enable_imap: Some("Zoho Mail → Settings → Mail Accounts → IMAP Access: enable"),
     oauth2: None,
     max_connections: None,
+    max_message_bytes: None,
+    download_bytes_per_day: None,
+    upload_bytes_per_day: None,
     throttle_signals: &[],
     folders: &[],
     quirks: &["the host follows your account's region: imap.zoho.com, .eu, .in, .com.au, .jp (presets zoho, zoho-eu, zoho-in, zoho-au, zoho-jp)"],
@@ -736,6 +867,342 @@ mod tests {
             assert!(!p.host.is_empty() && p.port == 993, "{id}");
             assert!(!p.password_steps.is_empty(), "{id}");
         }
+    }
+
+    #[test]
+    fn every_preset_resolves_to_its_settings() {
+        use Auth::*;
+        use LoginName::*;
+        use TlsMode::Implicit;
+        // id, an address or alias that finds it, host, login form, auth,
+        // connections, OAuth2 flow.
+        type Row = (
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            Auth,
+            Option<u32>,
+            Option<OAuthFlow>,
+        );
+        let rows: &[Row] = &[
+            (
+                "gmail",
+                "taro@gmail.com",
+                "imap.gmail.com",
+                "address",
+                AppPassword,
+                Some(15),
+                Some(OAuthFlow::LoopbackPkce),
+            ),
+            (
+                "gmail",
+                "taro@googlemail.com",
+                "imap.gmail.com",
+                "address",
+                AppPassword,
+                Some(15),
+                Some(OAuthFlow::LoopbackPkce),
+            ),
+            (
+                "google-workspace",
+                "gsuite",
+                "imap.gmail.com",
+                "address",
+                AppPassword,
+                Some(15),
+                Some(OAuthFlow::LoopbackPkce),
+            ),
+            (
+                "icloud",
+                "taro@icloud.com",
+                "imap.mail.me.com",
+                "local",
+                AppPassword,
+                None,
+                None,
+            ),
+            (
+                "icloud",
+                "taro@mac.com",
+                "imap.mail.me.com",
+                "local",
+                AppPassword,
+                None,
+                None,
+            ),
+            (
+                "yahoo",
+                "taro@yahoo.co.uk",
+                "imap.mail.yahoo.com",
+                "address",
+                AppPassword,
+                None,
+                None,
+            ),
+            (
+                "yahoo",
+                "taro@ymail.com",
+                "imap.mail.yahoo.com",
+                "address",
+                AppPassword,
+                None,
+                None,
+            ),
+            (
+                "yahoo-japan",
+                "taro@yahoo.co.jp",
+                "imap.mail.yahoo.co.jp",
+                "local",
+                Password,
+                None,
+                None,
+            ),
+            (
+                "outlook",
+                "taro@outlook.jp",
+                "outlook.office365.com",
+                "address",
+                OAuth2Only,
+                None,
+                Some(OAuthFlow::DeviceCode),
+            ),
+            (
+                "outlook",
+                "taro@live.com",
+                "outlook.office365.com",
+                "address",
+                OAuth2Only,
+                None,
+                Some(OAuthFlow::DeviceCode),
+            ),
+            (
+                "microsoft365",
+                "m365",
+                "outlook.office365.com",
+                "address",
+                OAuth2Only,
+                Some(20),
+                Some(OAuthFlow::DeviceCode),
+            ),
+            (
+                "docomo",
+                "taro@docomo.ne.jp",
+                "imap.spmode.ne.jp",
+                "id",
+                ImapPassword,
+                None,
+                None,
+            ),
+            (
+                "au",
+                "taro@au.com",
+                "imap.ezweb.ne.jp",
+                "id",
+                Password,
+                None,
+                None,
+            ),
+            (
+                "au",
+                "taro@ezweb.ne.jp",
+                "imap.ezweb.ne.jp",
+                "id",
+                Password,
+                None,
+                None,
+            ),
+            (
+                "softbank",
+                "taro@i.softbank.jp",
+                "imap.softbank.jp",
+                "local",
+                Password,
+                None,
+                None,
+            ),
+            (
+                "aol",
+                "taro@aol.com",
+                "imap.aol.com",
+                "address",
+                AppPassword,
+                None,
+                None,
+            ),
+            (
+                "gmx",
+                "taro@gmx.de",
+                "imap.gmx.net",
+                "address",
+                Password,
+                None,
+                None,
+            ),
+            (
+                "gmx-com",
+                "taro@gmx.com",
+                "imap.gmx.com",
+                "address",
+                Password,
+                None,
+                None,
+            ),
+            (
+                "fastmail",
+                "taro@fastmail.fm",
+                "imap.fastmail.com",
+                "address",
+                AppPassword,
+                None,
+                None,
+            ),
+            (
+                "zoho",
+                "taro@zoho.com",
+                "imap.zoho.com",
+                "address",
+                AppPassword,
+                None,
+                None,
+            ),
+            (
+                "zoho-eu",
+                "taro@zoho.eu",
+                "imap.zoho.eu",
+                "address",
+                AppPassword,
+                None,
+                None,
+            ),
+            (
+                "zoho-in",
+                "taro@zoho.in",
+                "imap.zoho.in",
+                "address",
+                AppPassword,
+                None,
+                None,
+            ),
+            (
+                "zoho-au",
+                "taro@zoho.com.au",
+                "imap.zoho.com.au",
+                "address",
+                AppPassword,
+                None,
+                None,
+            ),
+            (
+                "zoho-jp",
+                "taro@zoho.jp",
+                "imap.zoho.jp",
+                "address",
+                AppPassword,
+                None,
+                None,
+            ),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for &(id, key, host, login, auth, conns, flow) in rows {
+            let p = if key.contains('@') {
+                for_address(key)
+            } else {
+                preset(key)
+            }
+            .unwrap_or_else(|| panic!("`{key}` finds no preset"));
+            assert_eq!(p.id, id, "`{key}`");
+            assert_eq!((p.host, p.port, p.tls), (host, 993, Implicit), "{id}");
+            assert_eq!(p.auth, auth, "{id}");
+            assert_eq!(p.max_connections, conns, "{id}");
+            assert_eq!(p.oauth2.map(|o| o.flow), flow, "{id}");
+            let user = if key.contains('@') {
+                key
+            } else {
+                "taro@example.com"
+            };
+            let want = match login {
+                "address" => Some(user.to_string()),
+                "local" => Some("taro".to_string()),
+                _ => None,
+            };
+            assert_eq!(p.login_for(user), want, "{id}");
+            assert_eq!(matches!(p.login, ProviderId(_)), login == "id", "{id}");
+            // An account using the preset's server (no `provider` setting)
+            // finds it, or the first preset of that server.
+            let acct = AccountConfig::new(host, user);
+            let by_host = for_account(&acct).unwrap();
+            assert_eq!(by_host.host, host, "{id}");
+            let mut named = acct.clone();
+            named.provider = Some(id.into());
+            assert_eq!(for_account(&named).unwrap().id, id);
+            assert_eq!(max_connections(&named), conns, "{id}");
+            seen.insert(id);
+        }
+        for p in all() {
+            assert!(seen.contains(p.id), "preset `{}` has no row here", p.id);
+        }
+    }
+
+    #[test]
+    fn limits_and_slow_down_signals_for_migrate() {
+        let gmail = AccountConfig::new("imap.gmail.com", "taro@gmail.com");
+        assert_eq!(max_connections(&gmail), Some(15));
+        let g = for_account(&gmail).unwrap();
+        assert_eq!(g.max_message_bytes, Some(35_651_584));
+        assert_eq!(g.download_bytes_per_day, Some(2_500_000_000));
+        assert_eq!(g.upload_bytes_per_day, Some(500_000_000));
+        assert!(is_throttle_signal(
+            &gmail,
+            "NO [OVERQUOTA] Account exceeded command or bandwidth limits."
+        ));
+        assert!(is_throttle_signal(&gmail, "OK Success [THROTTLED]"));
+        assert!(!is_throttle_signal(
+            &gmail,
+            "NO [AUTHENTICATIONFAILED] Invalid credentials"
+        ));
+
+        let mut m365 = AccountConfig::new("outlook.office365.com", "taro@example.com");
+        m365.provider = Some("microsoft365".into());
+        assert_eq!(max_connections(&m365), Some(20));
+        assert!(is_throttle_signal(
+            &m365,
+            "BAD Request is throttled. Suggested Backoff Time: 299961 milliseconds"
+        ));
+
+        // Yahoo's read-only export server is still Yahoo.
+        let y = AccountConfig::new("export.imap.mail.yahoo.com", "taro@yahoo.com");
+        assert_eq!(for_account(&y).unwrap().id, "yahoo");
+        assert!(is_throttle_signal(
+            &y,
+            "NO [LIMIT] CAPABILITY Rate limit hit."
+        ));
+
+        // A server of no preset: only the common signals, no known limit.
+        let own = AccountConfig::new("mail.example.org", "taro");
+        assert_eq!(for_account(&own), None);
+        assert_eq!(max_connections(&own), None);
+        assert!(is_throttle_signal(
+            &own,
+            "NO [UNAVAILABLE] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=10)"
+        ));
+        assert!(!is_throttle_signal(
+            &own,
+            "NO [TRYCREATE] Mailbox doesn't exist"
+        ));
+    }
+
+    #[test]
+    fn weak_facts_of_the_research_are_marked_weak() {
+        for id in ["yahoo-japan", "docomo", "au", "softbank", "microsoft365"] {
+            assert!(!preset(id).unwrap().weak.is_empty(), "{id}");
+        }
+        let au = preset("au").unwrap();
+        assert!(au.weak.iter().any(|w| w.contains("no fixed public host")));
+        let yj = preset("yahoo-japan").unwrap();
+        assert!(yj.weak.iter().any(|w| w.contains("login name")));
+        let d = preset("docomo").unwrap();
+        assert!(d.weak.iter().any(|w| w.contains("TLS")));
     }
 
     #[test]

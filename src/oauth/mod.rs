@@ -118,16 +118,7 @@ pub struct Endpoints {
 /// The account's OAuth2 endpoints: its own `oauth2_*` settings over its
 /// provider's.
 pub fn endpoints(acct: &AccountConfig) -> Result<Endpoints, OAuthError> {
-    let preset = acct
-        .provider
-        .as_deref()
-        .and_then(providers::preset)
-        .or_else(|| {
-            providers::all()
-                .iter()
-                .find(|p| p.host.eq_ignore_ascii_case(&acct.host))
-        })
-        .and_then(|p| p.oauth2);
+    let preset = providers::for_account(acct).and_then(|p| p.oauth2);
     let tenant = acct.oauth2_tenant.as_deref().unwrap_or("common");
     let t = |s: &str| s.replace("{tenant}", tenant);
     let token_url = acct

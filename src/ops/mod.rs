@@ -294,15 +294,7 @@ impl<'a> Login<'a> {
     /// The account's provider preset: named in the config, else guessed
     /// from the host name.
     pub fn provider(&self) -> Option<&'static Preset> {
-        self.acct
-            .provider
-            .as_deref()
-            .and_then(providers::preset)
-            .or_else(|| {
-                providers::all()
-                    .iter()
-                    .find(|p| p.host.eq_ignore_ascii_case(&self.acct.host))
-            })
+        providers::for_account(self.acct)
     }
 }
 
