@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{toml_str, CertKind, Dovecot, DovecotOptions, Env};
+use support::{toml_str, Authority, CertKind, Dovecot, DovecotOptions, Env};
 
 fn account(env: &Env, srv: &Dovecot, host: &str, port: u16, extra: &str, pw: &str) {
     env.add_account_raw(
@@ -95,8 +95,10 @@ fn a_self_signed_ca_true_certificate_in_ca_file_passes() {
     );
 }
 
-/// Runs doctor and returns (exit code, stdout); checks the failing step.
-fn fails_at(env: &Env, label: &str, code: i32, want: &[&str]) -> String {
+/// Runs doctor and checks that it stops at the step `label` with `code`,
+/// that what it saw holds each of `seen` and its fix each of `fix` (in the
+/// text and in `--json`); returns the text.
+fn fails_at(env: &Env, label: &str, code: i32, seen: &[&str], fix: &[&str]) -> String {
     let r = env.run(&["doctor", "main"]);
     println!("{}", r.stdout);
     assert_eq!(r.code, code, "{r}");
@@ -108,10 +110,32 @@ fn fails_at(env: &Env, label: &str, code: i32, want: &[&str]) -> String {
         .rfind(|l| l.starts_with('✗') || l.starts_with('✓'))
         .unwrap();
     assert_eq!(last, line, "doctor stops at the first failure: {r}");
-    for w in want {
-        assert!(r.stdout.contains(w), "`{w}` in: {r}");
-    }
     assert!(r.stdout.contains("fix:"), "{r}");
+
+    let j = env.run(&["doctor", "main", "--json"]);
+    assert_eq!(j.code, code, "{j}");
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(v["exit_code"], code);
+    let checks = v["checks"].as_array().unwrap();
+    let failed: Vec<&serde_json::Value> = checks.iter().filter(|c| c["status"] == "fail").collect();
+    assert_eq!(failed.len(), 1, "one failure: {j}");
+    let f = failed[0];
+    assert_eq!(
+        f["step"].as_str().unwrap(),
+        label.to_ascii_lowercase(),
+        "{j}"
+    );
+    assert!(std::ptr::eq(f, checks.last().unwrap()), "stops there: {j}");
+    let (seen_text, fix_text) = (
+        f["seen"].as_str().unwrap(),
+        f["fix"].as_str().unwrap_or_else(|| panic!("a fix: {j}")),
+    );
+    for w in seen {
+        assert!(seen_text.contains(w), "`{w}` in what doctor saw: {j}");
+    }
+    for w in fix {
+        assert!(fix_text.contains(w), "`{w}` in the fix: {j}");
+    }
     r.stdout
 }
 
@@ -120,10 +144,18 @@ fn doctor_names_the_failing_step_and_its_fix() {
     let srv = Dovecot::start(DovecotOptions::default());
     let pw = srv.password("alice").to_string();
 
+    // An unresolvable host.
     let env = Env::new();
     account(&env, &srv, "no-such-host.invalid", 993, "", &pw);
-    fails_at(&env, "DNS", 4, &["cannot resolve the host name"]);
+    fails_at(
+        &env,
+        "DNS",
+        4,
+        &["cannot resolve the host name `no-such-host.invalid`"],
+        &["check the spelling of `host`", "mailkeep providers"],
+    );
 
+    // A wrong port: nothing listens there.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -131,8 +163,15 @@ fn doctor_names_the_failing_step_and_its_fix() {
         .port();
     let env = Env::new();
     account(&env, &srv, "localhost", closed, &ca_line(&srv), &pw);
-    fails_at(&env, "TCP", 4, &["cannot connect"]);
+    fails_at(
+        &env,
+        "TCP",
+        4,
+        &["cannot connect", &closed.to_string()],
+        &["check the host name and port"],
+    );
 
+    // Implicit TLS on the plain-text port.
     let env = Env::new();
     account(
         &env,
@@ -142,17 +181,26 @@ fn doctor_names_the_failing_step_and_its_fix() {
         &ca_line(&srv),
         &pw,
     );
-    fails_at(&env, "TLS", 4, &["answered in plain text", "starttls"]);
+    fails_at(
+        &env,
+        "TLS",
+        4,
+        &["answered in plain text", "* OK"],
+        &["tls = \"starttls\"", "port = 993"],
+    );
 
+    // A certificate from a CA this machine does not trust.
     let env = Env::new();
     account(&env, &srv, "localhost", srv.imaps_port(), "", &pw);
     fails_at(
         &env,
         "TLS",
         4,
-        &["not trusted", "tls_fingerprint = \"sha256:"],
+        &["not trusted", "subject:", "issuer:", "valid:", "SHA-256:"],
+        &["tls_fingerprint = \"sha256:", "ca_file"],
     );
 
+    // A wrong password: the login step, the general rule, no password shown.
     let env = Env::new();
     account(
         &env,
@@ -162,9 +210,58 @@ fn doctor_names_the_failing_step_and_its_fix() {
         &ca_line(&srv),
         "wrong-password",
     );
-    let out = fails_at(&env, "login", 3, &["cannot log in to localhost as alice"]);
+    let out = fails_at(
+        &env,
+        "login",
+        3,
+        &[
+            "cannot log in to localhost as alice",
+            "AUTHENTICATIONFAILED",
+        ],
+        &["check the user name and password", "app-specific password"],
+    );
     assert!(!out.contains("wrong-password"), "{out}");
     assert!(step(&out, "TLS").starts_with('✓'));
+
+    // The same for an account made from a preset: that provider's rule.
+    for (provider, want) in [
+        (
+            "icloud",
+            vec![
+                "part of the address before the @",
+                "App-Specific Passwords",
+                "App 用パスワード",
+            ],
+        ),
+        (
+            "gmail",
+            vec![
+                "app-specific password",
+                "2-Step Verification",
+                "IMAP must be on",
+            ],
+        ),
+        ("docomo", vec!["d ACCOUNT ID", "IMAP専用パスワード"]),
+        (
+            "outlook",
+            vec![
+                "refuses passwords",
+                "oauth2_client_id",
+                "mailkeep account login main",
+            ],
+        ),
+    ] {
+        let env = Env::new();
+        account(
+            &env,
+            &srv,
+            "localhost",
+            srv.imaps_port(),
+            &format!("{}provider = \"{provider}\"\n", ca_line(&srv)),
+            "wrong-password",
+        );
+        fails_at(&env, "login", 3, &["cannot log in"], &want);
+    }
 
     let env = Env::new();
     account(
@@ -175,14 +272,67 @@ fn doctor_names_the_failing_step_and_its_fix() {
         "ca_file = \"/nonexistent/ca.pem\"\n",
         &pw,
     );
-    fails_at(&env, "config", 2, &["/nonexistent/ca.pem"]);
+    fails_at(
+        &env,
+        "config",
+        2,
+        &["/nonexistent/ca.pem"],
+        &["fix `ca_file`"],
+    );
+}
+
+#[test]
+fn doctor_on_a_self_signed_ca_true_certificate_without_ca_file_prints_the_pin() {
+    let srv = Dovecot::start(DovecotOptions {
+        cert: CertKind::SelfSignedCa,
+        ..Default::default()
+    });
+    let env = Env::new();
+    account(
+        &env,
+        &srv,
+        "localhost",
+        srv.imaps_port(),
+        "",
+        srv.password("alice"),
+    );
+    let out = fails_at(
+        &env,
+        "TLS",
+        4,
+        &["is self-signed", "CN=localhost"],
+        &["tls_fingerprint = \"sha256:"],
+    );
+    // The line doctor prints is the fix: with it, doctor passes.
+    let line = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("tls_fingerprint = "))
+        .unwrap()
+        .to_string();
+    let env = Env::new();
+    account(
+        &env,
+        &srv,
+        "localhost",
+        srv.imaps_port(),
+        &format!("{line}\n"),
+        srv.password("alice"),
+    );
+    let r = env.run(&["doctor", "main"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(step(&r.stdout, "TLS").contains("pinned"), "{r}");
 }
 
 #[test]
 fn doctor_names_expired_and_misnamed_certificates() {
-    for (kind, want) in [
-        (CertKind::Expired, "expired on 2021-01-01"),
-        (CertKind::WrongName, "is for `mail.example.com`"),
+    for (kind, want, fix) in [
+        (CertKind::Expired, "expired on 2021-01-01", "renew"),
+        (
+            CertKind::WrongName,
+            "is for `mail.example.com`",
+            "set `host` to a name the certificate is for (`mail.example.com`)",
+        ),
     ] {
         let srv = Dovecot::start(DovecotOptions {
             cert: kind,
@@ -197,7 +347,7 @@ fn doctor_names_expired_and_misnamed_certificates() {
             &ca_line(&srv),
             srv.password("alice"),
         );
-        fails_at(&env, "TLS", 4, &[want]);
+        fails_at(&env, "TLS", 4, &[want], &[fix]);
     }
 }
 
@@ -219,6 +369,19 @@ fn a_server_without_quota_is_said_plainly_and_a_full_one_warns() {
     assert!(
         q.starts_with('-') && q.contains("no QUOTA capability"),
         "{r}"
+    );
+    let j = env.run(&["doctor", "main", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    let q = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["step"] == "quota")
+        .unwrap();
+    assert_eq!(q["status"], "skipped", "{j}");
+    assert!(
+        q["fix"].as_str().unwrap().contains("provider's web page"),
+        "says where to look instead: {j}"
     );
 
     let srv = Dovecot::start(DovecotOptions {
@@ -269,4 +432,63 @@ fn doctor_without_an_account_checks_the_config_file() {
     let r = env.run(&["doctor"]);
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stdout.contains("tls_fingerprint"), "{r}");
+}
+
+/// An OAuth2 account whose token comes from a command, on a server that
+/// checks tokens with `auth`.
+fn oauth_account(env: &Env, srv: &Dovecot, token: &str) {
+    env.add_account_raw(
+        "main",
+        &format!(
+            "host = \"localhost\"\nport = {}\nusername = \"alice\"\n{}oauth2_token_command = \"echo {token}\"\n",
+            srv.imaps_port(),
+            ca_line(srv)
+        ),
+        None,
+    );
+}
+
+#[test]
+fn doctor_tells_a_refused_token_from_an_endpoint_that_is_down() {
+    let mut auth = Authority::start();
+    auth.grant("good-token-1", "alice");
+    let srv = Dovecot::start(DovecotOptions {
+        oauth2_introspection: Some(auth.url("/introspect")),
+        ..Default::default()
+    });
+
+    let env = Env::new();
+    oauth_account(&env, &srv, "good-token-1");
+    let r = env.run(&["doctor", "main"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(
+        step(&r.stdout, "config").contains("OAuth2 token from `oauth2_token_command`"),
+        "{r}"
+    );
+
+    // An expired (refused) token: a login failure, exit 3, what to do.
+    let env = Env::new();
+    oauth_account(&env, &srv, "expired-token-2");
+    let out = fails_at(
+        &env,
+        "login",
+        3,
+        &["refused the OAuth2 token"],
+        &["mailkeep account login main", "oauth2_token_command"],
+    );
+    assert!(!out.contains("expired-token-2"), "no token printed: {out}");
+
+    // The introspection endpoint down: `NO [UNAVAILABLE]`, retryable, exit
+    // 4 — not a wrong password.
+    auth.shut_down();
+    let env = Env::new();
+    oauth_account(&env, &srv, "good-token-1");
+    let out = fails_at(
+        &env,
+        "login",
+        4,
+        &["UNAVAILABLE"],
+        &["not a wrong password", "try again later"],
+    );
+    assert!(!out.contains("good-token-1"), "no token printed: {out}");
 }

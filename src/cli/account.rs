@@ -163,6 +163,9 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
     }
 }
 
+/// What `account add` says after a failed check.
+const NOTHING_SAVED: &str = "nothing was saved: fix the above and run `mailkeep account add` again (`--no-check` saves without logging in)";
+
 /// What a check found, in a few words.
 fn found_text(c: &AccountCheck) -> String {
     let mut s = format!(
@@ -268,11 +271,14 @@ async fn add(g: &Globals, config: &mut Config, args: AddArgs) -> Result<i32, OpE
             && args.oauth2_client_id.is_none()
             && args.oauth2_token_command.is_none()
         {
+            let register = p
+                .oauth2
+                .map(|o| format!("register your own app: {}; then ", o.register))
+                .unwrap_or_default();
             return Err(OpError::Usage {
                 message: format!("{} refuses passwords: the account needs OAuth2", p.name),
                 hint: Some(format!(
-                    "register an app (docs/providers.md, \"{}\") and pass `--oauth2-client-id ID`, or pass `--oauth2-token-command CMD` for a helper such as oama or mutt_oauth2.py",
-                    p.name
+                    "{register}pass its `--oauth2-client-id ID` (mailkeep signs you in and keeps the refresh token in the keyring); or pass `--oauth2-token-command CMD` for a helper such as oama or mutt_oauth2.py"
                 )),
             });
         }
@@ -302,7 +308,14 @@ async fn add(g: &Globals, config: &mut Config, args: AddArgs) -> Result<i32, OpE
         if args.no_check {
             None
         } else {
-            let t = sign_in(name, &acct).await?;
+            let t = match sign_in(name, &acct).await {
+                Ok(t) => t,
+                Err(e) => {
+                    super::report_error(&e);
+                    eprintln!("{NOTHING_SAVED}");
+                    return Ok(e.kind().exit_code());
+                }
+            };
             let c = Credential::Bearer(Secret::new(t.access_token.clone()));
             tokens = Some(t);
             Some(c)
@@ -326,9 +339,7 @@ async fn add(g: &Globals, config: &mut Config, args: AddArgs) -> Result<i32, OpE
             Ok(found) => eprintln!("{}", found_text(&found)),
             Err(e) => {
                 super::report_error(&e);
-                eprintln!(
-                    "nothing was saved: fix the above and run `mailkeep account add` again (`--no-check` saves without logging in)"
-                );
+                eprintln!("{NOTHING_SAVED}");
                 return Ok(e.kind().exit_code());
             }
         }
