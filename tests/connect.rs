@@ -390,3 +390,62 @@ fn providers_lists_every_preset_and_shows_one() {
     assert!(r.stdout.contains("unconfirmed"), "{r}");
     assert_eq!(env.run(&["providers", "nope"]).code, 2);
 }
+
+#[test]
+fn account_add_with_each_preset_writes_its_settings() {
+    use mailkeep::config::providers::{self, LoginName};
+    let env = Env::new();
+    env.set_var("PW", "x");
+    for (i, p) in providers::all().iter().enumerate() {
+        let name = format!("a{i}");
+        let address = format!("taro@{}", p.domains.first().unwrap_or(&"example.com"));
+        let mut args = vec![
+            "account",
+            "add",
+            &name,
+            "--provider",
+            p.id,
+            "--user",
+            &address,
+            "--no-check",
+        ];
+        if p.auth == providers::Auth::OAuth2Only {
+            args.extend(["--oauth2-token-command", "echo token"]);
+        } else {
+            args.extend(["--password-env", "PW"]);
+        }
+        let r = env.run(&args);
+        assert_eq!(r.code, 0, "{}: {r}", p.id);
+        let text = std::fs::read_to_string(&env.config).unwrap();
+        let v: toml::Value = toml::from_str(&text).unwrap();
+        let a = &v["accounts"][&name];
+        assert_eq!(a["host"].as_str(), Some(p.host), "{}: {text}", p.id);
+        assert_eq!(a["provider"].as_str(), Some(p.id), "{}", p.id);
+        assert_eq!(a["tls"].as_str(), Some("implicit"), "{}", p.id);
+        assert!(
+            a.get("port")
+                .is_none_or(|port| port.as_integer() == Some(p.port.into())),
+            "{}: {text}",
+            p.id
+        );
+        let want_user = match p.login {
+            LoginName::LocalPart if !p.domains.is_empty() => "taro".to_string(),
+            _ => address.clone(),
+        };
+        assert_eq!(a["username"].as_str(), Some(want_user.as_str()), "{}", p.id);
+        if let LoginName::ProviderId(what) = p.login {
+            assert!(r.stderr.contains(what), "{}: says which ID: {r}", p.id);
+        }
+        for w in p.weak {
+            assert!(r.stderr.contains(w), "{}: weak fact said: {r}", p.id);
+        }
+        // And the account resolves to this preset again.
+        let acct = mailkeep::config::Config::load(&env.config)
+            .unwrap()
+            .account(&name)
+            .unwrap()
+            .clone();
+        assert_eq!(providers::for_account(&acct).unwrap().id, p.id);
+        assert_eq!(providers::max_connections(&acct), p.max_connections);
+    }
+}

@@ -126,6 +126,12 @@ fn keyring_usable(env: &Env) -> bool {
         return false;
     }
     assert_eq!(r.code, 0, "{r}");
+    for out in [&r.stdout, &r.stderr] {
+        assert!(
+            !out.contains("access-") && !out.contains("refresh-"),
+            "the sign-in prints no token: {r}"
+        );
+    }
     true
 }
 
@@ -168,6 +174,24 @@ fn the_device_code_sign_in_keeps_a_refresh_token_and_refreshes_before_expiry() {
             "no token printed: {r}"
         );
     }
+    // Nor by the commands that describe the account, nor in the config file.
+    for args in [
+        &["doctor", "main"][..],
+        &["doctor", "main", "--json"],
+        &["doctor"],
+        &["account", "list"],
+    ] {
+        let r = env.run(args);
+        assert_eq!(r.code, 0, "{args:?}: {r}");
+        for out in [&r.stdout, &r.stderr] {
+            assert!(
+                !out.contains("access-") && !out.contains("refresh-"),
+                "{args:?} prints no token: {r}"
+            );
+        }
+    }
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    assert!(!config.contains("refresh-"), "{config}");
     let _ = env.run(&["account", "remove", "main"]);
 }
 
