@@ -492,3 +492,44 @@ fn doctor_tells_a_refused_token_from_an_endpoint_that_is_down() {
     );
     assert!(!out.contains("good-token-1"), "no token printed: {out}");
 }
+
+#[test]
+fn doctor_reads_messages_back_from_the_store_and_names_damage() {
+    let srv = Dovecot::start(DovecotOptions::default());
+    let message = support::gen_message(1, 4_000, "kept");
+    srv.client("alice").append("INBOX", &[], None, &message);
+    let env = Env::new();
+    env.add_account("main", &srv, "alice");
+    assert_eq!(env.run(&["backup", "main"]).code, 0);
+    let r = env.run(&["doctor", "main"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(
+        step(&r.stdout, "store").contains("1 of 1 stored message read back whole"),
+        "{r}"
+    );
+
+    // One flipped byte inside the message's record (magic `MKR1`, kind
+    // `B`, as docs/design.md lays records out).
+    let pack = env.store.join("packs/00/000001.pack");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let mut pos = 16;
+    let blob = loop {
+        assert_eq!(&bytes[pos..pos + 4], b"MKR1", "record at {pos}");
+        let len = u64::from_le_bytes(bytes[pos + 8..pos + 16].try_into().unwrap()) as usize;
+        if bytes[pos + 4] == b'B' {
+            break pos + 16 + len / 2;
+        }
+        pos += 16 + len + 4;
+    };
+    bytes[blob] ^= 0x5a;
+    std::fs::write(&pack, bytes).unwrap();
+    let r = env.run(&["doctor", "main"]);
+    println!("{}", r.stdout);
+    assert_eq!(r.code, 5, "{r}");
+    let line = step(&r.stdout, "store");
+    assert!(
+        line.starts_with('✗') && line.contains("of 1 messages read back, 1 is damaged"),
+        "{r}"
+    );
+    assert!(r.stdout.contains("mailkeep verify --deep"), "{r}");
+}

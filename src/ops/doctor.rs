@@ -440,6 +440,9 @@ pub async fn doctor_account(config: &Config, name: &str, store_path: &Path) -> D
     r
 }
 
+/// How many messages doctor reads back from the store.
+const QUICK_CHECK: usize = 8;
+
 /// The store: there (or not yet), not locked by another run, its index
 /// opening and its packs and dictionaries present.
 fn store_check(r: &mut DoctorReport, store_path: &Path) {
@@ -465,15 +468,38 @@ fn store_check(r: &mut DoctorReport, store_path: &Path) {
                 _ => "; not locked",
             };
             if problems.is_empty() {
-                r.push(
-                    Step::Store,
-                    Status::Ok,
-                    format!(
-                        "`{}`: index opens, packs and dictionaries present{lock_text}",
-                        store_path.display()
+                match s.quick_check(QUICK_CHECK) {
+                    Ok(q) if q.failed.is_empty() => r.push(
+                        Step::Store,
+                        Status::Ok,
+                        format!(
+                            "`{}`: index opens, packs and dictionaries present, {} of {} stored {} read back whole{lock_text}",
+                            store_path.display(),
+                            q.read,
+                            q.stored,
+                            if q.stored == 1 { "message" } else { "messages" },
+                        ),
+                        None,
                     ),
-                    None,
-                );
+                    Ok(q) => r.fail(
+                        Step::Store,
+                        format!(
+                            "`{}`: of {} messages read back, {} {} damaged: {}",
+                            store_path.display(),
+                            q.read,
+                            q.failed.len(),
+                            if q.failed.len() == 1 { "is" } else { "are" },
+                            q.failed
+                                .iter()
+                                .map(|(_, what)| what.as_str())
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                        Some("`mailkeep verify --deep` lists every damaged message and where it was; a backup fetches again those still on the server; `mailkeep repair` sets damaged records aside".into()),
+                        5,
+                    ),
+                    Err(e) => r.fail_with(Step::Store, &OpError::from(e)),
+                }
             } else {
                 r.fail(
                     Step::Store,
