@@ -3,7 +3,7 @@
 //! provider's own rule (app-specific password, OAuth2, the carrier's login
 //! ID and IMAP password).
 
-use crate::config::providers::{Auth, LoginName, Preset};
+use crate::config::providers::{self, Auth, LoginName, Preset};
 use crate::imap::{CertInfo, CertProblem, ErrorKind, ImapError};
 
 /// The line that pins `cert`, as it goes into the config file.
@@ -44,10 +44,17 @@ pub(super) fn imap_hint(e: &ImapError) -> Option<String> {
         ImapError::PlaintextRefused { .. } => Some(
             "use `tls = \"implicit\"` (port 993) or `tls = \"starttls\"` (port 143)".into(),
         ),
-        ImapError::Resolve { host, .. } => Some(format!(
-            "check the spelling of `host` (`{host}`) and that this machine can resolve names \
-             (network, DNS); `mailkeep providers` lists the servers of the big providers"
-        )),
+        ImapError::Resolve { host, .. } => Some(match providers::for_host(host) {
+            Some(p) => format!(
+                "`{host}` is {}'s server: check that this machine is online and can resolve \
+                 names (network, DNS, a proxy or firewall), then try again",
+                p.name
+            ),
+            None => format!(
+                "check the spelling of `host` (`{host}`) and that this machine can resolve names \
+                 (network, DNS); `mailkeep providers` lists the servers of the big providers"
+            ),
+        }),
         ImapError::NoOAuth { .. } => Some(
             "this server does not take OAuth2 tokens: log in with a password (remove \
              `oauth2_token_command` / `oauth2_client_id`)"
@@ -178,4 +185,28 @@ pub(super) fn login_hint(
         hint.push_str(&format!("; IMAP must be on: {enable}"));
     }
     Some(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unresolved(host: &str) -> ImapError {
+        ImapError::Resolve {
+            host: host.into(),
+            source: std::io::Error::other("Name or service not known"),
+        }
+    }
+
+    #[test]
+    fn an_unresolvable_preset_server_is_a_network_problem_not_a_typo() {
+        let h = imap_hint(&unresolved("imap.mail.me.com")).unwrap();
+        assert!(
+            h.contains("iCloud Mail's server") && h.contains("online"),
+            "{h}"
+        );
+        assert!(!h.contains("spelling"), "{h}");
+        let h = imap_hint(&unresolved("imap.exmaple.com")).unwrap();
+        assert!(h.contains("check the spelling of `host`"), "{h}");
+    }
 }
