@@ -12,6 +12,8 @@ mod backup;
 mod doctor;
 mod export;
 mod import;
+mod migrate;
+mod migrate_batch;
 mod progress;
 mod providers;
 mod quota;
@@ -72,6 +74,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Put stored mail back on an IMAP account, never twice.
     Restore(restore::RestoreArgs),
+    /// Move a whole mailbox to another account through the store; re-run until the switch.
+    Migrate(migrate::MigrateArgs),
     /// Bring in mail from mbox files (Google Takeout too), a Maildir or .eml files.
     Import(import::ImportArgs),
     /// Show the server's quota: usage and limit per quota root.
@@ -224,6 +228,7 @@ pub fn main() -> i32 {
             Command::Export(args) => export::run(&globals, args),
             Command::Repair => repair::run(&globals),
             Command::Restore(args) => restore::run(&globals, args).await,
+            Command::Migrate(args) => migrate::run(&globals, args).await,
             Command::Quota(args) => quota::run(&globals, args).await,
             Command::Archive(args) => archive::run(&globals, args).await,
             Command::Search(args) => search::run(&globals, args),
@@ -357,6 +362,39 @@ pub fn local_time(unix: i64) -> String {
 /// Columns a string takes on a terminal (CJK characters take two).
 pub fn display_width(s: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// A table of plain text: the first `left` columns aligned left, the others
+/// right (numbers), two spaces between, no trailing spaces.
+pub fn render_table(head: &[&str], rows: &[Vec<String>], left: usize) -> String {
+    let mut width: Vec<usize> = head.iter().map(|h| display_width(h)).collect();
+    for row in rows {
+        for (i, c) in row.iter().enumerate() {
+            width[i] = width[i].max(display_width(c));
+        }
+    }
+    let line = |cells: &[&str]| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = " ".repeat(width[i] - display_width(c));
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if i < left {
+                s.push_str(c);
+                s.push_str(&pad);
+            } else {
+                s.push_str(&pad);
+                s.push_str(c);
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(head);
+    for row in rows {
+        out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
+    }
+    out
 }
 
 /// `s` padded with spaces to `width` terminal columns.

@@ -106,6 +106,7 @@ pub async fn run(g: &Globals, args: RestoreArgs) -> Result<i32, OpError> {
         dry_run: args.dry_run,
         jobs: args.jobs as usize,
         retries: 3,
+        sync_flags: false,
     };
     let bars = RestoreBars::new(g.progress);
     let report = restore(&config, &store, &opts, &bars).await;
@@ -121,6 +122,11 @@ fn print_report(r: &RestoreReport, quiet: bool) {
     if !quiet {
         print!("{}", table(r));
     }
+    print_problems(r);
+}
+
+/// Renamed folders, refused messages and failed folders, to stderr.
+pub fn print_problems(r: &RestoreReport) {
     for f in &r.folders {
         if f.renamed {
             eprintln!(
@@ -162,7 +168,7 @@ fn table(r: &RestoreReport) -> String {
     } else {
         "appended"
     };
-    let rows: Vec<[String; 7]> = r
+    let rows: Vec<Vec<String>> = r
         .folders
         .iter()
         .map(|f: &FolderReport| {
@@ -170,7 +176,7 @@ fn table(r: &RestoreReport) -> String {
             if f.created {
                 name.push_str(if r.dry_run { " (new)" } else { " (created)" });
             }
-            [
+            vec![
                 name,
                 f.in_store.to_string(),
                 human_bytes(f.bytes),
@@ -190,49 +196,24 @@ fn table(r: &RestoreReport) -> String {
         "converted",
         "refused",
     ];
-    let mut width: Vec<usize> = head.iter().map(|h| super::display_width(h)).collect();
-    for row in &rows {
-        for (i, c) in row.iter().enumerate() {
-            width[i] = width[i].max(super::display_width(c));
-        }
-    }
-    let line = |cells: Vec<&str>| -> String {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let pad = width[i] - super::display_width(c);
-            if i == 0 {
-                s.push_str(c);
-                s.push_str(&" ".repeat(pad));
-            } else {
-                s.push_str("  ");
-                s.push_str(&" ".repeat(pad));
-                s.push_str(c);
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(head.to_vec());
-    for row in &rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    out
+    super::render_table(&head, &rows, 1)
 }
 
 /// One bar per folder being restored, on a terminal only.
-struct RestoreBars {
+pub(super) struct RestoreBars {
     multi: Option<MultiProgress>,
     bars: Mutex<HashMap<String, ProgressBar>>,
 }
 
 impl RestoreBars {
-    fn new(enabled: bool) -> RestoreBars {
+    pub(super) fn new(enabled: bool) -> RestoreBars {
         RestoreBars {
             multi: enabled.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
             bars: Mutex::new(HashMap::new()),
         }
     }
 
-    fn clear(&self) {
+    pub(super) fn clear(&self) {
         for (_, b) in self.bars.lock().unwrap_or_else(|p| p.into_inner()).drain() {
             b.finish_and_clear();
         }

@@ -107,6 +107,15 @@ fn folder_from(l: &MailboxListData<'_>) -> Folder {
     }
 }
 
+/// A flag as IMAP writes it: a keyword atom, or `\` and an atom.
+fn is_flag(f: &str) -> bool {
+    let atom = f.strip_prefix('\\').unwrap_or(f);
+    !atom.is_empty()
+        && atom
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b))
+}
+
 /// Parses the text of a tagged line read raw (`NO [CODE] text`).
 fn tagged_text(line: &str) -> (Status, ServerResponse) {
     let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
@@ -791,6 +800,31 @@ impl Connection {
     /// lost connection or a failed [`append_from`](Self::append_from).
     pub fn usable(&self) -> bool {
         self.wire.usable()
+    }
+
+    /// `UID STORE <set> +FLAGS.SILENT (…)` when `add`, else `-FLAGS.SILENT`:
+    /// adds or removes just these flags, leaving the others as they are.
+    pub async fn uid_store_flags(
+        &mut self,
+        uid_set: &str,
+        add: bool,
+        flags: &[&str],
+    ) -> Result<(), ImapError> {
+        Self::check_set("UID STORE", uid_set)?;
+        if !flags.iter().all(|f| is_flag(f)) {
+            return Err(ImapError::InvalidArgument {
+                command: "UID STORE",
+                what: format!("`{}` is not a flag list", flags.join(" ")),
+            });
+        }
+        let c = ctx(&self.ep.host, "UID STORE", self.selected.as_deref());
+        let cmd = Cmd::new(format!(
+            "UID STORE {uid_set} {}FLAGS.SILENT ({})",
+            if add { "+" } else { "-" },
+            flags.join(" ")
+        ));
+        self.wire.run(&c, cmd, &mut |_| Ok(())).await?;
+        Ok(())
     }
 
     /// `UID STORE <set> +FLAGS.SILENT (\Deleted)`.

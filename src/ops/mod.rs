@@ -14,6 +14,7 @@ pub mod export;
 mod hints;
 pub mod import;
 pub mod interrupt;
+pub mod migrate;
 pub mod quota;
 pub mod restore;
 pub mod search;

@@ -29,14 +29,14 @@ pub mod check;
 pub mod folders;
 pub mod plan;
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::imap::{AppendMessage, Connection, ImapError};
 use crate::index::{MailboxRow, RestoredUid, StoredMessage};
-use crate::model::{BlobId, InternalDate, Uid};
+use crate::model::{BlobId, Flags, InternalDate, Uid};
 use crate::store::now;
 use crate::store::SharedStore;
 
@@ -71,6 +71,9 @@ pub struct RestoreOptions {
     pub jobs: usize,
     /// Reconnect attempts for a folder whose connection dropped.
     pub retries: u32,
+    /// Carry the source's flag changes over to the copies restored before
+    /// (`migrate`): each target folder is opened read-write to set them.
+    pub sync_flags: bool,
 }
 
 /// Progress reports; the CLI draws them.
@@ -113,6 +116,11 @@ pub struct FolderReport {
     pub already_there: u64,
     /// Appended with CRLF line endings after the exact bytes were refused.
     pub converted: u64,
+    /// Copies restored before whose flags were set to the source's again
+    /// (with `sync_flags`; with `--dry-run`: would be).
+    pub flags_changed: u64,
+    /// Flag changes the target refused (its reason).
+    pub flag_errors: Vec<String>,
     pub refused: Vec<Refused>,
     pub error: Option<String>,
 }
@@ -353,6 +361,7 @@ async fn worker(
                 batch: Vec::new(),
                 last_flush: Instant::now(),
                 uidvalidity: 0,
+                sync_flags: opts.sync_flags,
             };
             let res = run.run().await;
             // Whatever happened, what was appended is recorded.
@@ -404,6 +413,7 @@ struct FolderRun<'a> {
     batch: Vec<RestoredUid>,
     last_flush: Instant,
     uidvalidity: u32,
+    sync_flags: bool,
 }
 
 impl FolderRun<'_> {
@@ -419,7 +429,12 @@ impl FolderRun<'_> {
         }
         // 1. What the target holds, read with the folder open read-only; every
         //    message decided before anything is appended.
-        let state = self.conn.examine(raw).await?;
+        let writable = self.sync_flags && !self.dry_run;
+        let state = if writable {
+            self.conn.select(raw).await?
+        } else {
+            self.conn.examine(raw).await?
+        };
         self.uidvalidity = state.uidvalidity;
         let recorded = {
             let (a, r) = (self.account.to_string(), raw.to_string());
@@ -437,6 +452,7 @@ impl FolderRun<'_> {
         drop(listing);
         let plan = self.plan;
         let mut to_append: Vec<&Item> = Vec::new();
+        let mut flag_changes = FlagChanges::default();
         for item in &plan.items {
             if self.done.contains(&item.key()) {
                 continue;
@@ -444,6 +460,9 @@ impl FolderRun<'_> {
             // The map says it is there, and the target still has that UID.
             if let Some(r) = recorded.get(&item.key()) {
                 if r.uidvalidity == state.uidvalidity && target.claim_uid(r.uid) {
+                    if self.sync_flags {
+                        flag_changes.note(item, r);
+                    }
                     self.settled(item, Settled::AlreadyThere, None);
                     continue;
                 }
@@ -467,6 +486,7 @@ impl FolderRun<'_> {
             }
         }
         drop(target);
+        self.apply_flag_changes(flag_changes).await?;
         self.flush().await?;
         // Never APPEND into the mailbox the session has open: some servers
         // (Courier) refuse every such APPEND.
@@ -503,6 +523,60 @@ impl FolderRun<'_> {
             self.append_batch(batch, &contents).await?;
             rest = after;
             self.maybe_flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Sets the source's flags again on copies restored before: only the
+    /// flags that changed on the source since mailkeep last set them are
+    /// added or removed, so what was changed on the target stays. Grouped:
+    /// one `UID STORE` per set of changes. A refused change is noted, not
+    /// fatal.
+    async fn apply_flag_changes(&mut self, changes: FlagChanges) -> Result<(), FolderError> {
+        for (item_key, flags, uid) in changes.learned {
+            // Flags not known (found there, or an older record): from now on.
+            self.batch.push(RestoredUid {
+                blob: item_key.0,
+                copy: item_key.1,
+                uidvalidity: self.uidvalidity,
+                uid,
+                flags: Some(flags),
+            });
+        }
+        for ((add, remove), uids) in changes.grouped {
+            if self.dry_run {
+                self.report.flags_changed += uids.len() as u64;
+                continue;
+            }
+            let set = crate::imap::compress_uid_set(&uids.iter().map(|u| u.1).collect::<Vec<_>>());
+            let mut result = Ok(());
+            for (on, list) in [(true, &add), (false, &remove)] {
+                if list.is_empty() || result.is_err() {
+                    continue;
+                }
+                let flags: Vec<&str> = list.iter().map(String::as_str).collect();
+                result = self.conn.uid_store_flags(&set, on, &flags).await;
+            }
+            match result {
+                Ok(()) => {
+                    self.report.flags_changed += uids.len() as u64;
+                    for (key, uid, flags) in uids {
+                        self.batch.push(RestoredUid {
+                            blob: key.0,
+                            copy: key.1,
+                            uidvalidity: self.uidvalidity,
+                            uid,
+                            flags: Some(flags),
+                        });
+                    }
+                }
+                Err(e @ ImapError::Command { .. }) => self.report.flag_errors.push(
+                    e.server_text()
+                        .map(String::from)
+                        .unwrap_or_else(|| error_chain(&e)),
+                ),
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }
@@ -828,6 +902,45 @@ impl FolderRun<'_> {
                 Ok(s.index().record_restored(&a, &r, &batch, now())?)
             })
             .await
+    }
+}
+
+/// Flag changes to carry over to copies restored before, found while the
+/// target folder is looked at.
+#[derive(Default)]
+struct FlagChanges {
+    /// (flags to add, flags to remove) → (item, target UID, the flags it gets).
+    #[allow(clippy::type_complexity)]
+    grouped: BTreeMap<(Vec<String>, Vec<String>), Vec<((BlobId, u32), Uid, Flags)>>,
+    /// Copies whose flags were not known: recorded as the source's now.
+    learned: Vec<((BlobId, u32), Flags, Uid)>,
+}
+
+impl FlagChanges {
+    fn note(&mut self, item: &Item, r: &RestoredUid) {
+        let Some(before) = &r.flags else {
+            self.learned.push((item.key(), item.flags.clone(), r.uid));
+            return;
+        };
+        let add: Vec<String> = item
+            .flags
+            .iter()
+            .filter(|f| !before.contains(f))
+            .map(String::from)
+            .collect();
+        let remove: Vec<String> = before
+            .iter()
+            .filter(|f| !item.flags.contains(f))
+            .map(String::from)
+            .collect();
+        if add.is_empty() && remove.is_empty() {
+            return;
+        }
+        self.grouped.entry((add, remove)).or_default().push((
+            item.key(),
+            r.uid,
+            item.flags.clone(),
+        ));
     }
 }
 

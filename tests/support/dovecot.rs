@@ -49,6 +49,13 @@ pub struct DovecotOptions {
     /// `introspection_url` for an oauth2 passdb (XOAUTH2, OAUTHBEARER) beside
     /// the passwd-file one.
     pub oauth2_introspection: Option<String>,
+    /// Gmail's shape (special use off for the personal namespace):
+    /// `[Gmail]/All Mail` (`\All`) and `[Gmail]/Starred` (`\Flagged`) are
+    /// virtual mailboxes (Dovecot's `virtual` plugin) of every other one,
+    /// `[Gmail]/Sent Mail`, `[Gmail]/Trash` and `[Gmail]/Spam` virtual
+    /// mailboxes that save into hidden ones, and `hidden/Archived` a hidden
+    /// mailbox whose messages only All Mail shows (mail archived in Gmail).
+    pub gmail: bool,
 }
 
 impl Default for DovecotOptions {
@@ -75,6 +82,7 @@ impl Default for DovecotOptions {
             cert: tls::CertKind::CaSigned,
             ssl_cipher_list: None,
             oauth2_introspection: None,
+            gmail: false,
         }
     }
 }
@@ -372,7 +380,13 @@ impl Dovecot {
             ),
             None => String::new(),
         };
-        let special = if o.special_use {
+        let gmail = if o.gmail {
+            self.write_gmail_mailboxes();
+            gmail_config(&d)
+        } else {
+            String::new()
+        };
+        let special = if o.special_use && !o.gmail {
             o.special_names
                 .iter()
             .map(|(name, flag)| {
@@ -438,7 +452,7 @@ namespace inbox {{
   prefix = {prefix}
   inbox = yes
 {special}}}
-{quota}"#,
+{gmail}{quota}"#,
             imap_port = self.imap_port,
             imaps_port = self.imaps_port,
             sep = o.separator,
@@ -446,6 +460,87 @@ namespace inbox {{
         );
         write_file(&self.config_path(), &conf, 0o644);
     }
+}
+
+impl Dovecot {
+    /// The `dovecot-virtual` files of the Gmail-like mailboxes, per user.
+    fn write_gmail_mailboxes(&self) {
+        let owner = run_as();
+        let all = "*\n-[Gmail]/*\n-hidden/Trash\n-hidden/Spam\nhidden/Sent\nhidden/Archived\n";
+        let boxes = [
+            ("All Mail", format!("{all}  all\n")),
+            ("Starred", format!("{all}  flagged\n")),
+            ("Sent Mail", "!hidden/Sent\n  all\n".to_string()),
+            ("Trash", "!hidden/Trash\n  all\n".to_string()),
+            ("Spam", "!hidden/Spam\n  all\n".to_string()),
+        ];
+        for (user, _) in &self.opts.users {
+            let root = self.dir.path().join("virtual").join(user);
+            for (name, text) in &boxes {
+                let dir = root.join(name);
+                std::fs::create_dir_all(&dir).expect("create a virtual mailbox dir");
+                write_file(&dir.join("dovecot-virtual"), text, 0o644);
+            }
+            for p in std::iter::once(self.dir.path().join("virtual"))
+                .chain(std::iter::once(root.clone()))
+                .chain(boxes.iter().map(|(n, _)| root.join(n)))
+            {
+                std::os::unix::fs::chown(&p, Some(owner.mail_uid), Some(owner.mail_gid))
+                    .expect("chown a virtual mailbox dir");
+            }
+        }
+    }
+}
+
+/// The namespaces of a Gmail-like server: the virtual `[Gmail]/` and the
+/// hidden real mailboxes behind it.
+fn gmail_config(d: &str) -> String {
+    format!(
+        r#"mail_plugins = $mail_plugins virtual
+namespace gmail {{
+  type = private
+  separator = /
+  prefix = [Gmail]/
+  location = virtual:{d}/virtual/%u
+  mailbox "All Mail" {{
+    special_use = \All
+  }}
+  mailbox Starred {{
+    special_use = \Flagged
+  }}
+  mailbox "Sent Mail" {{
+    special_use = \Sent
+  }}
+  mailbox Trash {{
+    special_use = \Trash
+  }}
+  mailbox Spam {{
+    special_use = \Junk
+  }}
+}}
+namespace hidden {{
+  type = private
+  separator = /
+  prefix = hidden/
+  location = maildir:{d}/mail/%u/hidden
+  hidden = yes
+  list = no
+  subscriptions = no
+  mailbox Sent {{
+    auto = create
+  }}
+  mailbox Trash {{
+    auto = create
+  }}
+  mailbox Spam {{
+    auto = create
+  }}
+  mailbox Archived {{
+    auto = create
+  }}
+}}
+"#
+    )
 }
 
 impl Drop for Dovecot {
