@@ -571,3 +571,58 @@ fn from_gmail_each_message_lands_once_and_archived_mail_goes_to_the_archive() {
     assert_eq!(r.code, 0, "{r}");
     assert_eq!(summary(&r.stdout, " appended"), 0, "{r}");
 }
+
+#[test]
+fn a_target_that_throttles_is_waited_for_and_gets_everything_once() {
+    let src = source_server();
+    let dst = target_server();
+    seed(&mut src.client("alice"));
+    let env = Env::new();
+    env.add_account("old", &src, "alice");
+    // Exchange Online's way: a BAD naming the wait, then the connection closed.
+    let proxy = FaultProxy::start(
+        dst.imap_port(),
+        Fault::Throttle {
+            nth_append: 2,
+            answer: "BAD Request is throttled. Suggested Backoff Time: 700 milliseconds".into(),
+            close: true,
+        },
+    );
+    env.add_account_via("new", &proxy, &dst, "alice");
+
+    let r = env.run(&["migrate", "old", "new", "--jobs", "1"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(
+        r.stdout
+            .contains("slowed down by the target 1 time (waited 0.7 s)"),
+        "{r}"
+    );
+    assert_eq!(summary(&r.stdout, " not matching"), 0, "{r}");
+    assert_same(&src, &dst, "alice", MAPPED);
+}
+
+#[test]
+fn too_many_connections_at_login_is_waited_for_not_called_a_wrong_password() {
+    let src = source_server();
+    let dst = target_server();
+    seed(&mut src.client("alice"));
+    let env = Env::new();
+    env.add_account("old", &src, "alice");
+    let proxy = FaultProxy::start(
+        dst.imap_port(),
+        Fault::BusyLogin {
+            times: 1,
+            answer: "NO [ALERT] Too many simultaneous connections. (Failure)".into(),
+        },
+    );
+    env.add_account_via("new", &proxy, &dst, "alice");
+    env.append_config("max_connections = 1\n");
+
+    let r = env.run(&["migrate", "old", "new", "--jobs", "4"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.contains("slowed down by the target 1 time"), "{r}");
+    assert_same(&src, &dst, "alice", MAPPED);
+    // max_connections = 1: one connection to the target after the refused
+    // login, whatever --jobs asks.
+    assert_eq!(proxy.connections(), 2, "{r}");
+}

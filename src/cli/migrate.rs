@@ -191,8 +191,14 @@ pub fn summary_line(r: &MigrateReport) -> String {
     let bytes: u64 = restore.folders.iter().map(|f| f.appended_bytes).sum();
     let source: u64 = r.folders.iter().filter_map(|f| f.source).sum();
     let unmatched = r.folders.iter().filter(|f| !f.matches()).count();
+    let (from, to) = (r.backup.total_pace(), restore.total_pace());
+    let paced = format!(
+        "{}{}",
+        crate::ops::pace_phrase(from, "the source"),
+        crate::ops::pace_phrase(to, "the target")
+    );
     format!(
-        "{head}: {} folder{}, {source} on source, {} stored, {} on target ({appended} appended, {}), {} left out, {} flag changes, {} refused, {unmatched} not matching in {:.1} s",
+        "{head}: {} folder{}, {source} on source, {} stored, {} on target ({appended} appended, {}), {} left out, {} flag changes, {} refused{paced}, {unmatched} not matching in {:.1} s",
         r.folders.len(),
         if r.folders.len() == 1 { "" } else { "s" },
         sum(|f| f.stored),

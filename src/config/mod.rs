@@ -18,6 +18,7 @@
 //! ca_file = "/etc/ssl/private-ca.pem"    # optional
 //! include = ["*"]                        # optional folder patterns, see `wants_folder`
 //! exclude = ["Trash", "Junk", "[Gmail]/Spam"]
+//! max_connections = 5                    # optional: at most this many at once
 //! ```
 
 pub mod credentials;
@@ -59,6 +60,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "oauth2_scope",
     "include",
     "exclude",
+    "max_connections",
 ];
 
 /// The parsed config file.
@@ -128,6 +130,11 @@ pub struct AccountConfig {
     pub include: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// At most this many connections to the account at once, whatever
+    /// `--jobs` asks (providers limit them: Gmail 15 per account, shared
+    /// with the phone and other mail apps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u16>,
 }
 
 impl std::fmt::Debug for AccountConfig {
@@ -147,6 +154,7 @@ impl std::fmt::Debug for AccountConfig {
             .field("oauth2_client_id", &self.oauth2_client_id)
             .field("include", &self.include)
             .field("exclude", &self.exclude)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -165,6 +173,18 @@ pub enum PasswordSource {
 }
 
 impl AccountConfig {
+    /// How many connections to open for a command asking for `jobs`: at
+    /// most the account's `max_connections`, else at most what its
+    /// provider allows (Gmail 15, Microsoft 365 about 20).
+    pub fn connections(&self, jobs: usize) -> usize {
+        let max = self
+            .max_connections
+            .map(u32::from)
+            .or_else(|| providers::max_connections(self))
+            .map_or(usize::MAX, |n| n as usize);
+        jobs.clamp(1, max.max(1))
+    }
+
     /// A new account with the defaults: implicit TLS, default port, keyring
     /// password, all folders.
     pub fn new(host: impl Into<String>, username: impl Into<String>) -> AccountConfig {
@@ -189,6 +209,7 @@ impl AccountConfig {
             oauth2_scope: None,
             include: Vec::new(),
             exclude: Vec::new(),
+            max_connections: None,
         }
     }
 
@@ -319,6 +340,13 @@ impl AccountConfig {
                     None,
                 ));
             }
+        }
+        if self.max_connections == Some(0) {
+            return Err(invalid(
+                "max_connections",
+                "is 0".into(),
+                Some("give at least 1, or leave it out"),
+            ));
         }
         if let Some(cmd) = &self.password_command {
             if cmd.trim().is_empty() {
@@ -734,7 +762,7 @@ fn parse_account(
     };
     for (key, v) in &t {
         let ok = match key.as_str() {
-            "port" => true, // checked below, with its range
+            "port" | "max_connections" => true, // checked below, with its range
             "include" | "exclude" => v
                 .as_array()
                 .is_some_and(|a| a.iter().all(toml::Value::is_str)),
@@ -768,6 +796,18 @@ fn parse_account(
                     "port",
                     format!("must be an integer, not {}", with_article(v.type_str())),
                     None,
+                ))
+            }
+        }
+    }
+    if let Some(v) = t.get("max_connections") {
+        match v.as_integer() {
+            Some(n) if (1..=1000).contains(&n) => {}
+            _ => {
+                return Err(invalid(
+                    "max_connections",
+                    format!("must be a whole number from 1 to 1000, not {v}"),
+                    Some("e.g. `max_connections = 5`; leave it out to use what --jobs asks".into()),
                 ))
             }
         }

@@ -1178,10 +1178,18 @@ mod tests {
             "NO [LIMIT] CAPABILITY Rate limit hit."
         ));
 
+        // --jobs is capped by the account's own setting, else the preset's.
+        assert_eq!(gmail.connections(40), 15);
+        assert_eq!(gmail.connections(4), 4);
+        let mut capped = gmail.clone();
+        capped.max_connections = Some(3);
+        assert_eq!(capped.connections(40), 3);
+
         // A server of no preset: only the common signals, no known limit.
         let own = AccountConfig::new("mail.example.org", "taro");
         assert_eq!(for_account(&own), None);
         assert_eq!(max_connections(&own), None);
+        assert_eq!(own.connections(40), 40);
         assert!(is_throttle_signal(
             &own,
             "NO [UNAVAILABLE] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=10)"

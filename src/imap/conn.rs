@@ -51,6 +51,17 @@ impl Capabilities {
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.caps.iter().map(String::as_str)
     }
+
+    /// `APPENDLIMIT=N` (RFC 7889): the largest message the server takes, in
+    /// bytes. `APPENDLIMIT` without a value (a limit per mailbox) is `None`.
+    pub fn append_limit(&self) -> Option<u64> {
+        self.caps.iter().find_map(|c| {
+            let (name, n) = c.split_once('=')?;
+            name.eq_ignore_ascii_case("APPENDLIMIT")
+                .then(|| n.parse().ok())
+                .flatten()
+        })
+    }
 }
 
 /// One authenticated IMAP session.

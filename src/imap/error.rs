@@ -8,6 +8,7 @@
 //! [`ImapError::retryable`] tells the engine whether trying again can help.
 
 use std::fmt;
+use std::time::Duration;
 
 /// A boxed error from a caller's callback or from a lower layer.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -59,8 +60,83 @@ impl std::error::Error for ServerResponse {}
 impl ServerResponse {
     /// Temporary conditions (RFC 5530): trying again later can succeed.
     pub fn is_temporary(&self) -> bool {
-        matches!(self.code.as_deref(), Some("UNAVAILABLE" | "INUSE"))
+        matches!(self.code.as_deref(), Some("UNAVAILABLE" | "INUSE")) || self.throttle().is_some()
     }
+
+    /// A provider asking us to slow down: `Some(wait it suggests, if any)`.
+    /// Gmail's `[THROTTLED]`, `[OVERQUOTA] … command or bandwidth limits`
+    /// and `Too many simultaneous connections`; Exchange Online's `Request
+    /// is throttled. Suggested Backoff Time: N milliseconds` and `Server
+    /// Unavailable.`; Yahoo's `[LIMIT] … Rate limit hit`. A full mailbox
+    /// (`[OVERQUOTA]` otherwise) or a message too large (`[LIMIT]`
+    /// otherwise) is not throttling: waiting would not help.
+    pub fn throttle(&self) -> Option<Option<Duration>> {
+        let text = self.text.to_ascii_lowercase();
+        let code = self.code.as_deref().unwrap_or("");
+        let throttled = code == "THROTTLED"
+            || (code == "OVERQUOTA" && (text.contains("bandwidth") || text.contains("command")))
+            || (code == "LIMIT" && text.contains("rate"))
+            || text.contains("too many simultaneous connections")
+            || text.contains("too many connections")
+            || text.contains("maximum number of connections")
+            || text.contains("request is throttled")
+            || text.contains("suggested backoff time")
+            || text.contains("server unavailable");
+        throttled.then(|| suggested_backoff(&text))
+    }
+}
+
+/// How much a server slowed us down: each time it said so (throttling, too
+/// many connections), we waited as long as it asked, or 4 s doubling up to
+/// about 4 minutes, and tried again; after [`Pace::MAX_WAITS`] waits for
+/// one folder, the error stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Pace {
+    pub waits: u32,
+    /// Milliseconds waited in all.
+    pub waited_ms: u64,
+}
+
+impl Pace {
+    pub const MAX_WAITS: u32 = 12;
+    /// The longest wait we take, whatever a server suggests.
+    pub const LONGEST: Duration = Duration::from_secs(15 * 60);
+
+    /// When `throttle` is a server's request to slow down (its suggested
+    /// wait, if any) and waits are left: waits, and returns true.
+    pub async fn wait_if_throttled(&mut self, throttle: Option<Option<Duration>>) -> bool {
+        let Some(asked) = throttle else { return false };
+        if self.waits >= Self::MAX_WAITS {
+            return false;
+        }
+        self.waits += 1;
+        let wait = asked
+            .unwrap_or(Duration::from_secs(2u64 << self.waits.min(7)))
+            .min(Self::LONGEST);
+        tokio::time::sleep(wait).await;
+        self.waited_ms += wait.as_millis() as u64;
+        true
+    }
+
+    pub fn add(&mut self, other: Pace) {
+        self.waits += other.waits;
+        self.waited_ms += other.waited_ms;
+    }
+}
+
+/// `Suggested Backoff Time: 299961 milliseconds` (Exchange Online), as a
+/// duration.
+fn suggested_backoff(lower: &str) -> Option<Duration> {
+    let at = lower.find("backoff time")? + "backoff time".len();
+    let rest = lower[at..].trim_start_matches([':', ' ']);
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let n: u64 = digits.parse().ok()?;
+    let unit = rest[digits.len()..].trim_start();
+    Some(if unit.starts_with("ms") || unit.starts_with("milli") {
+        Duration::from_millis(n)
+    } else {
+        Duration::from_secs(n)
+    })
 }
 
 /// What is wrong with a server's certificate.
@@ -331,6 +407,12 @@ impl ImapError {
         }
     }
 
+    /// The server asks us to slow down (see [`ServerResponse::throttle`]):
+    /// `Some(the wait it suggests, if any)`.
+    pub fn throttle(&self) -> Option<Option<Duration>> {
+        self.server_response().and_then(ServerResponse::throttle)
+    }
+
     /// The server's `NO`/`BAD`/`BYE` behind this error, if any.
     pub fn server_response(&self) -> Option<&ServerResponse> {
         match self {
@@ -356,6 +438,57 @@ impl ImapError {
 mod tests {
     use super::*;
     use std::error::Error as _;
+
+    #[test]
+    fn throttling_is_told_from_a_full_mailbox_and_a_message_too_large() {
+        let r = |status: &'static str, code: Option<&str>, text: &str| ServerResponse {
+            status,
+            code: code.map(str::to_string),
+            text: text.to_string(),
+        };
+        let exchange = r(
+            "BAD",
+            None,
+            "Request is throttled. Suggested Backoff Time: 299961 milliseconds",
+        );
+        assert_eq!(
+            exchange.throttle(),
+            Some(Some(Duration::from_millis(299_961)))
+        );
+        assert!(exchange.is_temporary());
+        for t in [
+            r("NO", Some("THROTTLED"), "[THROTTLED] Slow down"),
+            r(
+                "NO",
+                Some("ALERT"),
+                "[ALERT] Too many simultaneous connections. (Failure)",
+            ),
+            r(
+                "NO",
+                Some("OVERQUOTA"),
+                "[OVERQUOTA] Account exceeded command or bandwidth limits.",
+            ),
+            r("NO", Some("LIMIT"), "[LIMIT] CAPABILITY Rate limit hit."),
+            r("NO", None, "Server Unavailable. 15"),
+        ] {
+            assert_eq!(t.throttle(), Some(None), "{t}");
+        }
+        for not in [
+            r(
+                "NO",
+                Some("OVERQUOTA"),
+                "[OVERQUOTA] Quota exceeded (mailbox for user is full)",
+            ),
+            r("NO", Some("LIMIT"), "[LIMIT] Message too large"),
+            r(
+                "NO",
+                Some("AUTHENTICATIONFAILED"),
+                "[AUTHENTICATIONFAILED] Authentication failed.",
+            ),
+        ] {
+            assert_eq!(not.throttle(), None, "{not}");
+        }
+    }
 
     fn no(code: Option<&str>, text: &str) -> ServerResponse {
         ServerResponse {

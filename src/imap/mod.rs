@@ -39,7 +39,7 @@ mod tests;
 pub use cert::CertInfo;
 pub use commands::{AppendMessage, MessageIdentity, QuotaResource, QuotaRoot};
 pub use conn::{Capabilities, ConnectOptions, Connection, Stage};
-pub use error::{BoxError, CertProblem, ErrorKind, ImapError, ServerResponse};
+pub use error::{BoxError, CertProblem, ErrorKind, ImapError, Pace, ServerResponse};
 pub use names::{compress_uid_set, decode_mailbox_name, encode_mailbox_name};
 pub use namespace::Namespace;
 pub use tls::{

@@ -878,3 +878,15 @@ async fn streamed_append_refused_or_failing_at_its_source() {
     assert_eq!(state.exists, 0);
     conn.logout().await.unwrap();
 }
+
+#[test]
+fn appendlimit_is_read_from_the_capabilities() {
+    let caps = super::Capabilities::new(["IMAP4rev1", "APPENDLIMIT=35651584", "LITERAL+"]);
+    assert_eq!(caps.append_limit(), Some(35_651_584));
+    // Without a value the limit is per mailbox (RFC 7889): not known here.
+    assert_eq!(
+        super::Capabilities::new(["APPENDLIMIT"]).append_limit(),
+        None
+    );
+    assert_eq!(super::Capabilities::new(["IMAP4rev1"]).append_limit(), None);
+}

@@ -48,9 +48,21 @@ pub struct AccountReport {
     pub indexed: u64,
     /// The mail was stored, but the search index could not be updated.
     pub search_error: Option<OpError>,
+    /// How much the server slowed the first connection down (the folders'
+    /// connections: in each folder's outcome).
+    pub pace: crate::imap::Pace,
 }
 
 impl AccountReport {
+    /// How much the server slowed this backup down, all connections.
+    pub fn total_pace(&self) -> crate::imap::Pace {
+        let mut pace = self.pace;
+        for f in &self.folders {
+            pace.add(f.pace);
+        }
+        pace
+    }
+
     pub fn failed_folders(&self) -> impl Iterator<Item = &FolderOutcome> {
         self.folders.iter().filter(|f| f.error.is_some())
     }
@@ -81,6 +93,7 @@ pub async fn backup_account(
         interrupted: false,
         indexed: 0,
         search_error: None,
+        pace: crate::imap::Pace::default(),
     };
     let run = store.and_then(|s| s.run_here(|s| s.index().begin_run(name, "backup", now()).ok()));
     let indexer = store
@@ -143,7 +156,7 @@ async fn run_account(
         }
     }
     let login = Login::new(name, acct);
-    let mut first = login.connect().await?;
+    let mut first = super::connect_paced(&login, &mut report.pace).await?;
     // With LIST-STATUS, one round trip says which folders changed.
     let (listed, mut states) = match first.list_with_status().await? {
         Some(with) => {
@@ -200,7 +213,7 @@ async fn run_account(
     let queue = Mutex::new(changed);
     let outcomes = Mutex::new(unchanged);
     let fatal: Mutex<Option<SyncError>> = Mutex::new(None);
-    let jobs = opts.jobs.max(1);
+    let jobs = acct.connections(opts.jobs);
     let mut initial = Some(first);
     let workers: Vec<_> = (0..jobs)
         .map(|_| {
@@ -243,7 +256,15 @@ async fn worker(
         let mut attempt = 0u32;
         let mut outcome = FolderOutcome::new(&folder);
         loop {
-            let c = match ensure_connected(&mut conn, login, &mut attempt, opts.retries).await {
+            let c = match ensure_connected(
+                &mut conn,
+                login,
+                &mut attempt,
+                opts.retries,
+                &mut outcome.pace,
+            )
+            .await
+            {
                 Ok(c) => c,
                 Err(e) => {
                     outcome.error = Some(error_chain(&e));
@@ -259,6 +280,11 @@ async fn worker(
             };
             match synced {
                 Ok(()) => break,
+                Err(SyncError::Imap(e)) if outcome.pace.wait_if_throttled(e.throttle()).await => {
+                    // The server asked us to slow down: wait as it asks, then
+                    // resume the folder on a new connection.
+                    conn = None;
+                }
                 Err(e) if e.retryable() && attempt < opts.retries => {
                     // The connection is gone: reconnect and resume the folder;
                     // what was committed stays, the rest is fetched again.
@@ -453,6 +479,7 @@ pub fn summary_line(r: &AccountReport) -> String {
     if !r.vanished.is_empty() {
         s.push_str(&format!(", {} folders gone from server", r.vanished.len()));
     }
+    s.push_str(&super::pace_phrase(r.total_pace(), "the server"));
     s.push_str(&format!(
         ", {failed} failed in {:.1} s",
         r.elapsed.as_secs_f64()

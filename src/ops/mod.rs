@@ -312,10 +312,12 @@ pub async fn ensure_connected<'c>(
     login: &Login<'_>,
     attempt: &mut u32,
     retries: u32,
+    pace: &mut crate::imap::Pace,
 ) -> Result<&'c mut Connection, OpError> {
     while conn.is_none() {
         match login.connect().await {
             Ok(c) => *conn = Some(c),
+            Err(OpError::Imap(i)) if pace.wait_if_throttled(i.throttle()).await => {}
             Err(e) if *attempt < retries && matches!(&e, OpError::Imap(i) if i.retryable()) => {
                 *attempt += 1;
                 backoff(*attempt).await;
@@ -326,6 +328,21 @@ pub async fn ensure_connected<'c>(
     Ok(conn.as_mut().expect("connected above"))
 }
 
+/// The first connection of a command: like [`Login::connect`], but a
+/// server that says to wait (too many connections, throttling) is waited
+/// for, as [`crate::imap::Pace`] says.
+pub async fn connect_paced(
+    login: &Login<'_>,
+    pace: &mut crate::imap::Pace,
+) -> Result<Connection, OpError> {
+    loop {
+        match login.connect().await {
+            Err(OpError::Imap(i)) if pace.wait_if_throttled(i.throttle()).await => {}
+            other => return other,
+        }
+    }
+}
+
 /// 0.5 s before the first retry, doubling up to 16 s.
 pub async fn backoff(attempt: u32) {
     let ms = 500u64 << attempt.min(5);
@@ -333,6 +350,20 @@ pub async fn backoff(attempt: u32) {
 }
 
 pub use crate::config::folders::matches as folder_matches;
+
+/// `, slowed down by the server 3 times (waited 12.4 s)` when it was, for
+/// summary lines; empty otherwise.
+pub fn pace_phrase(p: crate::imap::Pace, server: &str) -> String {
+    if p.waits == 0 {
+        return String::new();
+    }
+    format!(
+        ", slowed down by {server} {} time{} (waited {:.1} s)",
+        p.waits,
+        if p.waits == 1 { "" } else { "s" },
+        p.waited_ms as f64 / 1000.0
+    )
+}
 
 /// Human-readable byte counts: 1.5 MB (decimal units, as mail providers use).
 pub fn human_bytes(n: u64) -> String {

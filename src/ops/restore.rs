@@ -119,6 +119,8 @@ pub struct FolderReport {
     /// Copies restored before whose flags were set to the source's again
     /// (with `sync_flags`; with `--dry-run`: would be).
     pub flags_changed: u64,
+    /// How much the target slowed us down (throttling, too many connections).
+    pub pace: crate::imap::Pace,
     /// Flag changes the target refused (its reason).
     pub flag_errors: Vec<String>,
     pub refused: Vec<Refused>,
@@ -157,9 +159,21 @@ pub struct RestoreReport {
     pub skipped: Vec<SkippedFolder>,
     pub elapsed: Duration,
     pub dry_run: bool,
+    /// How much the target slowed the first connection down (the folders'
+    /// connections: in each folder's report).
+    pub pace: crate::imap::Pace,
 }
 
 impl RestoreReport {
+    /// How much the target slowed this restore down, all connections.
+    pub fn total_pace(&self) -> crate::imap::Pace {
+        let mut pace = self.pace;
+        for f in &self.folders {
+            pace.add(f.pace);
+        }
+        pace
+    }
+
     pub fn ok(&self) -> bool {
         self.folders
             .iter()
@@ -196,7 +210,8 @@ pub async fn restore(
     let (mailboxes, all_folders) = load_source(store, &source).await?;
 
     let login = Login::new(&opts.target, acct);
-    let mut first = login.connect().await?;
+    let mut pace = crate::imap::Pace::default();
+    let mut first = super::connect_paced(&login, &mut pace).await?;
     let namespace = first.namespace().await?;
     let shape = TargetShape::from(namespace).with_special_use(&first.list().await?);
     let built = plan::build(
@@ -244,7 +259,7 @@ pub async fn restore(
     let queue = Mutex::new(queue);
     let outcomes = Mutex::new(Vec::new());
     let mut initial = Some(first);
-    let workers: Vec<_> = (0..opts.jobs.max(1))
+    let workers: Vec<_> = (0..acct.connections(opts.jobs))
         .map(|_| {
             worker(
                 initial.take(),
@@ -267,6 +282,7 @@ pub async fn restore(
         skipped: built.skipped,
         elapsed: started.elapsed(),
         dry_run: opts.dry_run,
+        pace,
     })
 }
 
@@ -341,7 +357,15 @@ async fn worker(
         let mut done: HashSet<(BlobId, u32)> = HashSet::new();
         let mut attempt = 0u32;
         loop {
-            let c = match ensure_connected(&mut conn, login, &mut attempt, opts.retries).await {
+            let c = match ensure_connected(
+                &mut conn,
+                login,
+                &mut attempt,
+                opts.retries,
+                &mut report.pace,
+            )
+            .await
+            {
                 Ok(c) => c,
                 Err(e) => {
                     report.error = Some(error_chain(&e));
@@ -368,6 +392,12 @@ async fn worker(
             let flushed = run.flush().await;
             match res.and(flushed.map_err(FolderError::from)) {
                 Ok(()) => break,
+                Err(FolderError::Imap(e)) if report.pace.wait_if_throttled(e.throttle()).await => {
+                    // The target asked us to slow down: wait as it asks, on
+                    // a new connection go over the folder again (the check
+                    // finds what was appended).
+                    conn = None;
+                }
                 Err(e) if e.retryable() && attempt < opts.retries => {
                     // Reconnect and go over the folder again: the check finds
                     // whatever the lost connection had already appended.
@@ -491,6 +521,15 @@ impl FolderRun<'_> {
         // Never APPEND into the mailbox the session has open: some servers
         // (Courier) refuse every such APPEND.
         self.conn.unselect().await?;
+        // What the target says it cannot take is not sent (APPENDLIMIT).
+        if let Some(limit) = self.conn.capabilities().append_limit() {
+            let (fits, too_big): (Vec<&Item>, Vec<&Item>) =
+                to_append.into_iter().partition(|i| i.size <= limit);
+            to_append = fits;
+            for item in too_big {
+                self.refuse_too_big(item, limit).await?;
+            }
+        }
         if self.dry_run {
             for item in to_append {
                 self.settled(item, Settled::Appended, None);
@@ -882,6 +921,32 @@ impl FolderRun<'_> {
         self.progress.message_done(&self.plan.target, item.size);
     }
 
+    /// A message larger than the target's APPENDLIMIT: reported as refused,
+    /// without sending it.
+    async fn refuse_too_big(&mut self, item: &Item, limit: u64) -> Result<(), OpError> {
+        let head = if item.size < big::STREAM_FROM {
+            read_blob(self.store, item.blob).await?
+        } else {
+            Vec::new()
+        };
+        let subject = crate::formats::lines::first_value(&head, "subject")
+            .map(|raw| crate::search::header::unstructured(&raw, None).text)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "(not read)".into());
+        self.report.refused.push(Refused {
+            folder: self.plan.target.clone(),
+            date: format_date(&item.internaldate),
+            subject,
+            reason: format!(
+                "{} is larger than the {} the target takes for one message (APPENDLIMIT); not sent",
+                super::human_bytes(item.size),
+                super::human_bytes(limit)
+            ),
+        });
+        self.settled(item, Settled::Refused, None);
+        Ok(())
+    }
+
     async fn maybe_flush(&mut self) -> Result<(), OpError> {
         if self.batch.len() >= RECORD_EVERY || self.last_flush.elapsed() >= RECORD_AFTER {
             self.flush().await?;
@@ -1050,12 +1115,14 @@ pub fn summary_line(r: &RestoreReport) -> String {
     } else {
         format!("{} to {}", r.source, r.target)
     };
+    let pace = r.total_pace();
     format!(
         "restore {to}: {} folder{}, {in_store} in store, {verb} {appended} ({}), {already} already there, \
-         {converted} converted, {refused} refused, {failed} failed in {:.1} s",
+         {converted} converted, {refused} refused{}, {failed} failed in {:.1} s",
         r.folders.len(),
         if r.folders.len() == 1 { "" } else { "s" },
         human_bytes(bytes),
+        super::pace_phrase(pace, "the target"),
         r.elapsed.as_secs_f64()
     )
 }

@@ -71,6 +71,8 @@ pub struct FolderOutcome {
     /// fetched again.
     pub refetched: u64,
     pub new_generation: bool,
+    /// How much the server slowed us down (throttling, too many connections).
+    pub pace: crate::imap::Pace,
     pub error: Option<String>,
 }
 

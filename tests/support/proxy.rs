@@ -59,6 +59,21 @@ pub enum Fault {
     /// tagged `NO Current box is selected READ-ONLY.` and without passing the
     /// message on. Other commands pass unchanged.
     CourierAppend,
+    /// Answer the `nth_append` APPEND (1-based, counted over every
+    /// connection of this proxy) with `<tag> answer` instead of passing it
+    /// on, then close the connection if `close`: a provider throttling, as
+    /// Exchange Online does (`BAD Request is throttled. Suggested Backoff
+    /// Time: N milliseconds`, then a disconnect) or Gmail (`NO [THROTTLED]`).
+    /// Fires once; every other command passes unchanged.
+    Throttle {
+        nth_append: usize,
+        answer: String,
+        close: bool,
+    },
+    /// Answer the first `times` logins (LOGIN or AUTHENTICATE, over every
+    /// connection) with `<tag> answer`, e.g. Gmail's `NO [ALERT] Too many
+    /// simultaneous connections. (Failure)`; later ones pass.
+    BusyLogin { times: usize, answer: String },
     /// Swallow the `nth` (1-based, counted over the connection) untagged `FETCH`
     /// response that carries a body literal, and pass everything else, the tagged
     /// `OK` included: a server that lists a message but does not send it.
@@ -71,6 +86,9 @@ struct Shared {
     /// arguments blanked), in the order the proxy saw them.
     commands: Mutex<Vec<String>>,
     connections: AtomicUsize,
+    /// APPENDs and logins seen, over every connection (`Throttle`, `BusyLogin`).
+    appends: AtomicUsize,
+    logins: AtomicUsize,
     stopping: AtomicBool,
     open: Mutex<Vec<TcpStream>>,
 }
@@ -91,6 +109,8 @@ impl FaultProxy {
             fault: Mutex::new(fault),
             commands: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
+            appends: AtomicUsize::new(0),
+            logins: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             open: Mutex::new(Vec::new()),
         });
@@ -191,6 +211,19 @@ impl Conn {
         let judge = match &fault {
             Fault::StrictAppend { max_size } => Some(Judge::Strict(*max_size)),
             Fault::CourierAppend => Some(Judge::Courier),
+            Fault::Throttle {
+                nth_append,
+                answer,
+                close,
+            } => Some(Judge::Throttle {
+                nth: *nth_append,
+                answer: answer.clone(),
+                close: *close,
+            }),
+            Fault::BusyLogin { times, answer } => Some(Judge::BusyLogin {
+                times: *times,
+                answer: answer.clone(),
+            }),
             _ => None,
         };
         let c2s = {
@@ -202,7 +235,7 @@ impl Conn {
             let lock = client_lock.clone();
             std::thread::spawn(move || {
                 let _ = if let Some(judge) = judge {
-                    client_to_server_judged(&client, &server, judge, &lock, &shared.commands)
+                    client_to_server_judged(&client, &server, judge, &lock, &shared)
                 } else {
                     client_to_server_framed(&client, &server, &tags, &shared.commands)
                 };
@@ -212,7 +245,10 @@ impl Conn {
         let (client, server) = (self.client, self.server);
         let result = match fault {
             Fault::None | Fault::OnlyConnection { .. } => copy_raw(&server, &client).map(|_| true),
-            Fault::StrictAppend { .. } | Fault::CourierAppend => {
+            Fault::StrictAppend { .. }
+            | Fault::CourierAppend
+            | Fault::Throttle { .. }
+            | Fault::BusyLogin { .. } => {
                 copy_raw_locked(&server, &client, &client_lock).map(|_| true)
             }
             Fault::DropAfterServerBytes(limit) => {
@@ -289,13 +325,21 @@ fn copy_raw_locked(mut from: &TcpStream, mut to: &TcpStream, lock: &Mutex<()>) -
     }
 }
 
-/// How an APPEND is judged by [`client_to_server_judged`].
-#[derive(Clone, Copy, Debug)]
+/// How an APPEND (or a login) is judged by [`client_to_server_judged`].
+#[derive(Clone, Debug)]
 enum Judge {
     /// `Fault::StrictAppend`.
     Strict(Option<u64>),
     /// `Fault::CourierAppend`.
     Courier,
+    /// `Fault::Throttle`.
+    Throttle {
+        nth: usize,
+        answer: String,
+        close: bool,
+    },
+    /// `Fault::BusyLogin`.
+    BusyLogin { times: usize, answer: String },
 }
 
 /// The mailbox argument at the start of `rest` (quoted or an atom),
@@ -331,8 +375,9 @@ fn client_to_server_judged(
     mut server: &TcpStream,
     judge: Judge,
     lock: &Mutex<()>,
-    commands: &Mutex<Vec<String>>,
+    shared: &Shared,
 ) -> io::Result<()> {
+    let commands = &shared.commands;
     let mut r = BufReader::new(client);
     let mut to_client = client;
     let mut selected: Option<String> = None;
@@ -355,6 +400,15 @@ fn client_to_server_judged(
             "SELECT" | "EXAMINE" => selected = Some(mailbox_arg(&rest)),
             "CLOSE" | "UNSELECT" => selected = None,
             _ => {}
+        }
+        if let Judge::BusyLogin { times, answer } = &judge {
+            if (verb == "LOGIN" || verb == "AUTHENTICATE")
+                && shared.logins.fetch_add(1, Ordering::SeqCst) < *times
+            {
+                let _g = lock.lock().unwrap();
+                to_client.write_all(format!("{tag} {answer}\r\n").as_bytes())?;
+                continue;
+            }
         }
         let is_append = verb == "APPEND";
         if !is_append {
@@ -400,14 +454,29 @@ fn client_to_server_judged(
                 return Ok(());
             }
         }
-        let refusal = match judge {
-            Judge::Strict(max_size) => messages.iter().find_map(|m| strict_refusal(m, max_size)),
+        let refusal = match &judge {
+            Judge::Strict(max_size) => messages
+                .iter()
+                .find_map(|m| strict_refusal(m, *max_size))
+                .map(|r| format!("NO {r}")),
             Judge::Courier => (selected.as_deref() == Some(target.as_str()))
-                .then_some("Current box is selected READ-ONLY."),
+                .then(|| "NO Current box is selected READ-ONLY.".to_string()),
+            Judge::Throttle { nth, answer, close } => {
+                if shared.appends.fetch_add(1, Ordering::SeqCst) + 1 == *nth {
+                    let _g = lock.lock().unwrap();
+                    to_client.write_all(format!("{tag} {answer}\r\n").as_bytes())?;
+                    if *close {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                None
+            }
+            Judge::BusyLogin { .. } => None,
         };
         if let Some(reason) = refusal {
             let _g = lock.lock().unwrap();
-            to_client.write_all(format!("{tag} NO {reason}\r\n").as_bytes())?;
+            to_client.write_all(format!("{tag} {reason}\r\n").as_bytes())?;
             continue;
         }
         for seg in &segments {
