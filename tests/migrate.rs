@@ -626,3 +626,49 @@ fn too_many_connections_at_login_is_waited_for_not_called_a_wrong_password() {
     // login, whatever --jobs asks.
     assert_eq!(proxy.connections(), 2, "{r}");
 }
+
+#[test]
+fn a_message_over_the_targets_appendlimit_is_reported_without_being_sent() {
+    let src = source_server();
+    let dst = Dovecot::start(DovecotOptions {
+        separator: '.',
+        prefix: "INBOX.".into(),
+        users: users(),
+        quota_kib: Some(100_000),
+        max_mail_kib: Some(100),
+        ..DovecotOptions::default()
+    });
+    let mut t = dst.client("alice");
+    assert!(
+        t.capabilities()
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("APPENDLIMIT=102400")),
+        "Dovecot announces the limit: {:?}",
+        t.capabilities()
+    );
+    seed(&mut src.client("alice"));
+    src.client("alice").append(
+        "Work",
+        &[],
+        Some(&gen_internaldate(60)),
+        &gen_message(60, 300_000, "too big"),
+    );
+    let env = env_with(&src, &dst);
+
+    let r = env.run(&["migrate", "old", "new"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(summary(&r.stdout, " refused"), 1, "{r}");
+    // Named with mailkeep's own reason, which it gives only when it did not
+    // send the message (a server's refusal carries the server's text).
+    assert!(
+        r.stderr.contains("too big") && r.stderr.contains("(APPENDLIMIT); not sent"),
+        "{r}"
+    );
+    assert_eq!(count(&mut t, "INBOX.Work"), 1);
+    assert_same(
+        &src,
+        &dst,
+        "alice",
+        &[("INBOX", "INBOX"), ("Work/2019", "INBOX.Work.2019")],
+    );
+}

@@ -31,6 +31,9 @@ pub struct DovecotOptions {
     pub prefix: String,
     /// Storage quota in KiB (maildir++ quota, `GETQUOTAROOT` via `imap_quota`).
     pub quota_kib: Option<u64>,
+    /// The largest message the server takes, in KiB (`quota_max_mail_size`,
+    /// which Dovecot also announces as `APPENDLIMIT=`); needs `quota_kib`.
+    pub max_mail_kib: Option<u64>,
     /// `(user, password)` pairs.
     pub users: Vec<(String, String)>,
     /// Create Sent, Drafts, Trash, Junk and Archive (auto = subscribe) with their
@@ -64,6 +67,7 @@ impl Default for DovecotOptions {
             separator: '/',
             prefix: String::new(),
             quota_kib: None,
+            max_mail_kib: None,
             users: vec![
                 ("alice".to_string(), "alice-secret".to_string()),
                 ("bob".to_string(), "bob-secret".to_string()),
@@ -376,8 +380,16 @@ impl Dovecot {
             Some(kib) => format!(
                 "mail_plugins = $mail_plugins quota\n\
                  protocol imap {{\n  mail_plugins = $mail_plugins imap_quota\n}}\n\
-                 plugin {{\n  quota = maildir:User quota\n  quota_rule = *:storage={kib}K\n}}\n"
-            ),
+                 plugin {{\n  quota = maildir:User quota\n  quota_rule = *:storage={kib}K\n{max}}}\n",
+                max = o
+                    .max_mail_kib
+                    .map(|m| format!("  quota_max_mail_size = {m}K\n"))
+                    .unwrap_or_default()
+            ) + &o
+                .max_mail_kib
+                // Dovecot 2.3 enforces the size but does not announce it.
+                .map(|m| format!("imap_capability = +APPENDLIMIT={}\n", m * 1024))
+                .unwrap_or_default(),
             None => String::new(),
         };
         let gmail = if o.gmail {
