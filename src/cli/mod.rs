@@ -9,11 +9,13 @@
 mod account;
 mod archive;
 mod backup;
+mod doctor;
 mod export;
 mod import;
 mod migrate;
 mod migrate_batch;
 mod progress;
+mod providers;
 mod quota;
 mod repair;
 mod restore;
@@ -86,6 +88,10 @@ enum Command {
     Show(show::ShowArgs),
     /// Rebuild the search index from the stored messages.
     Reindex,
+    /// Check an account step by step (DNS, TCP, TLS, login, folders, quota, store), or the config file.
+    Doctor(doctor::DoctorArgs),
+    /// List the provider presets (servers, login names, app passwords, OAuth2), or show one.
+    Providers(providers::ProvidersArgs),
     /// Rebuild the store's index from its packs.
     Repair,
 }
@@ -228,6 +234,8 @@ pub fn main() -> i32 {
             Command::Search(args) => search::run(&globals, args),
             Command::Show(args) => show::run(&globals, args),
             Command::Reindex => search::reindex(&globals),
+            Command::Doctor(args) => doctor::run(&globals, args).await,
+            Command::Providers(args) => providers::run(args),
             Command::Import(args) => import::run_cmd(&globals, args),
         }
     });

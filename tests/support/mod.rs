@@ -26,6 +26,7 @@ mod client;
 mod dovecot;
 mod env;
 pub mod imap_wire;
+mod oauth;
 mod proxy;
 mod tls;
 
@@ -33,8 +34,10 @@ use std::path::PathBuf;
 
 pub use client::{FetchedMessage, TestClient};
 pub use dovecot::{free_port_pair, Dovecot, DovecotOptions};
-pub use env::{copy_dir, Env, Output};
+pub use env::{copy_dir, toml_str, Env, Output};
+pub use oauth::Authority;
 pub use proxy::{Fault, FaultProxy};
+pub use tls::CertKind;
 
 /// The `mailkeep` binary built for these tests.
 pub fn mailkeep_bin() -> PathBuf {
