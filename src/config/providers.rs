@@ -11,8 +11,10 @@
 //! API: [`all`], [`preset`] (by id or alias), [`for_address`] (by the
 //! address's domain), [`for_account`] (an account's preset: its `provider`
 //! setting, else its host), [`max_connections`] (how many connections an
-//! account's provider allows), [`is_throttle_signal`] (whether a server's
-//! answer means "slow down"), and the fields of [`Preset`].
+//! account's provider allows), and the fields of [`Preset`]. A preset's
+//! `throttle_signals` are what its servers say to mean "slow down"; the one
+//! place that recognises them is [`crate::imap::throttle_in_text`] (a test
+//! here checks it knows every preset's).
 
 use crate::config::AccountConfig;
 use crate::model::TlsMode;
@@ -176,15 +178,6 @@ impl Preset {
             .map(|(_, n)| *n)
             .unwrap_or(&[])
     }
-
-    /// Whether a server's answer text is one of this provider's
-    /// "slow down" signals.
-    pub fn is_throttle_signal(&self, text: &str) -> bool {
-        let t = text.to_ascii_lowercase();
-        self.throttle_signals
-            .iter()
-            .any(|s| t.contains(&s.to_ascii_lowercase()))
-    }
 }
 
 /// Every preset, in the order `mailkeep providers` lists them.
@@ -240,27 +233,6 @@ pub fn max_connections(acct: &AccountConfig) -> Option<u32> {
     for_account(acct).and_then(|p| p.max_connections)
 }
 
-/// Texts that mean "slow down" or "not now" from any server (RFC 5530
-/// response codes, Gmail's `[THROTTLED]`, Dovecot's connection limit).
-pub const COMMON_THROTTLE_SIGNALS: &[&str] = &[
-    "[THROTTLED]",
-    "[LIMIT]",
-    "[UNAVAILABLE]",
-    "Maximum number of connections",
-    "Too many simultaneous connections",
-];
-
-/// Whether a server's answer `text` says "slow down" (back off and retry
-/// later) rather than "failed": one of [`COMMON_THROTTLE_SIGNALS`] or of the
-/// account's provider's [`Preset::throttle_signals`].
-pub fn is_throttle_signal(acct: &AccountConfig, text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    COMMON_THROTTLE_SIGNALS
-        .iter()
-        .any(|s| t.contains(&s.to_ascii_lowercase()))
-        || for_account(acct).is_some_and(|p| p.is_throttle_signal(text))
-}
-
 const GMAIL_FOLDERS: &[(&str, &[&str])] = &[
     (
         "\\All",
@@ -290,7 +262,6 @@ const GMAIL_FOLDERS: &[(&str, &[&str])] = &[
 
 const GMAIL_THROTTLE: &[&str] = &[
     "[THROTTLED]",
-    "[OVERQUOTA]",
     "Too many simultaneous connections",
     "Account exceeded command or bandwidth limits",
     "Session expired, please login again",
@@ -331,7 +302,7 @@ const MICROSOFT_THROTTLE: &[&str] = &[
     "Server Unavailable. 15",
 ];
 
-const YAHOO_THROTTLE: &[&str] = &["[LIMIT]", "Rate limit hit"];
+const YAHOO_THROTTLE: &[&str] = &["[LIMIT] CAPABILITY Rate limit hit"];
 
 const GMAIL: Preset = Preset {
     id: "gmail",
@@ -1152,31 +1123,36 @@ mod tests {
         assert_eq!(g.max_message_bytes, Some(35_651_584));
         assert_eq!(g.download_bytes_per_day, Some(2_500_000_000));
         assert_eq!(g.upload_bytes_per_day, Some(500_000_000));
-        assert!(is_throttle_signal(
-            &gmail,
+        let slow = |t: &str| crate::imap::throttle_in_text(t).is_some();
+        assert!(slow(
             "NO [OVERQUOTA] Account exceeded command or bandwidth limits."
         ));
-        assert!(is_throttle_signal(&gmail, "OK Success [THROTTLED]"));
-        assert!(!is_throttle_signal(
-            &gmail,
-            "NO [AUTHENTICATIONFAILED] Invalid credentials"
-        ));
+        assert!(slow("OK Success [THROTTLED]"));
+        assert!(!slow("NO [AUTHENTICATIONFAILED] Invalid credentials"));
+        // A full mailbox and a message too large are not "slow down".
+        assert!(!slow("NO [OVERQUOTA] Quota exceeded"));
+        assert!(!slow("NO [LIMIT] Message too large"));
+        // Every preset's own signals are recognised.
+        for p in all() {
+            for s in p.throttle_signals {
+                assert!(slow(s), "{}: `{s}` is not recognised", p.id);
+            }
+        }
 
         let mut m365 = AccountConfig::new("outlook.office365.com", "taro@example.com");
         m365.provider = Some("microsoft365".into());
         assert_eq!(max_connections(&m365), Some(20));
-        assert!(is_throttle_signal(
-            &m365,
-            "BAD Request is throttled. Suggested Backoff Time: 299961 milliseconds"
-        ));
+        assert_eq!(
+            crate::imap::throttle_in_text(
+                "BAD Request is throttled. Suggested Backoff Time: 299961 milliseconds"
+            ),
+            Some(Some(std::time::Duration::from_millis(299_961)))
+        );
 
         // Yahoo's read-only export server is still Yahoo.
         let y = AccountConfig::new("export.imap.mail.yahoo.com", "taro@yahoo.com");
         assert_eq!(for_account(&y).unwrap().id, "yahoo");
-        assert!(is_throttle_signal(
-            &y,
-            "NO [LIMIT] CAPABILITY Rate limit hit."
-        ));
+        assert!(slow("NO [LIMIT] CAPABILITY Rate limit hit."));
 
         // --jobs is capped by the account's own setting, else the preset's.
         assert_eq!(gmail.connections(40), 15);
@@ -1190,14 +1166,10 @@ mod tests {
         assert_eq!(for_account(&own), None);
         assert_eq!(max_connections(&own), None);
         assert_eq!(own.connections(40), 40);
-        assert!(is_throttle_signal(
-            &own,
+        assert!(slow(
             "NO [UNAVAILABLE] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=10)"
         ));
-        assert!(!is_throttle_signal(
-            &own,
-            "NO [TRYCREATE] Mailbox doesn't exist"
-        ));
+        assert!(!slow("NO [TRYCREATE] Mailbox doesn't exist"));
     }
 
     #[test]
@@ -1223,7 +1195,7 @@ mod tests {
         );
         assert_eq!(g.max_connections, Some(15));
         assert_eq!(g.folder_names("\\All")[0], "[Gmail]/All Mail");
-        assert!(g.is_throttle_signal("OK Success [THROTTLED]"));
+        assert!(g.throttle_signals.contains(&"[THROTTLED]"));
 
         let i = for_address("Emily@ME.com").unwrap();
         assert_eq!((i.id, i.host), ("icloud", "imap.mail.me.com"));
@@ -1234,9 +1206,7 @@ mod tests {
         assert_eq!((o.id, o.host), ("outlook", "outlook.office365.com"));
         assert_eq!(o.auth, Auth::OAuth2Only);
         assert_eq!(o.oauth2.unwrap().flow, OAuthFlow::DeviceCode);
-        assert!(o.is_throttle_signal(
-            "BAD Request is throttled. Suggested Backoff Time: 299961 milliseconds"
-        ));
+        assert!(o.throttle_signals.contains(&"Suggested Backoff Time"));
 
         let m = preset("Office365").unwrap();
         assert_eq!(

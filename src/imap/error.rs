@@ -71,19 +71,35 @@ impl ServerResponse {
     /// (`[OVERQUOTA]` otherwise) or a message too large (`[LIMIT]`
     /// otherwise) is not throttling: waiting would not help.
     pub fn throttle(&self) -> Option<Option<Duration>> {
-        let text = self.text.to_ascii_lowercase();
-        let code = self.code.as_deref().unwrap_or("");
-        let throttled = code == "THROTTLED"
-            || (code == "OVERQUOTA" && (text.contains("bandwidth") || text.contains("command")))
-            || (code == "LIMIT" && text.contains("rate"))
-            || text.contains("too many simultaneous connections")
-            || text.contains("too many connections")
-            || text.contains("maximum number of connections")
-            || text.contains("request is throttled")
-            || text.contains("suggested backoff time")
-            || text.contains("server unavailable");
-        throttled.then(|| suggested_backoff(&text))
+        throttle_in(self.code.as_deref(), &self.text)
     }
+}
+
+/// [`ServerResponse::throttle`] of a server's answer as text (`NO [THROTTLED]
+/// …`, `BAD Request is throttled. …`): the bracketed code is read from it.
+pub fn throttle_in_text(text: &str) -> Option<Option<Duration>> {
+    let code = text.split_once('[').and_then(|(_, rest)| {
+        let end = rest.find([']', ' '])?;
+        Some(rest[..end].to_ascii_uppercase())
+    });
+    throttle_in(code.as_deref(), text)
+}
+
+fn throttle_in(code: Option<&str>, text: &str) -> Option<Option<Duration>> {
+    let text = text.to_ascii_lowercase();
+    let code = code.unwrap_or("");
+    let throttled = code == "THROTTLED"
+        || (code == "OVERQUOTA" && (text.contains("bandwidth") || text.contains("command")))
+        || (code == "LIMIT" && text.contains("rate"))
+        || text.contains("too many simultaneous connections")
+        || text.contains("too many connections")
+        || text.contains("maximum number of connections")
+        || text.contains("request is throttled")
+        || text.contains("suggested backoff time")
+        || text.contains("server unavailable")
+        || text.contains("exceeded command or bandwidth limits")
+        || text.contains("session expired");
+    throttled.then(|| suggested_backoff(&text))
 }
 
 /// How much a server slowed us down: each time it said so (throttling, too

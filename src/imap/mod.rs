@@ -39,7 +39,9 @@ mod tests;
 pub use cert::CertInfo;
 pub use commands::{AppendMessage, MessageIdentity, QuotaResource, QuotaRoot};
 pub use conn::{Capabilities, ConnectOptions, Connection, Stage};
-pub use error::{BoxError, CertProblem, ErrorKind, ImapError, Pace, ServerResponse};
+pub use error::{
+    throttle_in_text, BoxError, CertProblem, ErrorKind, ImapError, Pace, ServerResponse,
+};
 pub use names::{compress_uid_set, decode_mailbox_name, encode_mailbox_name};
 pub use namespace::Namespace;
 pub use tls::{
