@@ -11,6 +11,7 @@ pub mod formats;
 pub mod imap;
 pub mod index;
 pub mod model;
+pub mod oauth;
 pub mod ops;
 pub mod search;
 pub mod store;

@@ -121,6 +121,8 @@ fn a_closed_stdout_ends_quietly_with_success() {
         &["search", "hello"][..],
         &["account", "list"][..],
         &["completions", "bash"][..],
+        &["providers"][..],
+        &["doctor", "work"][..],
     ] {
         let (code, stderr) = run_with_stdout_closed(&env, args);
         text.push_str(&format!(
@@ -296,6 +298,7 @@ fn a_broken_account_stops_only_what_uses_it() {
             "u",
             "--password-env",
             "Y",
+            "--no-check",
         ],
     );
     snap!("broken_account", text);

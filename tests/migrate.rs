@@ -6,8 +6,8 @@
 mod support;
 
 use support::{
-    gen_internaldate, gen_message, parse_internaldate, Dovecot, DovecotOptions, Env, Fault,
-    FaultProxy, TestClient,
+    append_generated, count, folder_state, gen_internaldate, gen_message, kill_9_when, Dovecot,
+    DovecotOptions, Env, Fault, FaultProxy, TestClient,
 };
 
 /// iCloud-like: `Sent Messages`, `Deleted Messages`, `Junk` with their
@@ -44,29 +44,6 @@ fn users() -> Vec<(String, String)> {
         .iter()
         .map(|u| (u.to_string(), format!("{u}-secret")))
         .collect()
-}
-
-/// What a user compares: bytes, flags, the INTERNALDATE instant. Sorted.
-fn folder_state(c: &mut TestClient, folder: &str) -> Vec<(Vec<u8>, Vec<String>, i64)> {
-    let mut v: Vec<_> = c
-        .fetch_all(folder)
-        .into_iter()
-        .map(|m| {
-            let mut flags = m.flags.clone();
-            flags.sort();
-            (
-                m.bytes,
-                flags,
-                parse_internaldate(&m.internaldate).timestamp(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-fn count(c: &mut TestClient, folder: &str) -> u64 {
-    c.status_item(folder, "MESSAGES")
 }
 
 /// Source folder → target folder, as the map should put them.
@@ -301,28 +278,19 @@ fn map_and_exclude_override_the_folder_map() {
 fn kill_9_in_the_middle_then_rerun_gives_no_duplicates_and_misses_nothing() {
     let src = source_server();
     let dst = target_server();
-    let mut c = src.client("alice");
     let n = 600;
-    for i in 0..n {
-        c.append(
-            "INBOX",
-            &["\\Seen"],
-            Some(&gen_internaldate(i)),
-            &gen_message(i, 20_000, "kill"),
-        );
-    }
+    append_generated(
+        &mut src.client("alice"),
+        "INBOX",
+        0..n,
+        20_000,
+        "kill",
+        &["\\Seen"],
+    );
     let env = env_with(&src, &dst);
     let mut t = dst.client("alice");
-    let mut child = env.spawn(&["migrate", "old", "new", "--jobs", "1"]);
-    support::wait_for("the migration to have appended some mail", || {
-        count(&mut t, "INBOX") >= 60
-    });
-    child.kill().unwrap(); // SIGKILL: no chance to record anything more
-    child.wait().unwrap();
-    assert!(
-        count(&mut t, "INBOX") < n as u64,
-        "the migration finished before it could be killed"
-    );
+    let args = ["migrate", "old", "new", "--jobs", "1"];
+    kill_9_when(&env, &args, &mut t, "INBOX", 60, n as u64);
 
     let r = env.run(&["migrate", "old", "new"]);
     assert_eq!(r.code, 0, "{r}");
@@ -331,26 +299,32 @@ fn kill_9_in_the_middle_then_rerun_gives_no_duplicates_and_misses_nothing() {
     assert_same(&src, &dst, "alice", &[("INBOX", "INBOX")]);
 }
 
-#[test]
-fn a_refused_message_makes_the_counts_not_match_and_the_exit_non_zero() {
+/// `old` on the source server with the seeded mail, `new` on the target
+/// through a proxy with `fault`.
+fn via_proxy(fault: Fault) -> (Dovecot, Dovecot, Env, FaultProxy) {
     let src = source_server();
     let dst = target_server();
     seed(&mut src.client("alice"));
-    src.client("alice").append(
-        "Work",
-        &[],
-        Some(&gen_internaldate(60)),
-        &gen_message(60, 300_000, "too big"),
-    );
     let env = Env::new();
     env.add_account("old", &src, "alice");
-    let proxy = FaultProxy::start(
-        dst.imap_port(),
-        Fault::StrictAppend {
-            max_size: Some(200_000),
-        },
-    );
+    let proxy = FaultProxy::start(dst.imap_port(), fault);
     env.add_account_via("new", &proxy, &dst, "alice");
+    (src, dst, env, proxy)
+}
+
+#[test]
+fn a_refused_message_makes_the_counts_not_match_and_the_exit_non_zero() {
+    let (src, dst, env, _proxy) = via_proxy(Fault::StrictAppend {
+        max_size: Some(200_000),
+    });
+    append_generated(
+        &mut src.client("alice"),
+        "Work",
+        60..61,
+        300_000,
+        "too big",
+        &[],
+    );
 
     let r = env.run(&["migrate", "old", "new"]);
     assert_eq!(r.code, 1, "{r}");
@@ -574,21 +548,12 @@ fn from_gmail_each_message_lands_once_and_archived_mail_goes_to_the_archive() {
 
 #[test]
 fn a_target_that_throttles_is_waited_for_and_gets_everything_once() {
-    let src = source_server();
-    let dst = target_server();
-    seed(&mut src.client("alice"));
-    let env = Env::new();
-    env.add_account("old", &src, "alice");
     // Exchange Online's way: a BAD naming the wait, then the connection closed.
-    let proxy = FaultProxy::start(
-        dst.imap_port(),
-        Fault::Throttle {
-            nth_append: 2,
-            answer: "BAD Request is throttled. Suggested Backoff Time: 700 milliseconds".into(),
-            close: true,
-        },
-    );
-    env.add_account_via("new", &proxy, &dst, "alice");
+    let (src, dst, env, _proxy) = via_proxy(Fault::Throttle {
+        nth_append: 2,
+        answer: "BAD Request is throttled. Suggested Backoff Time: 700 milliseconds".into(),
+        close: true,
+    });
 
     let r = env.run(&["migrate", "old", "new", "--jobs", "1"]);
     assert_eq!(r.code, 0, "{r}");
@@ -603,19 +568,10 @@ fn a_target_that_throttles_is_waited_for_and_gets_everything_once() {
 
 #[test]
 fn too_many_connections_at_login_is_waited_for_not_called_a_wrong_password() {
-    let src = source_server();
-    let dst = target_server();
-    seed(&mut src.client("alice"));
-    let env = Env::new();
-    env.add_account("old", &src, "alice");
-    let proxy = FaultProxy::start(
-        dst.imap_port(),
-        Fault::BusyLogin {
-            times: 1,
-            answer: "NO [ALERT] Too many simultaneous connections. (Failure)".into(),
-        },
-    );
-    env.add_account_via("new", &proxy, &dst, "alice");
+    let (src, dst, env, proxy) = via_proxy(Fault::BusyLogin {
+        times: 1,
+        answer: "NO [ALERT] Too many simultaneous connections. (Failure)".into(),
+    });
     env.append_config("max_connections = 1\n");
 
     let r = env.run(&["migrate", "old", "new", "--jobs", "4"]);

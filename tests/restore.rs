@@ -6,8 +6,8 @@ mod support;
 use std::collections::BTreeMap;
 
 use support::{
-    gen_internaldate, gen_message, parse_internaldate, Dovecot, DovecotOptions, Env, Fault,
-    FaultProxy, TestClient,
+    append_generated, count, folder_state, gen_internaldate, gen_message, kill_9_when, Dovecot,
+    DovecotOptions, Env, Fault, FaultProxy, TestClient,
 };
 
 fn source_server() -> Dovecot {
@@ -21,29 +21,6 @@ fn target_server() -> Dovecot {
         prefix: "INBOX.".into(),
         ..DovecotOptions::default()
     })
-}
-
-/// What a user compares: bytes, flags, the INTERNALDATE instant. Sorted.
-fn folder_state(c: &mut TestClient, folder: &str) -> Vec<(Vec<u8>, Vec<String>, i64)> {
-    let mut v: Vec<_> = c
-        .fetch_all(folder)
-        .into_iter()
-        .map(|m| {
-            let mut flags = m.flags.clone();
-            flags.sort();
-            (
-                m.bytes,
-                flags,
-                parse_internaldate(&m.internaldate).timestamp(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-fn count(c: &mut TestClient, folder: &str) -> u64 {
-    c.status_item(folder, "MESSAGES")
 }
 
 /// The number after `label` in the summary line (`appended 12`, `3 refused`).
@@ -203,31 +180,21 @@ fn restore_to_a_prefixed_dot_server_is_exact_and_a_rerun_appends_nothing() {
 fn kill_9_in_the_middle_then_rerun_gives_no_duplicates_and_misses_nothing() {
     let src = source_server();
     let dst = target_server();
-    let mut c = src.client("alice");
     let n = 600;
-    for i in 0..n {
-        c.append(
-            "INBOX",
-            &["\\Seen"],
-            Some(&gen_internaldate(i)),
-            &gen_message(i, 20_000, "kill"),
-        );
-    }
+    append_generated(
+        &mut src.client("alice"),
+        "INBOX",
+        0..n,
+        20_000,
+        "kill",
+        &["\\Seen"],
+    );
     let env = env_with(&src, &dst);
     env.run(&["backup", "work"]).assert_success();
 
     let mut t = dst.client("alice");
-    let mut child = env.spawn(&["restore", "new", "--from", "work", "--jobs", "1"]);
-    support::wait_for("the restore to have appended some mail", || {
-        count(&mut t, "INBOX") >= 60
-    });
-    child.kill().unwrap(); // SIGKILL: no chance to record anything more
-    child.wait().unwrap();
-    let at_kill = count(&mut t, "INBOX");
-    assert!(
-        at_kill < n as u64,
-        "the restore finished before it could be killed"
-    );
+    let args = ["restore", "new", "--from", "work", "--jobs", "1"];
+    kill_9_when(&env, &args, &mut t, "INBOX", 60, n as u64);
 
     let r = env.run(&["restore", "new", "--from", "work"]);
     assert_eq!(r.code, 0, "{r}");

@@ -5,36 +5,65 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
 use crate::config::credentials;
-use crate::config::{AccountConfig, PasswordSource};
-use crate::model::{Secret, TlsMode};
-use crate::ops::OpError;
+use crate::config::providers::{self, Auth, LoginName};
+use crate::config::{AccountConfig, Config, PasswordSource};
+use crate::model::{Credential, Secret, TlsMode};
+use crate::oauth::Tokens;
+use crate::ops::check::{check_account, AccountCheck};
+use crate::ops::{Login, OpError};
 
 use super::Globals;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum AccountCmd {
     /// Add an account to the configuration file.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List configured accounts.
     List,
     /// Remove an account from the configuration (the store keeps its mail).
     Remove { name: String },
     /// Store an account's password in the system keyring (asked on the terminal, or one line on stdin).
     SetPassword { name: String },
+    /// Sign in with OAuth2 (Microsoft device code, Google browser sign-in) and keep the refresh token in the keyring.
+    Login { name: String },
 }
 
 #[derive(clap::Args, Debug)]
 pub struct AddArgs {
     /// A short name for the account, e.g. `work`.
     name: String,
+    /// The IMAP server [default: the provider's, guessed from the address]
     #[arg(long)]
-    host: String,
+    host: Option<String>,
+    /// Your address or login name (iCloud, docomo and others: see `mailkeep providers`).
     #[arg(long, value_name = "USER")]
     user: String,
+    /// Use this provider's settings (`mailkeep providers` lists them).
+    #[arg(long, value_name = "NAME")]
+    provider: Option<String>,
     #[arg(long)]
     port: Option<u16>,
-    #[arg(long, value_enum, default_value = "implicit")]
-    tls: TlsArg,
+    /// [default: the provider's, else implicit]
+    #[arg(long, value_enum)]
+    tls: Option<TlsArg>,
+    /// Save without logging in first.
+    #[arg(long)]
+    no_check: bool,
+    /// Trust exactly the certificate with this SHA-256 (`sha256:…`).
+    #[arg(long, value_name = "sha256:HEX")]
+    tls_fingerprint: Option<String>,
+    /// OAuth2: a command that prints an access token.
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["password_env", "password_command", "oauth2_client_id"])]
+    oauth2_token_command: Option<String>,
+    /// OAuth2 with mailkeep's sign-in: the client ID you registered (docs/providers.md).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["password_env", "password_command"])]
+    oauth2_client_id: Option<String>,
+    /// The client secret that comes with a Google "Desktop app" client.
+    #[arg(long, value_name = "SECRET", requires = "oauth2_client_id")]
+    oauth2_client_secret: Option<String>,
+    /// Microsoft tenant [default: common].
+    #[arg(long, value_name = "TENANT", requires = "oauth2_client_id")]
+    oauth2_tenant: Option<String>,
     /// Read the password from this environment variable.
     #[arg(long, value_name = "VAR", conflicts_with = "password_command")]
     password_env: Option<String>,
@@ -66,11 +95,17 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
                 return Ok(0);
             }
             for (name, a) in &config.accounts {
-                let source = match a.password_source() {
-                    PasswordSource::Env(v) => format!("password from ${v}"),
-                    PasswordSource::Command(_) => "password from a command".into(),
-                    PasswordSource::Plain => "password in the config file".into(),
-                    PasswordSource::Keyring => "password in the keyring".into(),
+                let source = if a.oauth2_token_command.is_some() {
+                    "OAuth2 token from a command".to_string()
+                } else if a.oauth2_client_id.is_some() {
+                    "OAuth2 (refresh token in the keyring)".to_string()
+                } else {
+                    match a.password_source() {
+                        PasswordSource::Env(v) => format!("password from ${v}"),
+                        PasswordSource::Command(_) => "password from a command".into(),
+                        PasswordSource::Plain => "password in the config file".into(),
+                        PasswordSource::Keyring => "password in the keyring".into(),
+                    }
                 };
                 let ep = a.endpoint();
                 outln!(
@@ -86,51 +121,29 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
             }
             Ok(0)
         }
-        AccountCmd::Add(args) => {
-            let tls = match args.tls {
-                TlsArg::Implicit => TlsMode::Implicit,
-                TlsArg::Starttls => TlsMode::Starttls,
-                TlsArg::None => TlsMode::None,
-            };
-            let acct = AccountConfig {
-                host: args.host.clone(),
-                port: args.port,
-                tls,
-                username: args.user.clone(),
-                password_env: args.password_env.clone(),
-                password_command: args.password_command.clone(),
-                password: None,
-                ca_file: args.ca_file.clone(),
-                include: Vec::new(),
-                exclude: Vec::new(),
-                max_connections: None,
-            };
-            let uses_keyring = matches!(acct.password_source(), PasswordSource::Keyring);
-            config.add_account(&args.name, acct)?;
-            if uses_keyring {
-                // Ask first: the config is only written once the password is safe.
-                let secret =
-                    read_password(&format!("password for {} at {}: ", args.user, args.host))?;
-                credentials::set_keyring(&args.name, &args.user, &secret).map_err(|source| {
-                    OpError::Credential {
-                        account: args.name.clone(),
-                        source,
-                    }
-                })?;
-                warn_if_keyring_forgets(&args.name);
-            }
-            config.save()?;
+        AccountCmd::Add(args) => add(g, &mut config, *args).await,
+        AccountCmd::Login { name } => {
+            let acct = config.account(&name)?.clone();
+            let tokens = sign_in(&name, &acct).await?;
+            let login = Login::with_credential(
+                &name,
+                &acct,
+                Credential::Bearer(Secret::new(tokens.access_token.clone())),
+            );
+            let found = check_account(&login, &acct).await?;
+            save_tokens(&name, &acct, &tokens)?;
             outln!(
-                "added account `{}` to {}",
-                args.name,
-                g.config_path.display()
+                "signed in to `{name}`: {}; the refresh token is in the keyring",
+                found_text(&found)
             );
             Ok(0)
         }
         AccountCmd::Remove { name } => {
             let acct = config.remove_account(&name)?;
             config.save()?;
-            if matches!(acct.password_source(), PasswordSource::Keyring) {
+            if acct.oauth2_client_id.is_some() {
+                let _ = crate::oauth::delete_tokens(&name, &acct);
+            } else if matches!(acct.password_source(), PasswordSource::Keyring) {
                 let _ = credentials::delete_keyring(&name, &acct.username);
             }
             outln!("removed account `{name}` from the configuration; its mail stays in the store");
@@ -156,6 +169,208 @@ pub async fn run(g: &Globals, cmd: AccountCmd) -> Result<i32, OpError> {
             Ok(0)
         }
     }
+}
+
+/// What `account add` says after a failed check.
+const NOTHING_SAVED: &str = "nothing was saved: fix the above and run `mailkeep account add` again (`--no-check` saves without logging in)";
+
+/// What a check found, in a few words.
+fn found_text(c: &AccountCheck) -> String {
+    let mut s = format!(
+        "logged in to {} as {}, {}",
+        c.host,
+        c.username,
+        super::count(c.folders, "folder", "folders")
+    );
+    if let Some(n) = c.inbox_messages {
+        s.push_str(&format!(
+            ", {} in INBOX",
+            super::count(n as usize, "message", "messages")
+        ));
+    }
+    s
+}
+
+/// Runs the account's OAuth2 sign-in, saying on stderr what to do.
+async fn sign_in(name: &str, acct: &AccountConfig) -> Result<Tokens, OpError> {
+    let token_err = |source| OpError::Token {
+        account: name.to_string(),
+        source: Box::new(source),
+    };
+    let ep = crate::oauth::endpoints(acct).map_err(token_err)?;
+    crate::oauth::flows::sign_in(&ep, &mut |text| errln!("{text}"))
+        .await
+        .map_err(token_err)
+}
+
+fn save_tokens(name: &str, acct: &AccountConfig, t: &Tokens) -> Result<(), OpError> {
+    crate::oauth::save_tokens(name, acct, t).map_err(|source| OpError::Token {
+        account: name.to_string(),
+        source: Box::new(source),
+    })?;
+    warn_if_keyring_forgets(name);
+    Ok(())
+}
+
+/// `account add`: settings from the flags and the provider preset, then
+/// (unless `--no-check`) a login and a folder list before anything is
+/// saved; a failure saves nothing.
+async fn add(g: &Globals, config: &mut Config, args: AddArgs) -> Result<i32, OpError> {
+    let preset = match &args.provider {
+        Some(p) => Some(providers::preset(p).ok_or_else(|| {
+            OpError::usage(
+                format!("unknown provider `{p}`"),
+                Some("`mailkeep providers` lists the known ones; or pass `--host HOST` instead"),
+            )
+        })?),
+        None if args.host.is_none() => Some(providers::for_address(&args.user).ok_or_else(|| {
+            OpError::Usage {
+                message: format!(
+                    "cannot tell the IMAP server of `{}`: its domain is not one of the known providers",
+                    args.user
+                ),
+                hint: Some(
+                    "pass `--host HOST` (and `--port`, `--tls` if not 993 with implicit TLS), or `--provider NAME` (`mailkeep providers` lists them)"
+                        .into(),
+                ),
+            }
+        })?),
+        None => None,
+    };
+    let from_preset = preset.filter(|_| args.host.is_none());
+    let host = args
+        .host
+        .clone()
+        .or_else(|| from_preset.map(|p| p.host.to_string()))
+        .expect("a host or a preset");
+    let tls = match args.tls {
+        Some(TlsArg::Implicit) => TlsMode::Implicit,
+        Some(TlsArg::Starttls) => TlsMode::Starttls,
+        Some(TlsArg::None) => TlsMode::None,
+        None => from_preset.map(|p| p.tls).unwrap_or(TlsMode::Implicit),
+    };
+    let port = args
+        .port
+        .or_else(|| from_preset.map(|p| p.port))
+        .filter(|p| *p != tls.default_port() || args.port.is_some());
+    let mut username = args.user.clone();
+    if let Some(p) = preset {
+        match p.login {
+            LoginName::LocalPart
+                if p.domains
+                    .iter()
+                    .any(|d| args.user.to_ascii_lowercase().ends_with(&format!("@{d}"))) =>
+            {
+                username = p.login_for(&args.user).expect("local part");
+                errln!(
+                    "note: {} logs in with the part before the @: user name `{username}`",
+                    p.name
+                );
+            }
+            LoginName::ProviderId(what) => {
+                errln!(
+                    "note: {} logs in with your {what}; `{}` is used as given",
+                    p.name,
+                    args.user
+                );
+            }
+            _ => {}
+        }
+        if p.auth == Auth::OAuth2Only
+            && args.oauth2_client_id.is_none()
+            && args.oauth2_token_command.is_none()
+        {
+            let register = p
+                .oauth2
+                .map(|o| format!("register your own app: {}; then ", o.register))
+                .unwrap_or_default();
+            return Err(OpError::Usage {
+                message: format!("{} refuses passwords: the account needs OAuth2", p.name),
+                hint: Some(format!(
+                    "{register}pass its `--oauth2-client-id ID` (mailkeep signs you in and keeps the refresh token in the keyring); or pass `--oauth2-token-command CMD` for a helper such as oama or mutt_oauth2.py"
+                )),
+            });
+        }
+        for w in p.weak {
+            errln!("note: not confirmed for {}: {w}", p.name);
+        }
+    }
+    let mut acct = AccountConfig::new(host, username);
+    acct.port = port;
+    acct.tls = tls;
+    acct.password_env = args.password_env.clone();
+    acct.password_command = args.password_command.clone();
+    acct.ca_file = args.ca_file.clone();
+    acct.tls_fingerprint = args.tls_fingerprint.clone();
+    acct.provider = preset.map(|p| p.id.to_string());
+    acct.oauth2_token_command = args.oauth2_token_command.clone();
+    acct.oauth2_client_id = args.oauth2_client_id.clone();
+    acct.oauth2_client_secret = args.oauth2_client_secret.clone();
+    acct.oauth2_tenant = args.oauth2_tenant.clone();
+    config.add_account(&args.name, acct.clone())?;
+    let name = args.name.as_str();
+
+    // Get the credential first: nothing is kept until the check passes.
+    let mut tokens = None;
+    let mut password = None;
+    let credential = if acct.oauth2_client_id.is_some() {
+        if args.no_check {
+            None
+        } else {
+            let t = match sign_in(name, &acct).await {
+                Ok(t) => t,
+                Err(e) => {
+                    super::report_error(&e);
+                    errln!("{NOTHING_SAVED}");
+                    return Ok(e.kind().exit_code());
+                }
+            };
+            let c = Credential::Bearer(Secret::new(t.access_token.clone()));
+            tokens = Some(t);
+            Some(c)
+        }
+    } else if matches!(acct.password_source(), PasswordSource::Keyring) && !acct.uses_oauth2() {
+        let secret = read_password(&format!(
+            "password for {} at {}: ",
+            acct.username, acct.host
+        ))?;
+        password = Some(secret.clone());
+        Some(Credential::Password(secret))
+    } else {
+        None
+    };
+    if !args.no_check {
+        let login = match credential {
+            Some(c) => Login::with_credential(name, &acct, c),
+            None => Login::new(name, &acct),
+        };
+        match check_account(&login, &acct).await {
+            Ok(found) => errln!("{}", found_text(&found)),
+            Err(e) => {
+                super::report_error(&e);
+                errln!("{NOTHING_SAVED}");
+                return Ok(e.kind().exit_code());
+            }
+        }
+    }
+    if let Some(secret) = &password {
+        credentials::set_keyring(name, &acct.username, secret).map_err(|source| {
+            OpError::Credential {
+                account: name.to_string(),
+                source,
+            }
+        })?;
+        warn_if_keyring_forgets(name);
+    }
+    if let Some(t) = &tokens {
+        save_tokens(name, &acct, t)?;
+    }
+    config.save()?;
+    outln!("added account `{name}` to {}", g.config_path.display());
+    if acct.oauth2_client_id.is_some() && tokens.is_none() {
+        errln!("hint: sign in once with `mailkeep account login {name}`");
+    }
+    Ok(0)
 }
 
 /// Warns when the keyring in use forgets its contents at reboot.

@@ -9,6 +9,7 @@
 mod account;
 mod archive;
 mod backup;
+mod doctor;
 mod export;
 mod extras;
 pub mod fmt;
@@ -18,6 +19,7 @@ mod migrate;
 mod migrate_batch;
 pub(crate) mod out;
 mod progress;
+mod providers;
 mod quota;
 mod repair;
 mod restore;
@@ -106,6 +108,10 @@ enum Command {
     Show(show::ShowArgs),
     /// Rebuild the search index from the stored messages.
     Reindex,
+    /// Check an account step by step (DNS, TCP, TLS, login, folders, quota, store), or the config file.
+    Doctor(doctor::DoctorArgs),
+    /// List the provider presets (servers, login names, app passwords, OAuth2), or show one.
+    Providers(providers::ProvidersArgs),
     /// Rebuild the store's index from its packs.
     Repair,
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
@@ -285,6 +291,8 @@ pub fn main() -> i32 {
             Command::Search(args) => search::run(&globals, args),
             Command::Show(args) => show::run(&globals, args),
             Command::Reindex => search::reindex(&globals),
+            Command::Doctor(args) => doctor::run(&globals, args).await,
+            Command::Providers(args) => providers::run(args),
             Command::Import(args) => import::run_cmd(&globals, args),
             Command::Completions(args) => extras::completions(args),
             Command::Man(args) => extras::man(args),

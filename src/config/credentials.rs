@@ -154,7 +154,7 @@ fn from_env(account: &str, var: &str) -> Result<Secret, CredentialError> {
 /// Runs `sh -c COMMAND` with stdin from /dev/null; the password is the first
 /// line of stdout without its line ending. On a non-zero exit the error
 /// carries stderr — never stdout, which may hold the password.
-fn from_command(account: &str, command: &str) -> Result<Secret, CredentialError> {
+pub fn from_command(account: &str, command: &str) -> Result<Secret, CredentialError> {
     let out = Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -330,7 +330,7 @@ fn keyring_error(account: &str, backend: &'static str, e: keyring_core::Error) -
     }
 }
 
-fn get_keyring(account: &str, username: &str) -> Result<Secret, CredentialError> {
+pub fn get_keyring(account: &str, username: &str) -> Result<Secret, CredentialError> {
     let (entry, backend) = entry(account, username)?;
     match entry.get_password() {
         Ok(p) => Ok(Secret::new(p)),

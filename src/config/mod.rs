@@ -24,6 +24,7 @@
 pub mod credentials;
 pub mod folders;
 mod paths;
+pub mod providers;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -33,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Endpoint, TlsMode};
+use crate::model::{CertPin, Endpoint, TlsMode};
 
 pub use paths::{default_config_path, default_store_path};
 
@@ -47,6 +48,16 @@ const ACCOUNT_KEYS: &[&str] = &[
     "password_command",
     "password",
     "ca_file",
+    "tls_fingerprint",
+    "provider",
+    "oauth2_token_command",
+    "oauth2_client_id",
+    "oauth2_client_secret",
+    "oauth2_tenant",
+    "oauth2_auth_url",
+    "oauth2_token_url",
+    "oauth2_device_url",
+    "oauth2_scope",
     "include",
     "exclude",
     "max_connections",
@@ -91,6 +102,34 @@ pub struct AccountConfig {
     pub password: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// Trust exactly the certificate with this SHA-256 (`sha256:…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_fingerprint: Option<String>,
+    /// The provider preset the account was made from (`gmail`, `icloud`, …),
+    /// for provider-specific hints; the settings above are what is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// OAuth2: a command that prints an access token (oama, mutt_oauth2.py, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2_token_command: Option<String>,
+    /// OAuth2 with mailkeep's own flows: the client ID you registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2_client_id: Option<String>,
+    /// Google "Desktop app" clients come with a secret (it is not secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2_client_secret: Option<String>,
+    /// Microsoft: the tenant (`common`, `consumers`, `organizations` or an id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2_tenant: Option<String>,
+    /// Endpoints and scope, when not the provider's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2_auth_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2_token_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2_device_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2_scope: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -113,6 +152,10 @@ impl std::fmt::Debug for AccountConfig {
             .field("password_command", &self.password_command)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("ca_file", &self.ca_file)
+            .field("tls_fingerprint", &self.tls_fingerprint)
+            .field("provider", &self.provider)
+            .field("oauth2_token_command", &self.oauth2_token_command)
+            .field("oauth2_client_id", &self.oauth2_client_id)
             .field("include", &self.include)
             .field("exclude", &self.exclude)
             .field("max_connections", &self.max_connections)
@@ -134,14 +177,20 @@ pub enum PasswordSource {
 }
 
 impl AccountConfig {
-    /// A new account with the defaults: implicit TLS, default port, keyring
-    /// password, all folders.
-    /// How many connections to open for a command asking for `jobs`.
+    /// How many connections to open for a command asking for `jobs`: at
+    /// most the account's `max_connections`, else at most what its
+    /// provider allows (Gmail 15, Microsoft 365 about 20).
     pub fn connections(&self, jobs: usize) -> usize {
-        let max = self.max_connections.map_or(usize::MAX, usize::from);
+        let max = self
+            .max_connections
+            .map(u32::from)
+            .or_else(|| providers::max_connections(self))
+            .map_or(usize::MAX, |n| n as usize);
         jobs.clamp(1, max.max(1))
     }
 
+    /// A new account with the defaults: implicit TLS, default port, keyring
+    /// password, all folders.
     pub fn new(host: impl Into<String>, username: impl Into<String>) -> AccountConfig {
         AccountConfig {
             host: host.into(),
@@ -152,10 +201,25 @@ impl AccountConfig {
             password_command: None,
             password: None,
             ca_file: None,
+            tls_fingerprint: None,
+            provider: None,
+            oauth2_token_command: None,
+            oauth2_client_id: None,
+            oauth2_client_secret: None,
+            oauth2_tenant: None,
+            oauth2_auth_url: None,
+            oauth2_token_url: None,
+            oauth2_device_url: None,
+            oauth2_scope: None,
             include: Vec::new(),
             exclude: Vec::new(),
             max_connections: None,
         }
+    }
+
+    /// Whether the account logs in with an OAuth2 token rather than a password.
+    pub fn uses_oauth2(&self) -> bool {
+        self.oauth2_token_command.is_some() || self.oauth2_client_id.is_some()
     }
 
     /// Where to connect; the port defaults from the TLS mode (993 / 143).
@@ -166,6 +230,11 @@ impl AccountConfig {
             tls: self.tls,
             username: self.username.clone(),
             ca_file: self.ca_file.clone(),
+            // Checked by `validate`; a bad one here is dropped (and fails to verify).
+            tls_fingerprint: self
+                .tls_fingerprint
+                .as_deref()
+                .and_then(|f| CertPin::parse(f).ok()),
         }
     }
 
@@ -286,6 +355,48 @@ impl AccountConfig {
         if let Some(cmd) = &self.password_command {
             if cmd.trim().is_empty() {
                 return Err(invalid("password_command", "is empty".into(), None));
+            }
+        }
+        if let Some(f) = &self.tls_fingerprint {
+            if let Err(problem) = CertPin::parse(f) {
+                return Err(invalid(
+                    "tls_fingerprint",
+                    problem,
+                    Some("copy the line `tls_fingerprint = \"sha256:…\"` that mailkeep printed, or `openssl x509 -noout -fingerprint -sha256 -in cert.pem` with `sha256:` in front"),
+                ));
+            }
+        }
+        if let Some(p) = &self.provider {
+            if providers::preset(p).is_none() {
+                return Err(invalid(
+                    "provider",
+                    format!("`{p}` is not a known provider"),
+                    Some("`mailkeep providers` lists them; or leave `provider` out"),
+                ));
+            }
+        }
+        if self.oauth2_token_command.is_some() && self.oauth2_client_id.is_some() {
+            return Err(invalid(
+                "oauth2_client_id",
+                "conflicts with `oauth2_token_command`: set only one".into(),
+                Some("with `oauth2_token_command` your helper gets the token; with `oauth2_client_id` mailkeep does (`mailkeep account login NAME`)"),
+            ));
+        }
+        if self.uses_oauth2() {
+            if let Some(k) = [
+                ("password_env", self.password_env.is_some()),
+                ("password_command", self.password_command.is_some()),
+                ("password", self.password.is_some()),
+            ]
+            .iter()
+            .find(|(_, set)| *set)
+            .map(|(k, _)| *k)
+            {
+                return Err(invalid(
+                    k,
+                    "conflicts with OAuth2 (`oauth2_token_command` or `oauth2_client_id`): an account logs in with one or the other".into(),
+                    Some("remove the password setting, or the OAuth2 one"),
+                ));
             }
         }
         for (key, patterns) in [("include", &self.include), ("exclude", &self.exclude)] {

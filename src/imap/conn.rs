@@ -6,10 +6,12 @@ use std::time::Duration;
 use async_imap::imap_proto::{Capability, Response, Status};
 use base64::Engine as _;
 
+use std::net::SocketAddr;
+
 use super::error::ImapError;
-use super::tls::{self, Stream};
+use super::tls::{self, TlsInfo};
 use super::wire::{server_response, Cmd, Ctx, Wire};
-use crate::model::{Endpoint, Secret, TlsMode};
+use crate::model::{Credential, Endpoint, Secret, TlsMode};
 
 /// How to talk to a server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,18 +93,25 @@ fn ctx<'a>(host: &'a str, command: &'static str) -> Ctx<'a> {
     }
 }
 
-/// Reads the greeting. `Ok(true)` for PREAUTH (already authenticated).
-async fn greeting(wire: &mut Wire, host: &str) -> Result<bool, ImapError> {
+/// Reads the greeting: `(preauth, text)`.
+async fn greeting(wire: &mut Wire, host: &str) -> Result<(bool, String), ImapError> {
     let c = ctx(host, "the greeting");
     let greeting = wire
         .read(&c, |r| match r {
             Response::Data {
-                status: Status::Ok, ..
-            } => Ok(false),
+                status: Status::Ok,
+                outcome,
+            } => Ok((
+                false,
+                outcome.information.as_deref().unwrap_or("").to_string(),
+            )),
             Response::Data {
                 status: Status::PreAuth,
-                ..
-            } => Ok(true),
+                outcome,
+            } => Ok((
+                true,
+                outcome.information.as_deref().unwrap_or("").to_string(),
+            )),
             Response::Data { status, outcome } => Err(Some(server_response(
                 status,
                 outcome.code.as_ref(),
@@ -112,7 +121,7 @@ async fn greeting(wire: &mut Wire, host: &str) -> Result<bool, ImapError> {
         })
         .await?;
     match greeting {
-        Ok(preauth) => Ok(preauth),
+        Ok(g) => Ok(g),
         Err(Some(source)) => Err(ImapError::Greeting {
             host: host.to_string(),
             source: Box::new(source),
@@ -140,19 +149,100 @@ async fn capability(wire: &mut Wire, host: &str) -> Result<Capabilities, ImapErr
     Ok(caps)
 }
 
+/// The SASL mechanisms for a bearer token, in the order tried.
+fn bearer_mechanism(caps: &Capabilities) -> Option<&'static str> {
+    if caps.has("AUTH=OAUTHBEARER") {
+        Some("OAUTHBEARER")
+    } else if caps.has("AUTH=XOAUTH2") {
+        Some("XOAUTH2")
+    } else {
+        None
+    }
+}
+
+/// The initial client response of a bearer-token mechanism (before base64).
+fn bearer_response(mechanism: &str, ep: &Endpoint, token: &str) -> Vec<u8> {
+    match mechanism {
+        // RFC 7628 §3.1: GS2 header, then key=value pairs separated by ^A.
+        "OAUTHBEARER" => format!(
+            "n,a={},\x01host={}\x01port={}\x01auth=Bearer {}\x01\x01",
+            ep.username.replace('=', "=3D").replace(',', "=2C"),
+            ep.host,
+            ep.port,
+            token
+        )
+        .into_bytes(),
+        // Google's and Microsoft's XOAUTH2.
+        _ => format!("user={}\x01auth=Bearer {}\x01\x01", ep.username, token).into_bytes(),
+    }
+}
+
 async fn authenticate(
     wire: &mut Wire,
     ep: &Endpoint,
-    password: &Secret,
+    credential: &Credential,
     caps: &Capabilities,
 ) -> Result<(), ImapError> {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let password = match credential {
+        Credential::Password(p) => p,
+        Credential::Bearer(token) => {
+            let Some(mechanism) = bearer_mechanism(caps) else {
+                return Err(ImapError::NoOAuth {
+                    host: ep.host.clone(),
+                    user: ep.username.clone(),
+                    offered: caps
+                        .iter()
+                        .filter_map(|c| c.strip_prefix("AUTH="))
+                        .map(str::to_string)
+                        .collect(),
+                });
+            };
+            let ir = b64(&bearer_response(mechanism, ep, token.expose()));
+            let cmd = if caps.has("SASL-IR") {
+                Cmd::new(format!("AUTHENTICATE {mechanism} {ir}"))
+            } else {
+                Cmd::new(format!("AUTHENTICATE {mechanism}")).after_continuation(ir)
+            };
+            // RFC 7628 §3.2.3: the client answers an error challenge with ^A.
+            let reply = if mechanism == "OAUTHBEARER" {
+                "AQ=="
+            } else {
+                ""
+            };
+            return match wire
+                .run_sasl(&ctx(&ep.host, "AUTHENTICATE"), cmd, reply)
+                .await
+            {
+                Ok(()) => Ok(()),
+                Err((ImapError::Command { source, .. }, challenge)) => {
+                    if source.is_temporary() || challenge.is_none() {
+                        Err(ImapError::Login {
+                            host: ep.host.clone(),
+                            user: ep.username.clone(),
+                            source,
+                        })
+                    } else {
+                        Err(ImapError::TokenRefused {
+                            host: ep.host.clone(),
+                            user: ep.username.clone(),
+                            mechanism,
+                            challenge: challenge.unwrap_or_default(),
+                            source,
+                        })
+                    }
+                }
+                Err((e, _)) => Err(e),
+            };
+        }
+    };
     let (name, cmd) = if caps.has("AUTH=PLAIN") {
         let mut token = Vec::new();
         token.push(0);
         token.extend_from_slice(ep.username.as_bytes());
         token.push(0);
         token.extend_from_slice(password.expose().as_bytes());
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&token);
+        let b64 = b64(&token);
         let cmd = if caps.has("SASL-IR") {
             Cmd::new(format!("AUTHENTICATE PLAIN {b64}"))
         } else {
@@ -181,17 +271,81 @@ async fn authenticate(
     }
 }
 
+/// A step of opening a session, reported as it is done (for `doctor`).
+#[derive(Debug)]
+pub enum Stage<'a> {
+    /// The host name's addresses.
+    Resolved(&'a [SocketAddr]),
+    /// The TCP connection is up, to this address.
+    Connected(SocketAddr),
+    /// TLS is up (implicit, or after STARTTLS).
+    Secured(&'a TlsInfo),
+    /// The server greeted; its capabilities before login.
+    Greeted {
+        greeting: &'a str,
+        capabilities: &'a Capabilities,
+    },
+    /// Logged in (or PREAUTH); the capabilities after login.
+    LoggedIn { capabilities: &'a Capabilities },
+}
+
+/// Waits for a plain-text greeting for a few seconds; if none comes, finds
+/// out on a second connection whether the port expects TLS at once (then
+/// no greeting will ever come, and waiting the full timeout helps nobody).
+async fn greeting_or_tls_port(
+    tcp: &tokio::net::TcpStream,
+    ep: &Endpoint,
+    opts: &ConnectOptions,
+) -> Result<(), ImapError> {
+    let wait = tls::GREETING_PROBE_AFTER.min(opts.timeout);
+    if tokio::time::timeout(wait, tcp.readable()).await.is_ok() {
+        return Ok(());
+    }
+    let Ok(addr) = tcp.peer_addr() else {
+        return Ok(());
+    };
+    let probe_timeout = opts.timeout.min(Duration::from_secs(10));
+    if tls::speaks_tls(addr, &ep.host, probe_timeout).await {
+        return Err(ImapError::ImplicitTlsPort {
+            host: ep.host.clone(),
+            port: ep.port,
+        });
+    }
+    Ok(())
+}
+
 impl Connection {
-    /// Connects, secures and authenticates. TLS is verified against the system
-    /// roots plus `ep.ca_file`; STARTTLS that is not offered is an error, and
+    /// Connects, secures and authenticates with a password. TLS is
+    /// verified against the system roots plus `ep.ca_file` (or pinned by
+    /// `ep.tls_fingerprint`); STARTTLS that is not offered is an error, and
     /// `TlsMode::None` is refused unless the host is loopback.
     pub async fn connect(
         ep: &Endpoint,
         password: &Secret,
         opts: &ConnectOptions,
     ) -> Result<Connection, ImapError> {
+        Connection::connect_with(ep, &Credential::Password(password.clone()), opts).await
+    }
+
+    /// Like [`Connection::connect`], with a password or an OAuth2 token.
+    pub async fn connect_with(
+        ep: &Endpoint,
+        credential: &Credential,
+        opts: &ConnectOptions,
+    ) -> Result<Connection, ImapError> {
+        Connection::connect_observed(ep, credential, opts, &mut |_| {}).await
+    }
+
+    /// Like [`Connection::connect_with`], telling `observe` each step as it
+    /// is done: the error then belongs to the step after the last one seen.
+    pub async fn connect_observed(
+        ep: &Endpoint,
+        credential: &Credential,
+        opts: &ConnectOptions,
+        observe: &mut (dyn FnMut(Stage<'_>) + Send),
+    ) -> Result<Connection, ImapError> {
         let host = ep.host.as_str();
-        let config = match ep.tls {
+        let setup = match ep.tls {
             TlsMode::None => {
                 if !tls::is_loopback(host) {
                     return Err(ImapError::PlaintextRefused {
@@ -202,16 +356,28 @@ impl Connection {
             }
             TlsMode::Implicit | TlsMode::Starttls => Some(tls::client_config(ep)?),
         };
-        let tcp: Stream = Box::new(tls::connect_tcp(ep, opts.timeout).await?);
-        let mut wire = match (ep.tls, config) {
-            (TlsMode::Implicit, Some(config)) => Wire::new(
-                tls::wrap(tcp, ep, config, opts.timeout).await?,
-                opts.timeout,
-            ),
-            (TlsMode::Starttls, Some(config)) => {
-                let mut plain = Wire::new(tcp, opts.timeout);
-                greeting(&mut plain, host).await?;
+        let addrs = tls::resolve(ep, opts.timeout).await?;
+        observe(Stage::Resolved(&addrs));
+        let tcp = tls::connect_addrs(ep, &addrs, opts.timeout).await?;
+        if let Ok(a) = tcp.peer_addr() {
+            observe(Stage::Connected(a));
+        }
+        let mut pre_greeting: Option<(bool, String)> = None;
+        let mut wire = match (ep.tls, setup) {
+            (TlsMode::Implicit, Some(setup)) => {
+                let (stream, info) = tls::wrap(Box::new(tcp), ep, setup, opts.timeout).await?;
+                observe(Stage::Secured(&info));
+                Wire::new(stream, opts.timeout)
+            }
+            (TlsMode::Starttls, Some(setup)) => {
+                greeting_or_tls_port(&tcp, ep, opts).await?;
+                let mut plain = Wire::new(Box::new(tcp), opts.timeout);
+                let g = greeting(&mut plain, host).await?;
                 let caps = capability(&mut plain, host).await?;
+                observe(Stage::Greeted {
+                    greeting: &g.1,
+                    capabilities: &caps,
+                });
                 if !caps.has("STARTTLS") {
                     return Err(ImapError::StartTlsNotOffered {
                         host: host.to_string(),
@@ -224,23 +390,38 @@ impl Connection {
                         &mut |_| Ok(()),
                     )
                     .await?;
-                let stream = tls::wrap(plain.into_stream(), ep, config, opts.timeout).await?;
+                let (stream, info) =
+                    tls::wrap(plain.into_stream(), ep, setup, opts.timeout).await?;
+                observe(Stage::Secured(&info));
                 // No greeting after STARTTLS; capabilities are asked again.
+                pre_greeting = Some((false, g.1));
                 Wire::new(stream, opts.timeout)
             }
-            _ => Wire::new(tcp, opts.timeout),
+            _ => {
+                greeting_or_tls_port(&tcp, ep, opts).await?;
+                Wire::new(Box::new(tcp), opts.timeout)
+            }
         };
-        let preauth = if ep.tls == TlsMode::Starttls {
-            false
-        } else {
-            greeting(&mut wire, host).await?
+        let after_tls = pre_greeting.is_some();
+        let (preauth, text) = match pre_greeting {
+            Some(g) => g,
+            None => greeting(&mut wire, host).await?,
         };
         if !preauth {
             let caps = capability(&mut wire, host).await?;
-            authenticate(&mut wire, ep, password, &caps).await?;
+            if !after_tls {
+                observe(Stage::Greeted {
+                    greeting: &text,
+                    capabilities: &caps,
+                });
+            }
+            authenticate(&mut wire, ep, credential, &caps).await?;
         }
         // Capabilities change with login (CONDSTORE, QUOTA, … often appear only now).
         let caps = capability(&mut wire, host).await?;
+        observe(Stage::LoggedIn {
+            capabilities: &caps,
+        });
         Ok(Connection {
             wire,
             ep: ep.clone(),
@@ -324,6 +505,7 @@ mod tests {
             tls: TlsMode::None,
             username: "taro@example.com".into(),
             ca_file: None,
+            tls_fingerprint: None,
         };
         let err = Connection::connect(&ep, &Secret::new("hunter2"), &ConnectOptions::default())
             .await

@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Protocol,
     /// The server lacks something we need (UIDPLUS, QUOTA, a login method).
     Unsupported,
+    /// The account's settings are wrong (a `ca_file` that is missing or
+    /// holds no certificate): nothing was tried on the network.
+    Config,
     /// The caller's own callback failed (e.g. the disk is full); the server
     /// is not at fault and the connection is still usable — except after
     /// [`ImapError::Source`] (the data of a streamed APPEND failed), which
@@ -68,19 +71,35 @@ impl ServerResponse {
     /// (`[OVERQUOTA]` otherwise) or a message too large (`[LIMIT]`
     /// otherwise) is not throttling: waiting would not help.
     pub fn throttle(&self) -> Option<Option<Duration>> {
-        let text = self.text.to_ascii_lowercase();
-        let code = self.code.as_deref().unwrap_or("");
-        let throttled = code == "THROTTLED"
-            || (code == "OVERQUOTA" && (text.contains("bandwidth") || text.contains("command")))
-            || (code == "LIMIT" && text.contains("rate"))
-            || text.contains("too many simultaneous connections")
-            || text.contains("too many connections")
-            || text.contains("maximum number of connections")
-            || text.contains("request is throttled")
-            || text.contains("suggested backoff time")
-            || text.contains("server unavailable");
-        throttled.then(|| suggested_backoff(&text))
+        throttle_in(self.code.as_deref(), &self.text)
     }
+}
+
+/// [`ServerResponse::throttle`] of a server's answer as text (`NO [THROTTLED]
+/// …`, `BAD Request is throttled. …`): the bracketed code is read from it.
+pub fn throttle_in_text(text: &str) -> Option<Option<Duration>> {
+    let code = text.split_once('[').and_then(|(_, rest)| {
+        let end = rest.find([']', ' '])?;
+        Some(rest[..end].to_ascii_uppercase())
+    });
+    throttle_in(code.as_deref(), text)
+}
+
+fn throttle_in(code: Option<&str>, text: &str) -> Option<Option<Duration>> {
+    let text = text.to_ascii_lowercase();
+    let code = code.unwrap_or("");
+    let throttled = code == "THROTTLED"
+        || (code == "OVERQUOTA" && (text.contains("bandwidth") || text.contains("command")))
+        || (code == "LIMIT" && text.contains("rate"))
+        || text.contains("too many simultaneous connections")
+        || text.contains("too many connections")
+        || text.contains("maximum number of connections")
+        || text.contains("request is throttled")
+        || text.contains("suggested backoff time")
+        || text.contains("server unavailable")
+        || text.contains("exceeded command or bandwidth limits")
+        || text.contains("session expired");
+    throttled.then(|| suggested_backoff(&text))
 }
 
 /// How much a server slowed us down: each time it said so (throttling, too
@@ -136,10 +155,30 @@ fn suggested_backoff(lower: &str) -> Option<Duration> {
     })
 }
 
+/// What is wrong with a server's certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertProblem {
+    /// No trusted CA signed it (self-signed, or a private CA).
+    UnknownIssuer,
+    Expired,
+    NotYetValid,
+    /// It is for other host names.
+    WrongName,
+    Revoked,
+    /// Anything else webpki refused, as it said it.
+    Other(String),
+}
+
 /// An error of the IMAP layer; see the module docs for the policy.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImapError {
+    #[error("cannot resolve the host name `{host}`")]
+    Resolve {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot connect to {host}:{port}")]
     Connect {
         host: String,
@@ -167,6 +206,43 @@ pub enum ImapError {
         #[source]
         source: BoxError,
     },
+    #[error("the certificate of {host}:{port} {}{}", describe_problem(problem, cert.as_deref(), host), cert_lines(cert.as_deref()))]
+    Certificate {
+        host: String,
+        port: u16,
+        problem: CertProblem,
+        /// What the server presented, when it got that far.
+        cert: Option<Box<super::CertInfo>>,
+    },
+    #[error("{host}:{port} answered in plain text, not TLS (it said `{said}`)")]
+    NotTls {
+        host: String,
+        port: u16,
+        said: String,
+    },
+    #[error("{host}:{port} expects TLS at once (implicit TLS) and sends no plain-text greeting")]
+    ImplicitTlsPort { host: String, port: u16 },
+    #[error("{}", if *closed {
+        format!("{host}:{port} closed the connection as soon as mailkeep offered its TLS versions and cipher suites (TLS 1.2 or 1.3 with ECDHE key exchange and AEAD ciphers): it most likely offers no TLS version or cipher suite that mailkeep speaks")
+    } else {
+        format!("{host}:{port} offers no TLS version or cipher suite that mailkeep speaks (TLS 1.2 or 1.3 with ECDHE key exchange and AEAD ciphers)")
+    })]
+    NoCommonTls {
+        host: String,
+        port: u16,
+        /// It closed the connection instead of answering with an alert.
+        closed: bool,
+        #[source]
+        source: BoxError,
+    },
+    #[error("the CA file `{}` (`ca_file`) {problem}", path.display())]
+    CaFile {
+        host: String,
+        path: std::path::PathBuf,
+        problem: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
     #[error("cannot set up TLS for {host}: {what}")]
     TlsSetup {
         host: String,
@@ -192,6 +268,22 @@ pub enum ImapError {
         user: String,
         #[source]
         source: Box<ServerResponse>,
+    },
+    #[error("cannot log in to {host} as {user}: the server refused the OAuth2 token ({mechanism}: {challenge})")]
+    TokenRefused {
+        host: String,
+        user: String,
+        mechanism: &'static str,
+        /// The server's error challenge, decoded (`{"status":"401",…}`).
+        challenge: String,
+        #[source]
+        source: Box<ServerResponse>,
+    },
+    #[error("cannot log in to {host} as {user} with an OAuth2 token: the server offers neither OAUTHBEARER nor XOAUTH2 (it offers: {})", if offered.is_empty() { "no AUTHENTICATE mechanism".to_string() } else { offered.join(", ") })]
+    NoOAuth {
+        host: String,
+        user: String,
+        offered: Vec<String>,
     },
     #[error("cannot log in to {host} as {user}: the server forbids LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN")]
     LoginDisabled { host: String, user: String },
@@ -249,6 +341,40 @@ pub enum ImapError {
     },
 }
 
+fn describe_problem(p: &CertProblem, cert: Option<&super::CertInfo>, host: &str) -> String {
+    let day = |t: i64| super::cert::day(t);
+    match (p, cert) {
+        (CertProblem::UnknownIssuer, Some(c)) if c.self_signed => {
+            "is not trusted: it is self-signed".into()
+        }
+        (CertProblem::UnknownIssuer, _) => "is not trusted: no trusted CA signed it".into(),
+        (CertProblem::Expired, Some(c)) => format!("expired on {}", day(c.not_after)),
+        (CertProblem::Expired, None) => "has expired".into(),
+        (CertProblem::NotYetValid, Some(c)) => {
+            format!("is not valid before {}", day(c.not_before))
+        }
+        (CertProblem::NotYetValid, None) => "is not valid yet".into(),
+        (CertProblem::WrongName, Some(c)) if !c.names.is_empty() => format!(
+            "is for {}, not for `{host}`",
+            c.names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (CertProblem::WrongName, _) => format!("is not for the name `{host}`"),
+        (CertProblem::Revoked, _) => "has been revoked".into(),
+        (CertProblem::Other(what), _) => format!("was refused ({what})"),
+    }
+}
+
+fn cert_lines(cert: Option<&super::CertInfo>) -> String {
+    match cert {
+        Some(c) => format!("\n{}", c.describe()),
+        None => String::new(),
+    }
+}
+
 fn in_mailbox(mailbox: &Option<String>) -> String {
     match mailbox {
         Some(m) => format!(" of mailbox `{m}`"),
@@ -260,14 +386,21 @@ impl ImapError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             ImapError::Connect { .. }
+            | ImapError::Resolve { .. }
             | ImapError::Timeout { .. }
             | ImapError::Disconnected { .. }
             | ImapError::Greeting { .. } => ErrorKind::Network,
             ImapError::Tls { .. }
             | ImapError::TlsSetup { .. }
             | ImapError::StartTlsNotOffered { .. }
-            | ImapError::PlaintextRefused { .. } => ErrorKind::Tls,
-            ImapError::Login { .. } => ErrorKind::Auth,
+            | ImapError::PlaintextRefused { .. }
+            | ImapError::Certificate { .. }
+            | ImapError::NotTls { .. }
+            | ImapError::ImplicitTlsPort { .. }
+            | ImapError::NoCommonTls { .. } => ErrorKind::Tls,
+            ImapError::CaFile { .. } => ErrorKind::Config,
+            ImapError::Login { .. } | ImapError::TokenRefused { .. } => ErrorKind::Auth,
+            ImapError::NoOAuth { .. } => ErrorKind::Unsupported,
             ImapError::LoginDisabled { .. } | ImapError::Unsupported { .. } => {
                 ErrorKind::Unsupported
             }
@@ -301,6 +434,7 @@ impl ImapError {
         match self {
             ImapError::Greeting { source, .. }
             | ImapError::Login { source, .. }
+            | ImapError::TokenRefused { source, .. }
             | ImapError::Command { source, .. } => Some(source.as_ref()),
             ImapError::Disconnected {
                 source: Some(source),

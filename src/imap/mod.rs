@@ -22,6 +22,7 @@
 //! message commands), `wire.rs` (command/response loop), `tls.rs` (rustls
 //! setup), `names.rs` (modified UTF-7, UID sets), `namespace.rs`, `error.rs`.
 
+mod cert;
 mod commands;
 mod conn;
 mod error;
@@ -36,8 +37,14 @@ mod test_server;
 #[cfg(test)]
 mod tests;
 
+pub use cert::CertInfo;
 pub use commands::{AppendMessage, MessageIdentity, QuotaResource, QuotaRoot};
-pub use conn::{Capabilities, ConnectOptions, Connection};
-pub use error::{BoxError, ErrorKind, ImapError, Pace, ServerResponse};
+pub use conn::{Capabilities, ConnectOptions, Connection, Stage};
+pub use error::{
+    throttle_in_text, BoxError, CertProblem, ErrorKind, ImapError, Pace, ServerResponse,
+};
 pub use names::{compress_uid_set, decode_mailbox_name, encode_mailbox_name};
 pub use namespace::Namespace;
+pub use tls::{
+    https_client_config, is_loopback as is_loopback_host, read_ca_file, resolve, TlsInfo, TrustedBy,
+};

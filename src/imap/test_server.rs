@@ -270,6 +270,7 @@ service anvil {{
             tls,
             username: USER.into(),
             ca_file: Some(self.ca_file()),
+            tls_fingerprint: None,
         }
     }
 

@@ -264,6 +264,8 @@ enum Step {
     /// `None`: continuation received; `Some`: tagged NO/BAD.
     Done(Option<ServerResponse>),
     Bye(ServerResponse),
+    /// A `+` with this (decoded) text, during AUTHENTICATE.
+    Challenge(String),
     Other,
 }
 
@@ -483,7 +485,7 @@ impl Wire {
                 Step::Done(None) => return Ok(()),
                 Step::Done(Some(sr)) => return Err(ctx.command_error(sr)),
                 Step::Bye(sr) => self.bye = Some(sr),
-                Step::Finished(..) | Step::Other => {}
+                Step::Finished(..) | Step::Challenge(_) | Step::Other => {}
             }
         }
     }
@@ -693,7 +695,79 @@ impl Wire {
                 }
                 Step::Finished(i, Err(sr)) => return Ok((i, Err(sr))),
                 Step::Bye(sr) => self.bye = Some(sr),
-                Step::Done(_) | Step::Other => {}
+                Step::Done(_) | Step::Challenge(_) | Step::Other => {}
+            }
+        }
+    }
+
+    /// Runs AUTHENTICATE to its tagged completion. The initial response is
+    /// in `cmd` (SASL-IR, or after the first `+`). A `+` after that is the
+    /// server's error challenge (XOAUTH2, OAUTHBEARER): it is answered with
+    /// `error_reply` (an empty line, or `AQ==`), since a client that does
+    /// not answer waits for ever, and its text (base64 decoded) is returned
+    /// with the error.
+    pub async fn run_sasl(
+        &mut self,
+        ctx: &Ctx<'_>,
+        cmd: Cmd<'_>,
+        error_reply: &str,
+    ) -> Result<(), (ImapError, Option<String>)> {
+        let mut cmd = cmd;
+        let tag = self.send(ctx, &mut cmd).await.map_err(|e| (e, None))?;
+        drop(cmd);
+        let mut challenge: Option<String> = None;
+        loop {
+            let step = self
+                .read(ctx, |r| match r {
+                    Response::Done {
+                        tag: t,
+                        status,
+                        outcome,
+                    } if t.0 == tag => match status {
+                        Status::Ok => Step::Finished(0, Ok(TaggedOk::default())),
+                        _ => Step::Done(Some(server_response(
+                            status,
+                            outcome.code.as_ref(),
+                            outcome.information.as_deref(),
+                        ))),
+                    },
+                    Response::Continue(outcome) => {
+                        let text = outcome.information.as_deref().unwrap_or("").trim();
+                        use base64::Engine as _;
+                        let decoded = base64::engine::general_purpose::STANDARD
+                            .decode(text)
+                            .ok()
+                            .map(|b| String::from_utf8_lossy(&b).into_owned())
+                            .unwrap_or_else(|| text.to_string());
+                        Step::Challenge(decoded)
+                    }
+                    Response::Data {
+                        status: Status::Bye,
+                        outcome,
+                    } => Step::Bye(server_response(
+                        &Status::Bye,
+                        outcome.code.as_ref(),
+                        outcome.information.as_deref(),
+                    )),
+                    _ => Step::Other,
+                })
+                .await
+                .map_err(|e| (e, challenge.clone()))?;
+            match step {
+                Step::Finished(_, Ok(_)) => return Ok(()),
+                Step::Finished(_, Err(sr)) | Step::Done(Some(sr)) => {
+                    return Err((ctx.command_error(sr), challenge))
+                }
+                Step::Challenge(text) => {
+                    challenge = Some(text);
+                    let line = format!("{error_reply}\r\n");
+                    self.write(ctx, line.as_bytes())
+                        .await
+                        .map_err(|e| (e, challenge.clone()))?;
+                    self.flush(ctx).await.map_err(|e| (e, challenge.clone()))?;
+                }
+                Step::Bye(sr) => self.bye = Some(sr),
+                Step::Done(None) | Step::Other => {}
             }
         }
     }

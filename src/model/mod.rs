@@ -218,8 +218,56 @@ pub struct Endpoint {
     pub port: u16,
     pub tls: TlsMode,
     pub username: String,
-    /// Extra trusted roots (PEM), for private CAs and tests.
+    /// Extra trusted roots (PEM), for private CAs and tests. A certificate
+    /// in it that is the server's own (self-signed, CA:TRUE or not) is
+    /// trusted as that server's certificate.
     pub ca_file: Option<std::path::PathBuf>,
+    /// `tls_fingerprint`: trust exactly the certificate with this SHA-256.
+    pub tls_fingerprint: Option<CertPin>,
+}
+
+/// A certificate pinned by its SHA-256 fingerprint (`sha256:` then 64 hex
+/// digits, colons allowed, any case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CertPin(pub [u8; 32]);
+
+impl CertPin {
+    /// Parses `sha256:ab12…` (or `sha256:AB:12:…`); says what is wrong otherwise.
+    pub fn parse(s: &str) -> Result<CertPin, String> {
+        let t = s.trim();
+        let Some(hex) = t
+            .strip_prefix("sha256:")
+            .or_else(|| t.strip_prefix("SHA256:"))
+            .or_else(|| t.strip_prefix("sha256="))
+        else {
+            return Err(format!(
+                "`{s}` does not start with `sha256:` (only SHA-256 fingerprints are taken)"
+            ));
+        };
+        let digits: String = hex.chars().filter(|c| *c != ':').collect();
+        if digits.len() != 64 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!(
+                "`{s}` is not a SHA-256 fingerprint: want 64 hex digits after `sha256:`, found {}",
+                digits.len()
+            ));
+        }
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+        }
+        Ok(CertPin(out))
+    }
+
+    /// Lower-case hex, no colons.
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Display for CertPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
 }
 
 /// A password or token. Its `Debug` never shows the value, so it cannot leak
@@ -240,6 +288,15 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
     }
+}
+
+/// What an account logs in with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A password (or an app-specific password): AUTHENTICATE PLAIN or LOGIN.
+    Password(Secret),
+    /// An OAuth2 access token: SASL OAUTHBEARER (RFC 7628) or XOAUTH2.
+    Bearer(Secret),
 }
 
 /// A mailbox as listed by the server.
@@ -280,6 +337,20 @@ pub struct MessageMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pins_parse_with_or_without_colons() {
+        let hex = "ab".repeat(32);
+        let a = CertPin::parse(&format!("sha256:{hex}")).unwrap();
+        let colons = vec!["AB"; 32].join(":");
+        let b = CertPin::parse(&format!("sha256:{colons}")).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.to_string(), format!("sha256:{hex}"));
+        assert!(CertPin::parse(&hex).unwrap_err().contains("sha256:"));
+        assert!(CertPin::parse("sha256:abcd")
+            .unwrap_err()
+            .contains("64 hex digits"));
+    }
 
     #[test]
     fn flags_are_sorted_deduplicated_and_drop_recent() {

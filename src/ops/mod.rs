@@ -8,7 +8,10 @@
 
 pub mod archive;
 pub mod backup;
+pub mod check;
+pub mod doctor;
 pub mod export;
+mod hints;
 pub mod import;
 pub mod interrupt;
 pub mod migrate;
@@ -22,8 +25,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::credentials::{self, CredentialError};
+use crate::config::providers::{self, Preset};
 use crate::config::{AccountConfig, ConfigError};
 use crate::imap::{ConnectOptions, Connection, ErrorKind, ImapError};
+use crate::model::Credential;
 use crate::store::StoreError;
 use crate::sync::exec::SyncError;
 
@@ -67,6 +72,21 @@ pub enum OpError {
     },
     #[error(transparent)]
     Imap(#[from] ImapError),
+    /// A login the server refused (not a temporary failure), with the
+    /// account and its provider preset for a hint that fits.
+    #[error("{source}")]
+    Login {
+        account: String,
+        provider: Option<&'static Preset>,
+        #[source]
+        source: Box<ImapError>,
+    },
+    #[error("cannot get an OAuth2 token for account `{account}`")]
+    Token {
+        account: String,
+        #[source]
+        source: Box<crate::oauth::OAuthError>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -97,7 +117,12 @@ impl OpError {
     pub fn kind(&self) -> FailureKind {
         match self {
             OpError::Config(_) | OpError::Usage { .. } => FailureKind::Usage,
-            OpError::Credential { .. } => FailureKind::Auth,
+            OpError::Credential { .. } | OpError::Login { .. } => FailureKind::Auth,
+            OpError::Token { source, .. } => match source.kind() {
+                crate::oauth::OAuthErrorKind::Config => FailureKind::Usage,
+                crate::oauth::OAuthErrorKind::Network => FailureKind::Network,
+                crate::oauth::OAuthErrorKind::Auth => FailureKind::Auth,
+            },
             OpError::Imap(e) => imap_kind(e),
             OpError::Sync(SyncError::Imap(e)) => imap_kind(e),
             OpError::Store(StoreError::Locked(_))
@@ -131,26 +156,22 @@ impl OpError {
         match self {
             OpError::Config(e) => e.hint(),
             OpError::Usage { hint, .. } => hint.clone(),
-            // The password's own source says best what to do about it.
-            OpError::Credential { source, .. }
-                if matches!(
-                    source,
-                    CredentialError::EnvUnset { .. }
-                        | CredentialError::EnvEmpty { .. }
-                        | CredentialError::EnvNotUnicode { .. }
-                        | CredentialError::CommandSpawn { .. }
-                        | CredentialError::CommandFailed { .. }
-                        | CredentialError::CommandEmpty { .. }
-                        | CredentialError::CommandNotUnicode { .. }
-                ) =>
-            {
-                source.hint()
-            }
-            OpError::Credential { account, .. } => Some(format!(
-                "set `password_env` or `password_command` for account `{account}` in the config file, \
-                 or store the password with `mailkeep account set-password {account}`"
-            )),
-            OpError::Imap(e) | OpError::Sync(SyncError::Imap(e)) => imap_hint(e),
+            OpError::Credential { account, source } => match source {
+                CredentialError::KeyringNoEntry { .. } | CredentialError::NoKeyringBackend { .. } => {
+                    Some(format!(
+                        "set `password_env` or `password_command` for account `{account}` in the config file, \
+                         or store the password with `mailkeep account set-password {account}`"
+                    ))
+                }
+                other => other.hint(),
+            },
+            OpError::Login {
+                account,
+                provider,
+                source,
+            } => hints::login_hint(account, *provider, source),
+            OpError::Token { account, source } => source.hint(account),
+            OpError::Imap(e) | OpError::Sync(SyncError::Imap(e)) => hints::imap_hint(e),
             OpError::Store(StoreError::Locked(_)) | OpError::Sync(SyncError::Store(StoreError::Locked(_))) => {
                 Some("wait for the other run to finish; if none is running, the lock is released when its process ends".into())
             }
@@ -203,42 +224,29 @@ fn io_hint(path: &std::path::Path, e: &std::io::Error, what: &str) -> String {
 }
 
 fn imap_kind(e: &ImapError) -> FailureKind {
+    // A login the server could not check just now (`NO [UNAVAILABLE]`) is
+    // not a wrong password: it is retried, and reported as trouble on the
+    // other side (exit 4).
+    if e.kind() == ErrorKind::Auth && e.retryable() {
+        return FailureKind::Network;
+    }
     match e.kind() {
         ErrorKind::Auth => FailureKind::Auth,
         ErrorKind::Network | ErrorKind::Tls => FailureKind::Network,
         ErrorKind::Protocol | ErrorKind::Unsupported => FailureKind::Partial,
         ErrorKind::Caller => FailureKind::Store,
-    }
-}
-
-fn imap_hint(e: &ImapError) -> Option<String> {
-    match e.kind() {
-        ErrorKind::Auth => Some(
-            "check the user name and password; iCloud, Gmail and Yahoo with two-step login need an \
-             app-specific password, Outlook needs OAuth"
-                .into(),
-        ),
-        ErrorKind::Tls => Some(
-            "the server's certificate is not trusted: if it is signed by a private CA, set `ca_file` \
-             for this account; check that the host name matches the certificate"
-                .into(),
-        ),
-        ErrorKind::Network => Some(
-            "check the host name and port, and that the server is reachable from here; \
-             re-running resumes where this run stopped"
-                .into(),
-        ),
-        ErrorKind::Protocol | ErrorKind::Unsupported | ErrorKind::Caller => None,
+        ErrorKind::Config => FailureKind::Usage,
     }
 }
 
 /// An account's login, shared by the connections of one command: the
-/// password is looked up once (a keyring or a password command asked by
-/// several connections at once can fail, or ask the user several times).
+/// password (or OAuth2 token) is looked up once (a keyring or a password
+/// command asked by several connections at once can fail, or ask the user
+/// several times).
 pub struct Login<'a> {
     name: &'a str,
     acct: &'a AccountConfig,
-    password: tokio::sync::OnceCell<crate::model::Secret>,
+    credential: tokio::sync::OnceCell<Credential>,
 }
 
 impl<'a> Login<'a> {
@@ -246,25 +254,61 @@ impl<'a> Login<'a> {
         Login {
             name,
             acct,
-            password: tokio::sync::OnceCell::new(),
+            credential: tokio::sync::OnceCell::new(),
         }
     }
 
-    /// Logs in (looking the password up the first time).
-    pub async fn connect(&self) -> Result<Connection, OpError> {
-        let password = self
-            .password
+    /// A login with a credential at hand (one not stored yet: `account add`).
+    pub fn with_credential(
+        name: &'a str,
+        acct: &'a AccountConfig,
+        credential: Credential,
+    ) -> Login<'a> {
+        Login {
+            name,
+            acct,
+            credential: tokio::sync::OnceCell::new_with(Some(credential)),
+        }
+    }
+
+    /// The account's password or token (looked up the first time).
+    pub async fn credential(&self) -> Result<&Credential, OpError> {
+        self.credential
             .get_or_try_init(|| async {
                 let (owned, acct) = (self.name.to_string(), self.acct.clone());
+                if acct.uses_oauth2() {
+                    let token =
+                        crate::oauth::access_token(&owned, &acct)
+                            .await
+                            .map_err(|source| OpError::Token {
+                                account: self.name.to_string(),
+                                source: Box::new(source),
+                            })?;
+                    return Ok(Credential::Bearer(token));
+                }
                 tokio::task::spawn_blocking(move || credentials::resolve(&owned, &acct))
                     .await
                     .expect("credential task panicked")
+                    .map(Credential::Password)
                     .map_err(|source| OpError::Credential {
                         account: self.name.to_string(),
                         source,
                     })
             })
-            .await?;
+            .await
+    }
+
+    /// Logs in (looking the password up the first time).
+    pub async fn connect(&self) -> Result<Connection, OpError> {
+        self.connect_observed(&mut |_| {}).await
+    }
+
+    /// Logs in, telling `observe` each step as it is done (for `doctor`).
+    pub async fn connect_observed(
+        &self,
+        observe: &mut (dyn FnMut(crate::imap::Stage<'_>) + Send),
+    ) -> Result<Connection, OpError> {
+        let credential = self.credential().await?;
         let opts = ConnectOptions {
             timeout: Duration::from_secs(60),
         };
@@ -277,7 +321,15 @@ impl<'a> Login<'a> {
             ep.tls.config_name(),
             ep.username
         );
-        let conn = Connection::connect(&ep, password, &opts).await;
+        let conn = match Connection::connect_observed(&ep, credential, &opts, observe).await {
+            Ok(c) => Ok(c),
+            Err(e) if e.kind() == ErrorKind::Auth && !e.retryable() => Err(OpError::Login {
+                account: self.name.to_string(),
+                provider: self.provider(),
+                source: Box::new(e),
+            }),
+            Err(e) => Err(e.into()),
+        };
         match &conn {
             Ok(c) => tracing::debug!(
                 account = self.name,
@@ -290,7 +342,13 @@ impl<'a> Login<'a> {
                 failure_text(e)
             ),
         }
-        Ok(conn?)
+        conn
+    }
+
+    /// The account's provider preset: named in the config, else guessed
+    /// from the host name.
+    pub fn provider(&self) -> Option<&'static Preset> {
+        providers::for_account(self.acct)
     }
 }
 

@@ -35,3 +35,19 @@ pub(super) fn take(root: &Path) -> Result<File> {
     }
     Ok(lock)
 }
+
+/// Whether another run holds the store's lock right now (taken and let go
+/// at once when it is free). A store without a lock file is free.
+pub fn held_elsewhere(root: &Path) -> Result<bool> {
+    if !root.join("lock").exists() {
+        return Ok(false);
+    }
+    match take(root) {
+        Ok(lock) => {
+            drop(lock);
+            Ok(false)
+        }
+        Err(StoreError::Locked(_)) => Ok(true),
+        Err(e) => Err(e),
+    }
+}

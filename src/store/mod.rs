@@ -25,6 +25,7 @@
 mod dicts;
 mod health;
 mod lock;
+pub use lock::held_elsewhere as lock_held_elsewhere;
 pub mod pack;
 mod read;
 pub mod record;
@@ -48,7 +49,7 @@ pub use health::Problem;
 pub use read::BlobReader;
 pub use repair::{repair, RepairReport};
 pub use shared::SharedStore;
-pub use verify::{Damage, VerifyReport};
+pub use verify::{Damage, QuickCheck, VerifyReport};
 
 /// zstd level for message bytes.
 pub const ZSTD_LEVEL: i32 = 3;

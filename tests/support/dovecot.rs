@@ -43,6 +43,15 @@ pub struct DovecotOptions {
     /// (default: Sent, Drafts, Trash, Junk, Archive); e.g. `Sent Messages`
     /// for an iCloud-like server.
     pub special_names: Vec<(String, String)>,
+    /// The server certificate's kind (CA-signed by default).
+    pub cert: tls::CertKind,
+    /// OpenSSL cipher list for TLS 1.2 (`ssl_cipher_list`); with it set,
+    /// TLS 1.3 is turned off (`ssl_cipher_suites` empty is refused, so
+    /// `ssl_max_protocol`… does not exist in 2.3: the min/max is TLSv1.2).
+    pub ssl_cipher_list: Option<String>,
+    /// `introspection_url` for an oauth2 passdb (XOAUTH2, OAUTHBEARER) beside
+    /// the passwd-file one.
+    pub oauth2_introspection: Option<String>,
     /// Gmail's shape (special use off for the personal namespace):
     /// `[Gmail]/All Mail` (`\All`) and `[Gmail]/Starred` (`\Flagged`) are
     /// virtual mailboxes (Dovecot's `virtual` plugin) of every other one,
@@ -74,6 +83,9 @@ impl Default for DovecotOptions {
             .iter()
             .map(|(n, f)| (n.to_string(), f.to_string()))
             .collect(),
+            cert: tls::CertKind::CaSigned,
+            ssl_cipher_list: None,
+            oauth2_introspection: None,
             gmail: false,
         }
     }
@@ -112,7 +124,7 @@ impl Dovecot {
             Some(owner.mail_gid),
         )
         .expect("chown the mail dir to the mail owner");
-        let pki = tls::generate_pki();
+        let pki = tls::generate(opts.cert);
         let ca_file = dir.path().join("ca.pem");
         write_file(&ca_file, &pki.ca_pem, 0o644);
         write_file(&dir.path().join("server.pem"), &pki.server_cert_pem, 0o644);
@@ -336,6 +348,34 @@ impl Dovecot {
         let internal_group = internal_group
             .map(|g| format!("default_internal_group = {g}\n"))
             .unwrap_or_default();
+        let ciphers = match &o.ssl_cipher_list {
+            Some(list) => format!("ssl_cipher_list = {list}\nssl_min_protocol = TLSv1.2\nssl_cipher_suites = TLS_AES_128_CCM_8_SHA256\n"),
+            None => "ssl_min_protocol = TLSv1.2\n".to_string(),
+        };
+        let (mechanisms, oauth) = match &o.oauth2_introspection {
+            Some(url) => {
+                let ext = format!("{d}/oauth2.conf.ext");
+                write_file(
+                    Path::new(&ext),
+                    &format!(
+                        "introspection_url = {url}\nintrospection_mode = post\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n"
+                    ),
+                    0o644,
+                );
+                (
+                    "plain login xoauth2 oauthbearer",
+                    format!(
+                        "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {ext}\n}}\n"
+                    ),
+                )
+            }
+            None => ("plain login", String::new()),
+        };
+        let passwd_mechs = if o.oauth2_introspection.is_some() {
+            "  mechanisms = plain login\n"
+        } else {
+            ""
+        };
         let quota = match o.quota_kib {
             Some(kib) => format!(
                 "mail_plugins = $mail_plugins quota\n\
@@ -382,9 +422,8 @@ listen = 127.0.0.1
 ssl = yes
 ssl_cert = <{d}/server.pem
 ssl_key = <{d}/server.key
-ssl_min_protocol = TLSv1.2
-disable_plaintext_auth = no
-auth_mechanisms = plain login
+{ciphers}disable_plaintext_auth = no
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 default_login_user = {login_user}
 default_internal_user = {internal_user}
@@ -395,7 +434,8 @@ mail_max_userip_connections = 100
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN {d}/passwd
-}}
+{passwd_mechs}}}
+{oauth}
 userdb {{
   driver = static
   args = uid={uid} gid={gid} home={d}/mail/%u

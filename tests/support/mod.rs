@@ -26,6 +26,7 @@ mod client;
 mod dovecot;
 mod env;
 pub mod imap_wire;
+mod oauth;
 mod proxy;
 mod tls;
 
@@ -33,8 +34,10 @@ use std::path::PathBuf;
 
 pub use client::{FetchedMessage, TestClient};
 pub use dovecot::{free_port_pair, Dovecot, DovecotOptions};
-pub use env::{copy_dir, Env, Output};
+pub use env::{copy_dir, toml_str, Env, Output};
+pub use oauth::Authority;
 pub use proxy::{Fault, FaultProxy};
+pub use tls::CertKind;
 
 /// The `mailkeep` binary built for these tests.
 pub fn mailkeep_bin() -> PathBuf {
@@ -147,4 +150,75 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         );
         std::thread::sleep(std::time::Duration::from_millis(20)); // wait-ok: polling a condition
     }
+}
+
+/// What a user compares of a folder: each message's bytes, sorted flags and
+/// INTERNALDATE instant; sorted.
+pub fn folder_state(c: &mut TestClient, folder: &str) -> Vec<(Vec<u8>, Vec<String>, i64)> {
+    let mut v: Vec<_> = c
+        .fetch_all(folder)
+        .into_iter()
+        .map(|m| {
+            let mut flags = m.flags.clone();
+            flags.sort();
+            (
+                m.bytes,
+                flags,
+                parse_internaldate(&m.internaldate).timestamp(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// `STATUS folder (MESSAGES)`.
+pub fn count(c: &mut TestClient, folder: &str) -> u64 {
+    c.status_item(folder, "MESSAGES")
+}
+
+/// Appends generated messages `range` (`gen_message(i, size, subject)`,
+/// dated `gen_internaldate(i)`) to `folder`, each with `flags`.
+pub fn append_generated(
+    c: &mut TestClient,
+    folder: &str,
+    range: std::ops::Range<usize>,
+    size: usize,
+    subject: &str,
+    flags: &[&str],
+) {
+    for i in range {
+        c.append(
+            folder,
+            flags,
+            Some(&gen_internaldate(i)),
+            &gen_message(i, size, subject),
+        );
+    }
+}
+
+/// Starts `mailkeep ARGS` in `env`, waits until `folder` on `target` holds
+/// at least `at_least` messages, and kills it with SIGKILL; returns how many
+/// the folder held then, which must be fewer than `all` (else the command
+/// finished before it could be killed, and the test proves nothing).
+pub fn kill_9_when(
+    env: &Env,
+    args: &[&str],
+    target: &mut TestClient,
+    folder: &str,
+    at_least: u64,
+    all: u64,
+) -> u64 {
+    let mut child = env.spawn(args);
+    wait_for("the command to have appended some mail", || {
+        count(target, folder) >= at_least
+    });
+    child.kill().unwrap(); // SIGKILL: no chance to record anything more
+    child.wait().unwrap();
+    let at_kill = count(target, folder);
+    assert!(
+        at_kill < all,
+        "the command finished before it could be killed"
+    );
+    at_kill
 }
