@@ -518,7 +518,7 @@ impl ConfigError {
     /// The same error once more (an account's error is kept, and given to
     /// each use of the account). Errors that carry an I/O error never
     /// concern one account; they are given as their text.
-    fn again(&self) -> ConfigError {
+    pub fn again(&self) -> ConfigError {
         match self {
             ConfigError::UnknownKey { path, account, key } => ConfigError::UnknownKey {
                 path: path.clone(),

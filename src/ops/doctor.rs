@@ -537,7 +537,7 @@ pub fn doctor_config(config_path: &Path, store_path: &Path) -> DoctorReport {
             format!(
                 "`{}`: {} account(s), private to its owner",
                 config_path.display(),
-                config.accounts.len()
+                config.accounts.len() + config.broken.len()
             ),
             None,
         );
@@ -553,7 +553,12 @@ pub fn doctor_config(config_path: &Path, store_path: &Path) -> DoctorReport {
             None,
         );
     }
-    if config.accounts.is_empty() {
+    // An account whose table has an error is named with it (the others
+    // are still checked).
+    for e in config.broken.values() {
+        r.fail_with(Step::Account, &OpError::from(e.again()));
+    }
+    if config.accounts.is_empty() && config.broken.is_empty() {
         r.fail(
             Step::Config,
             "the file has no accounts",
