@@ -23,6 +23,14 @@ pub struct RestoredUid {
     pub flags: Option<Flags>,
 }
 
+/// The index is named: without statistics SQLite picks the primary key,
+/// which narrows by account only, and each lookup would read every row of
+/// the account (quadratic over a restore).
+const RESTORED_ELSEWHERE: &str = "SELECT target_mailbox, uidvalidity, uid
+     FROM restored INDEXED BY restored_by_blob
+     WHERE target_account = ?1 AND blob_id = ?2 AND target_mailbox <> ?3
+     ORDER BY restored_at DESC LIMIT 1";
+
 impl Index {
     /// Everything recorded for one target folder, by (blob, copy).
     pub fn restored_in(
@@ -60,11 +68,7 @@ impl Index {
         not_mailbox: &str,
         blobs: &[BlobId],
     ) -> Result<HashMap<BlobId, (String, u32, Uid)>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT target_mailbox, uidvalidity, uid FROM restored
-             WHERE target_account = ?1 AND blob_id = ?2 AND target_mailbox <> ?3
-             ORDER BY restored_at DESC LIMIT 1",
-        )?;
+        let mut st = self.conn.prepare_cached(RESTORED_ELSEWHERE)?;
         let mut out = HashMap::new();
         for b in blobs {
             let row = st
@@ -127,6 +131,51 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn where_else_a_message_went_is_found_by_the_index_on_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = Index::open(&dir.path().join("index.sqlite")).unwrap();
+        let (a, b) = (BlobId::of(b"a"), BlobId::of(b"b"));
+        let entry = |blob, uid| RestoredUid {
+            blob,
+            copy: 0,
+            uidvalidity: 7,
+            uid,
+            flags: None,
+        };
+        ix.record_restored("new", "INBOX", &[entry(a, 1), entry(b, 2)], 10)
+            .unwrap();
+        let got = ix
+            .restored_elsewhere("new", "Work", &[a, BlobId::of(b"c")])
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[&a], ("INBOX".to_string(), 7, 1));
+        assert!(ix
+            .restored_elsewhere("new", "INBOX", &[a])
+            .unwrap()
+            .is_empty());
+        assert!(ix
+            .restored_elsewhere("other", "Work", &[a])
+            .unwrap()
+            .is_empty());
+        // One lookup per message reads that message's rows, not the
+        // account's: a restore of N messages stays linear.
+        let mut st = ix
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {RESTORED_ELSEWHERE}"))
+            .unwrap();
+        let plan: Vec<String> = st
+            .query_map(params!["new", &a.0[..], "x"], |r| r.get(3))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let plan = plan.join(" | ");
+        assert!(
+            plan.contains("restored_by_blob (target_account=? AND blob_id=?)"),
+            "{plan}"
+        );
+    }
 
     #[test]
     fn restore_map_round_trips_and_is_carried_into_a_rebuilt_index() {
