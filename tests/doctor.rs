@@ -404,6 +404,18 @@ fn a_server_without_quota_is_said_plainly_and_a_full_one_warns() {
     let q = step(&r.stdout, "quota");
     assert!(q.starts_with('!') && q.contains("nearly full"), "{r}");
     assert!(r.stdout.contains("mailkeep archive main"), "{r}");
+    // For scripts, the figures themselves, in bytes.
+    let j = env.run(&["doctor", "main", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    let q = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["step"] == "quota")
+        .unwrap();
+    assert_eq!(q["status"], "warn", "{j}");
+    assert_eq!(q["storage"]["limit"], 10 * 1024, "{j}");
+    assert!(q["storage"]["used"].as_u64().unwrap() > 9 * 1024, "{j}");
 }
 
 #[test]

@@ -43,7 +43,12 @@ fn print_report(r: &DoctorReport) {
             Status::Skipped => "-",
             Status::Fail => "✗",
         };
-        let mut lines = c.seen.lines();
+        // Quota figures worded for people: "1.2 GB of 5.0 GB (24%)".
+        let worded = c.storage.map(|u| match c.status {
+            Status::Warn => format!("{} — nearly full", super::fmt::describe_storage(&u)),
+            _ => super::fmt::describe_storage(&u),
+        });
+        let mut lines = worded.as_deref().unwrap_or(&c.seen).lines();
         outln!(
             "{mark} {} {}",
             super::pad(c.step.label(), 9),

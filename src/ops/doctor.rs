@@ -21,7 +21,6 @@ use super::quota::Usage;
 // The chart's lines are text (what was seen): the quota is worded as
 // `quota` words it.
 use super::{Login, OpError};
-use crate::cli::fmt::describe_storage;
 
 /// A step of the chart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -79,6 +78,10 @@ pub struct Check {
     pub seen: String,
     /// What to do, when there is something.
     pub fix: Option<String>,
+    /// The quota step: storage used against the limit, in bytes (`seen`
+    /// says it in bytes too; the command line words it for people).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Usage>,
 }
 
 /// The whole chart.
@@ -105,7 +108,15 @@ impl DoctorReport {
             status,
             seen: seen.into(),
             fix,
+            storage: None,
         });
+    }
+
+    /// The storage figures of the check just pushed.
+    fn with_storage(&mut self, u: Usage) {
+        if let Some(c) = self.checks.last_mut() {
+            c.storage = Some(u);
+        }
     }
 
     /// Records a failure and its exit code (the first one counts).
@@ -290,6 +301,7 @@ pub async fn doctor_account(config: &Config, name: &str, store_path: &Path) -> D
                 status: Status::Ok,
                 seen: text,
                 fix: None,
+                storage: None,
             });
             if step == Step::Tcp && ep.tls == TlsMode::None {
                 seen.push(Check {
@@ -297,6 +309,7 @@ pub async fn doctor_account(config: &Config, name: &str, store_path: &Path) -> D
                     status: Status::Skipped,
                     seen: "not used: `tls = \"none\"` (allowed for loopback hosts only)".into(),
                     fix: None,
+                    storage: None,
                 });
             }
         })
@@ -410,15 +423,26 @@ pub async fn doctor_account(config: &Config, name: &str, store_path: &Path) -> D
                     .collect();
                 match storage.first() {
                     None => r.push(Step::Quota, Status::Ok, "no storage limit", None),
-                    Some(u) if u.percent().is_some_and(|p| p > 90.0) => r.push(
-                        Step::Quota,
-                        Status::Warn,
-                        format!("{} — nearly full", describe_storage(u)),
-                        Some(format!(
-                            "new mail may bounce soon: free space with `mailkeep archive {name} --older-than 2y` (it backs up and verifies first)"
-                        )),
-                    ),
-                    Some(u) => r.push(Step::Quota, Status::Ok, describe_storage(u), None),
+                    Some(u) if u.percent().is_some_and(|p| p > 90.0) => {
+                        r.push(
+                            Step::Quota,
+                            Status::Warn,
+                            format!("{} of {} bytes used — nearly full", u.used, u.limit),
+                            Some(format!(
+                                "new mail may bounce soon: free space with `mailkeep archive {name} --older-than 2y` (it backs up and verifies first)"
+                            )),
+                        );
+                        r.with_storage(*u);
+                    }
+                    Some(u) => {
+                        r.push(
+                            Step::Quota,
+                            Status::Ok,
+                            format!("{} of {} bytes used", u.used, u.limit),
+                            None,
+                        );
+                        r.with_storage(*u);
+                    }
                 }
             }
             Err(e) => r.push(
