@@ -53,6 +53,15 @@ fn place(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessagePlace> {
     })
 }
 
+/// From the damaged messages (normally none) to the folder's: `CROSS JOIN`
+/// keeps SQLite from starting at the folder's messages, which it does
+/// without statistics, reading every message of every unchanged folder on
+/// each no-change backup (about 15 ms of 85 at 30,000 messages).
+const UNREADABLE_UIDS: &str = "SELECT m.uid FROM damaged_blobs d
+     CROSS JOIN blobs x ON x.id = d.blob_id
+     CROSS JOIN messages m ON m.blob_key = x.key
+     WHERE m.mailbox_id = ?1";
+
 impl IndexError {
     /// SQLite says the index file is damaged (or is not a database at all).
     pub fn is_damaged(&self) -> bool {
@@ -227,10 +236,7 @@ impl Index {
     /// (`repair` notes the messages whose bytes it could not find). Costs
     /// nothing when nothing is damaged.
     pub fn unreadable_uids(&self, mailbox_id: i64) -> Result<BTreeSet<Uid>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT m.uid FROM damaged_blobs d JOIN blobs x ON x.id = d.blob_id
-             JOIN messages m ON m.blob_key = x.key WHERE m.mailbox_id = ?1",
-        )?;
+        let mut st = self.conn.prepare_cached(UNREADABLE_UIDS)?;
         let rows = st.query_map([mailbox_id], |r| r.get::<_, Uid>(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
