@@ -56,7 +56,8 @@ fn place(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessagePlace> {
 /// From the damaged messages (normally none) to the folder's: `CROSS JOIN`
 /// keeps SQLite from starting at the folder's messages, which it does
 /// without statistics, reading every message of every unchanged folder on
-/// each no-change backup (about 15 ms of 85 at 30,000 messages).
+/// each no-change backup: at 100,000 messages that was 0.8 s of the 1.05 s
+/// a no-change backup took.
 const UNREADABLE_UIDS: &str = "SELECT m.uid FROM damaged_blobs d
      CROSS JOIN blobs x ON x.id = d.blob_id
      CROSS JOIN messages m ON m.blob_key = x.key
