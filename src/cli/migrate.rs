@@ -294,7 +294,7 @@ fn print_report(r: &MigrateReport, name: Option<&str>, quiet: bool) {
         super::restore::print_problems(restore);
     }
     for f in &r.folders {
-        if !f.matches() && f.error.is_none() && f.refused == 0 {
+        if !f.matches() && f.error.is_none() && f.refused == 0 && f.flag_errors == 0 {
             errln!(
                 "error: folder `{}`: {} on the source at the backup, {} stored, {} on the target, {} left out",
                 f.target,

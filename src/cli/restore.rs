@@ -146,6 +146,12 @@ pub fn print_problems(r: &RestoreReport) {
                 m.reason
             );
         }
+        for e in &f.flag_errors {
+            errln!(
+                "error: folder `{}`: the target refused a flag change: {e}",
+                f.target
+            );
+        }
         if let Some(e) = &f.error {
             errln!(
                 "error: folder `{}` failed ({} messages not restored): {e}",

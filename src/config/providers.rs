@@ -1173,6 +1173,26 @@ mod tests {
     }
 
     #[test]
+    fn every_presets_folder_names_are_known_to_the_folder_map() {
+        // The presets show their folder names; the folder map of restore and
+        // migrate (`KNOWN_NAMES`) is what acts on them: it must know each.
+        use crate::ops::restore::folders::use_of_folder;
+        for p in all() {
+            for (u, names) in p.folders {
+                for n in *names {
+                    let segs: Vec<String> = n.split('/').map(String::from).collect();
+                    assert_eq!(
+                        use_of_folder(&segs, None).as_deref(),
+                        Some(*u),
+                        "{}: `{n}` is not known as {u}",
+                        p.id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn weak_facts_of_the_research_are_marked_weak() {
         for id in ["yahoo-japan", "docomo", "au", "softbank", "microsoft365"] {
             assert!(!preset(id).unwrap().weak.is_empty(), "{id}");

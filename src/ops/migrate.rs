@@ -63,6 +63,8 @@ pub struct Reconciled {
     pub refused: u64,
     /// Flag changes carried over to copies restored before.
     pub flags_changed: u64,
+    /// Flag changes the target refused (each named on stderr).
+    pub flag_errors: u64,
     pub error: Option<String>,
 }
 
@@ -72,6 +74,7 @@ impl Reconciled {
     pub fn matches(&self) -> bool {
         self.error.is_none()
             && self.refused == 0
+            && self.flag_errors == 0
             && self.source.is_none_or(|n| n == self.stored + self.skipped)
             && self.on_target == self.stored
     }
@@ -170,6 +173,7 @@ pub async fn migrate(
             skipped: f.skipped,
             refused: f.refused.len() as u64,
             flags_changed: f.flags_changed,
+            flag_errors: f.flag_errors.len() as u64,
             error: f.error.clone(),
         })
         .collect();

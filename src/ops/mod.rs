@@ -368,9 +368,8 @@ pub async fn ensure_connected<'c>(
     pace: &mut crate::imap::Pace,
 ) -> Result<&'c mut Connection, OpError> {
     while conn.is_none() {
-        match login.connect().await {
+        match connect_paced(login, pace).await {
             Ok(c) => *conn = Some(c),
-            Err(OpError::Imap(i)) if pace.wait_if_throttled(i.throttle()).await => {}
             Err(e) if *attempt < retries && matches!(&e, OpError::Imap(i) if i.retryable()) => {
                 *attempt += 1;
                 backoff(*attempt).await;

@@ -180,7 +180,7 @@ impl RestoreReport {
     pub fn ok(&self) -> bool {
         self.folders
             .iter()
-            .all(|f| f.error.is_none() && f.refused.is_empty())
+            .all(|f| f.error.is_none() && f.refused.is_empty() && f.flag_errors.is_empty())
     }
 }
 
