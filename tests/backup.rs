@@ -866,3 +866,108 @@ fn a_rerun_with_nothing_new_opens_no_folder() {
     assert_eq!(opened.len(), 1, "{opened:?}");
     assert!(opened[0].contains("Lists"), "{opened:?}");
 }
+
+/// How many message bodies the client asked for (`UID FETCH <set> (UID
+/// BODY.PEEK[])`), counted from what went through the proxy.
+fn bodies_asked(proxy: &FaultProxy) -> usize {
+    proxy
+        .commands()
+        .iter()
+        .filter(|c| c.contains("BODY.PEEK[]"))
+        .map(|c| {
+            let set = c.split(' ').nth(2).unwrap();
+            set.split(',')
+                .map(|r| match r.split_once(':') {
+                    Some((a, b)) => {
+                        let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+                        a.abs_diff(b) + 1
+                    }
+                    None => 1,
+                })
+                .sum::<usize>()
+        })
+        .sum()
+}
+
+#[test]
+fn from_a_gmail_like_server_each_message_is_downloaded_once() {
+    // `[Gmail]/All Mail` (a virtual folder, `\All`) shows every message of
+    // every label again; a message COPYed to a second label keeps its id.
+    let srv = Dovecot::start(DovecotOptions {
+        gmail: true,
+        ..DovecotOptions::default()
+    });
+    let mut c = srv.client("alice");
+    c.create("Work");
+    for i in 0..5 {
+        let flags: &[&str] = if i == 0 { &["\\Flagged"] } else { &["\\Seen"] };
+        c.append("INBOX", flags, None, &gen_message(i, 1500, "inbox"));
+    }
+    for i in 5..7 {
+        c.append("Work", &[], None, &gen_message(i, 1500, "work"));
+    }
+    c.select("INBOX");
+    c.raw_command("UID COPY 2 Work");
+    c.append(
+        "hidden/Sent",
+        &["\\Seen"],
+        None,
+        &gen_message(7, 900, "sent"),
+    );
+    for i in 8..11 {
+        c.append(
+            "hidden/Archived",
+            &[],
+            None,
+            &gen_message(i, 900, "archived"),
+        );
+    }
+    let proxy = FaultProxy::start(srv.imap_port(), Fault::None);
+    let env = Env::new();
+    proxied_account(&env, "gmail", &proxy, &srv);
+
+    let r = env.run(&["backup", "gmail", "--jobs", "1"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // 22 messages in the folders (All Mail 12, Starred 1, Sent Mail 1,
+    // INBOX 5, Work 3), 11 distinct ones on the server.
+    assert_eq!(bodies_asked(&proxy), 11, "{:?}", proxy.commands());
+    assert!(r.stdout.contains("fetched 11 new"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("11 more already stored from another folder"),
+        "{}",
+        r.stdout
+    );
+    for folder in [
+        "INBOX",
+        "Work",
+        "[Gmail]/All Mail",
+        "[Gmail]/Starred",
+        "[Gmail]/Sent Mail",
+    ] {
+        let ours = exported_folder(&env, "gmail", folder);
+        assert!(!ours.is_empty(), "{folder}");
+        assert_same_messages(&ours, &server_folder(&srv, "alice", folder), folder);
+    }
+    let st = status_json(&env);
+    assert_eq!(
+        folder_status(&st, "gmail", "[Gmail]/All Mail")["stored"],
+        12,
+        "{st}"
+    );
+    deep_verify_is_clean(&env);
+
+    // New mail shows in INBOX and All Mail: downloaded once.
+    let mut c = srv.client("alice");
+    c.append("INBOX", &[], None, &gen_message(11, 1500, "inbox"));
+    let before = bodies_asked(&proxy);
+    let r = env.run(&["backup", "gmail", "--jobs", "1"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(bodies_asked(&proxy) - before, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("fetched 1 new"), "{}", r.stdout);
+    assert_same_messages(
+        &exported_folder(&env, "gmail", "[Gmail]/All Mail"),
+        &server_folder(&srv, "alice", "[Gmail]/All Mail"),
+        "All Mail",
+    );
+}

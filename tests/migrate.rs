@@ -341,6 +341,37 @@ fn a_refused_message_makes_the_counts_not_match_and_the_exit_non_zero() {
 }
 
 #[test]
+fn a_flag_change_the_target_refuses_is_named_and_the_exit_is_non_zero() {
+    let (src, dst, env, proxy) = via_proxy(Fault::None);
+    let r = env.run(&["migrate", "old", "new"]);
+    assert_eq!(r.code, 0, "{r}");
+
+    let mut s = src.client("alice");
+    let inbox = s.fetch_all("INBOX");
+    s.store_flags("INBOX", inbox[0].uid, "+FLAGS", &["\\Flagged"]);
+    proxy.set_fault(Fault::RefuseStore {
+        answer: "NO [NOPERM] Permission denied".into(),
+    });
+    let r = env.run(&["migrate", "old", "new"]);
+    assert_eq!(r.code, 1, "a refused flag change is not a success: {r}");
+    assert!(r.stderr.contains("Permission denied"), "{r}");
+    assert_eq!(summary(&r.stdout, " not matching"), 1, "{r}");
+    let row = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("INBOX "))
+        .unwrap_or_else(|| panic!("no INBOX row in {r}"));
+    assert!(row.trim_end().ends_with("NO"), "{row}");
+
+    // Once the target takes it, the next run sets the flag and all match.
+    proxy.set_fault(Fault::None);
+    let r = env.run(&["migrate", "old", "new"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(summary(&r.stdout, " not matching"), 0, "{r}");
+    assert_same(&src, &dst, "alice", MAPPED);
+}
+
+#[test]
 fn a_batch_moves_each_mailbox_and_shards_share_it() {
     let src = source_server();
     let dst = target_server();

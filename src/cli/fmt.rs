@@ -91,7 +91,8 @@ pub fn backup_summary(r: &AccountReport) -> String {
         return format!("{}: failed: {}", r.account, error_chain(e));
     }
     let refetched: u64 = r.folders.iter().map(|f| f.refetched).sum();
-    let new: u64 = r.folders.iter().map(|f| f.new_messages).sum::<u64>() - refetched;
+    let known: u64 = r.folders.iter().map(|f| f.recognised).sum();
+    let new: u64 = r.folders.iter().map(|f| f.new_messages).sum::<u64>() - refetched - known;
     let bytes: u64 = r.folders.iter().map(|f| f.new_bytes).sum();
     let dedup: u64 = r.folders.iter().map(|f| f.deduplicated).sum();
     let flags: u64 = r.folders.iter().map(|f| f.flag_updates).sum();
@@ -112,8 +113,14 @@ pub fn backup_summary(r: &AccountReport) -> String {
     if dedup > 0 {
         s.push_str(&format!(", {dedup} already stored"));
     }
+    s.push(')');
+    if known > 0 {
+        s.push_str(&format!(
+            ", {known} more already stored from another folder (not downloaded again)"
+        ));
+    }
     s.push_str(&format!(
-        "), {}, {gone} gone from server",
+        ", {}, {gone} gone from server",
         count(flags, "flag change", "flag changes")
     ));
     if refetched > 0 {

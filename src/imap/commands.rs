@@ -117,7 +117,7 @@ fn is_flag(f: &str) -> bool {
 }
 
 /// Parses the text of a tagged line read raw (`NO [CODE] text`).
-fn tagged_text(line: &str) -> (Status, ServerResponse) {
+pub(super) fn tagged_text(line: &str) -> (Status, ServerResponse) {
     let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
     let (status, name) = match word.to_ascii_uppercase().as_str() {
         "OK" => (Status::Ok, "OK"),
@@ -138,7 +138,7 @@ fn tagged_text(line: &str) -> (Status, ServerResponse) {
     )
 }
 
-fn ctx<'a>(host: &'a str, command: &'static str, mailbox: Option<&str>) -> Ctx<'a> {
+pub(super) fn ctx<'a>(host: &'a str, command: &'static str, mailbox: Option<&str>) -> Ctx<'a> {
     Ctx {
         host,
         command,
@@ -147,7 +147,7 @@ fn ctx<'a>(host: &'a str, command: &'static str, mailbox: Option<&str>) -> Ctx<'
 }
 
 impl Connection {
-    fn check_set(command: &'static str, set: &str) -> Result<(), ImapError> {
+    pub(super) fn check_set(command: &'static str, set: &str) -> Result<(), ImapError> {
         if is_sequence_set(set) {
             Ok(())
         } else {

@@ -73,6 +73,8 @@ pub struct Connection {
     pub(crate) selected: Option<String>,
     /// The selected mailbox was opened with SELECT (CLOSE would expunge it).
     pub(crate) writable: bool,
+    /// The text of the server's greeting (which software, at times).
+    pub(crate) greeting: String,
 }
 
 impl std::fmt::Debug for Connection {
@@ -428,6 +430,7 @@ impl Connection {
             caps,
             selected: None,
             writable: false,
+            greeting: text,
         })
     }
 

@@ -26,6 +26,7 @@ mod cert;
 mod commands;
 mod conn;
 mod error;
+mod ids;
 mod names;
 mod namespace;
 mod tls;
@@ -43,6 +44,7 @@ pub use conn::{Capabilities, ConnectOptions, Connection, Stage};
 pub use error::{
     throttle_in_text, BoxError, CertProblem, ErrorKind, ImapError, Pace, ServerResponse,
 };
+pub use ids::MessageIds;
 pub use names::{compress_uid_set, decode_mailbox_name, encode_mailbox_name};
 pub use namespace::Namespace;
 pub use tls::{

@@ -40,6 +40,11 @@ const TABLES: &[(&str, &str)] = &[
          FROM old.archive_intents",
     ),
     (
+        "server message ids",
+        "INSERT OR IGNORE INTO main.server_ids (account, server_id, blob_id)
+         SELECT account, server_id, blob_id FROM old.server_ids",
+    ),
+    (
         "quota seen",
         "INSERT OR IGNORE INTO main.quota_seen (account, root, resource, usage, quota_limit, seen_at)
          SELECT account, root, resource, usage, quota_limit, seen_at FROM old.quota_seen",
@@ -72,14 +77,21 @@ const TABLES: &[(&str, &str)] = &[
 
 /// What to run instead when a table's statement fails on an old file of an
 /// older schema.
-const OLDER_FORMS: &[(&str, &str)] = &[(
-    // Before migration 0009: one copy of each message, flags not known.
-    "restore map",
-    "INSERT OR IGNORE INTO main.restored
+const OLDER_FORMS: &[(&str, &str)] = &[
+    (
+        // Before migration 0009: one copy of each message, flags not known.
+        "restore map",
+        "INSERT OR IGNORE INTO main.restored
         (target_account, target_mailbox, blob_id, copy, uidvalidity, uid, flags, restored_at)
      SELECT target_account, target_mailbox, blob_id, 0, uidvalidity, uid, NULL, restored_at
      FROM old.restored",
-)];
+    ),
+    (
+        // Before migration 0011 there were none: nothing to carry.
+        "server message ids",
+        "DELETE FROM main.server_ids WHERE 0",
+    ),
+];
 
 /// A path as the path part of an SQLite `file:` URI.
 fn uri_path(p: &Path) -> String {

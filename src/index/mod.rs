@@ -25,6 +25,7 @@ pub use carry::Carried;
 mod integrity;
 pub use integrity::MessagePlace;
 mod restore;
+mod server_ids;
 pub use restore::RestoredUid;
 pub mod archive;
 mod import;
@@ -75,7 +76,7 @@ pub fn error_text(e: &IndexError) -> String {
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How many migrations this release has (`migrations/`).
-const MIGRATION_COUNT: usize = 10;
+const MIGRATION_COUNT: usize = 11;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -89,6 +90,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0008_search_moved.sql")),
         M::up(include_str!("../../migrations/0009_restore_copies.sql")),
         M::up(include_str!("../../migrations/0010_restored_by_blob.sql")),
+        M::up(include_str!("../../migrations/0011_server_ids.sql")),
     ])
 }
 

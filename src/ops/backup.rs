@@ -172,6 +172,10 @@ async fn run_account(
         None => (first.list().await?, HashMap::new()),
     };
     let listed_raw: BTreeSet<String> = listed.iter().map(|f| f.raw.clone()).collect();
+    let special_uses: Vec<String> = listed
+        .iter()
+        .filter_map(|f| f.special_use.clone())
+        .collect();
     let wanted: Vec<Folder> = listed
         .into_iter()
         .filter(|f| f.selectable)
@@ -233,6 +237,15 @@ async fn run_account(
         unchanged.len(),
         changed.len()
     );
+    // Where the server names its messages and folders can share them
+    // (Gmail's labels and All Mail), each message is downloaded once.
+    let special_uses: Vec<&str> = special_uses.iter().map(String::as_str).collect();
+    let sync = SyncOptions {
+        message_ids: first
+            .message_ids()
+            .filter(|k| !opts.dry_run && k.worth_asking(&special_uses)),
+        ..opts.sync.clone()
+    };
     let queue = Mutex::new(changed);
     let outcomes = Mutex::new(unchanged);
     let fatal: Mutex<Option<SyncError>> = Mutex::new(None);
@@ -242,7 +255,7 @@ async fn run_account(
         .map(|_| {
             let conn = initial.take();
             worker(
-                conn, &login, name, store, opts, progress, &queue, &outcomes, &fatal,
+                conn, &login, name, store, opts, &sync, progress, &queue, &outcomes, &fatal,
             )
         })
         .collect();
@@ -264,6 +277,7 @@ async fn worker(
     name: &str,
     store: Option<&SharedStore>,
     opts: &BackupOptions,
+    sync: &SyncOptions,
     progress: &dyn Progress,
     queue: &Mutex<VecDeque<Folder>>,
     outcomes: &Mutex<Vec<FolderOutcome>>,
@@ -296,7 +310,7 @@ async fn worker(
             };
             let before = outcome.new_messages;
             let synced = tokio::select! {
-                r = exec::sync_folder(c, store, name, &folder, &opts.sync, progress, &mut outcome) => r,
+                r = exec::sync_folder(c, store, name, &folder, sync, progress, &mut outcome) => r,
                 // Dropping the sync leaves every record whole: store writes
                 // happen off the async threads and always complete.
                 _ = opts.interrupt.raised() => Err(SyncError::Interrupted),

@@ -7,11 +7,11 @@
 //! an interrupted folder is listed in full again next time and nothing is
 //! skipped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::imap::{compress_uid_set, BoxError, Connection, ImapError};
+use crate::imap::{compress_uid_set, BoxError, Connection, ImapError, MessageIds};
 use crate::index::IndexError;
 use crate::model::records::{MailboxRecord, RefEvent, RefRecord};
 use crate::model::{Folder, MessageMeta, Uid};
@@ -30,6 +30,9 @@ pub struct SyncOptions {
     pub chunk_size: u32,
     /// Where huge messages are spooled before they go into a pack.
     pub spool_dir: PathBuf,
+    /// Ask the server for its message ids (set per account, where the
+    /// server gives them and folders can share messages).
+    pub message_ids: Option<MessageIds>,
 }
 
 impl SyncOptions {
@@ -40,6 +43,7 @@ impl SyncOptions {
             batch_bytes: 8 * 1024 * 1024,
             chunk_size: 4 * 1024 * 1024,
             spool_dir,
+            message_ids: None,
         }
     }
 }
@@ -63,6 +67,9 @@ pub struct FolderOutcome {
     pub new_bytes: u64,
     /// New in this folder, but the bytes were already stored.
     pub deduplicated: u64,
+    /// Of `new_messages`: known by the server's message id as one already
+    /// stored (from another folder), so not downloaded.
+    pub recognised: u64,
     pub flag_updates: u64,
     pub gone: u64,
     /// Listed by the server but not returned by FETCH (expunged meanwhile).
@@ -389,39 +396,33 @@ pub async fn sync_folder(
 
     let mut complete = true;
     let mut unaccounted: Vec<Uid> = plan.undescribed.clone();
-    for batch in plan::batches(&plan.fetch, opts.batch_count, opts.batch_bytes) {
-        let mut got = BatchResult::default();
-        let res = if batch.len() == 1 && batch[0].size >= opts.batch_bytes {
-            let huge = &batch[0];
-            let r = fetch_huge(
-                conn,
-                store,
-                account,
-                raw,
-                state.uidvalidity,
-                huge,
-                opts,
-                &mut got,
-            )
-            .await;
-            progress.fetched(account, &folder.display, got.stored, got.bytes);
-            r
-        } else {
-            let ctx = BatchCtx {
-                store,
-                account,
-                raw,
-                uidvalidity: state.uidvalidity,
-                folder: &folder.display,
-                progress,
-            };
-            fetch_batch(conn, &ctx, &batch, &mut got).await
+    // The server's own ids, where it gives them: a message already stored
+    // from another folder is recorded here without downloading it again,
+    // and one shown twice in this folder is downloaded once.
+    let ids = match opts.message_ids {
+        Some(kind) if !plan.fetch.is_empty() => {
+            let uids: Vec<Uid> = plan.fetch.iter().map(|m| m.uid).collect();
+            conn.fetch_message_ids(kind, &uids).await?
+        }
+        _ => BTreeMap::new(),
+    };
+    let mut pending = plan.fetch.clone();
+    while !pending.is_empty() {
+        let unknown =
+            record_known(store, account, raw, state.uidvalidity, pending, &ids, out).await?;
+        let (now, later) = first_of_each_id(unknown, &ids);
+        pending = later;
+        let ctx = BatchCtx {
+            store,
+            account,
+            raw,
+            uidvalidity: state.uidvalidity,
+            folder: &folder.display,
+            progress,
+            ids: &ids,
+            opts,
         };
-        out.new_messages += got.stored;
-        out.deduplicated += got.deduplicated;
-        out.new_bytes += got.bytes;
-        unaccounted.extend(got.missing.iter().copied());
-        res?;
+        fetch_all(conn, &ctx, &now, out, &mut unaccounted).await?;
     }
     let unaccounted_set: BTreeSet<Uid> = unaccounted.iter().copied().collect();
     out.refetched += plan
@@ -468,6 +469,96 @@ pub async fn sync_folder(
             .await?;
     }
     Ok(())
+}
+
+/// Fetches `metas` in batches (a huge message alone, through a file), adding
+/// to `out`; UIDs the server did not send go to `unaccounted`.
+async fn fetch_all(
+    conn: &mut Connection,
+    ctx: &BatchCtx<'_>,
+    metas: &[MessageMeta],
+    out: &mut FolderOutcome,
+    unaccounted: &mut Vec<Uid>,
+) -> Result<(), SyncError> {
+    let opts = ctx.opts;
+    for batch in plan::batches(metas, opts.batch_count, opts.batch_bytes) {
+        let mut got = BatchResult::default();
+        let res = if batch.len() == 1 && batch[0].size >= opts.batch_bytes {
+            let r = fetch_huge(conn, ctx, &batch[0], &mut got).await;
+            ctx.progress
+                .fetched(ctx.account, ctx.folder, got.stored, got.bytes);
+            r
+        } else {
+            fetch_batch(conn, ctx, &batch, &mut got).await
+        };
+        out.new_messages += got.stored;
+        out.deduplicated += got.deduplicated;
+        out.new_bytes += got.bytes;
+        unaccounted.extend(got.missing.iter().copied());
+        res?;
+    }
+    Ok(())
+}
+
+/// Records the messages of `metas` whose server id leads to a message
+/// already stored (same size, readable); returns the others.
+async fn record_known(
+    store: &SharedStore,
+    account: &str,
+    raw: &str,
+    uidvalidity: u32,
+    metas: Vec<MessageMeta>,
+    ids: &BTreeMap<Uid, String>,
+    out: &mut FolderOutcome,
+) -> Result<Vec<MessageMeta>, SyncError> {
+    if ids.is_empty() {
+        return Ok(metas);
+    }
+    let (a, r) = (account.to_string(), raw.to_string());
+    let wanted: Vec<(Uid, String, u64)> = metas
+        .iter()
+        .filter_map(|m| ids.get(&m.uid).map(|id| (m.uid, id.clone(), m.size)))
+        .collect();
+    let (metas, known) = store
+        .run(move |s| -> Result<_, SyncError> {
+            let asked: Vec<(Uid, &str, u64)> = wanted
+                .iter()
+                .map(|(u, id, n)| (*u, id.as_str(), *n))
+                .collect();
+            let found = s.index().stored_by_server_id(&a, &asked)?;
+            let mut rest = Vec::with_capacity(metas.len());
+            let mut known = 0u64;
+            for m in metas {
+                match found.get(&m.uid) {
+                    Some(blob) => {
+                        s.add_ref(seen_record(&a, &r, uidvalidity, &m, *blob))?;
+                        known += 1;
+                    }
+                    None => rest.push(m),
+                }
+            }
+            if known > 0 {
+                s.commit()?;
+            }
+            Ok((rest, known))
+        })
+        .await?;
+    out.new_messages += known;
+    out.recognised += known;
+    Ok(metas)
+}
+
+/// Splits `metas` into the first message of each server id (and those
+/// without one), to fetch now, and the later ones with an id already in the
+/// first part, to record from it once it is stored.
+fn first_of_each_id(
+    metas: Vec<MessageMeta>,
+    ids: &BTreeMap<Uid, String>,
+) -> (Vec<MessageMeta>, Vec<MessageMeta>) {
+    let mut seen: HashSet<&str> = HashSet::new();
+    metas
+        .into_iter()
+        .partition(|m| ids.get(&m.uid).is_none_or(|id| seen.insert(id.as_str())))
 }
 
 /// Writes the folder record, flag changes and departures in one commit.
@@ -556,6 +647,9 @@ struct BatchCtx<'a> {
     uidvalidity: u32,
     folder: &'a str,
     progress: &'a dyn Progress,
+    /// The server's ids of the messages to fetch, remembered with them.
+    ids: &'a BTreeMap<Uid, String>,
+    opts: &'a SyncOptions,
 }
 
 /// Commit at least this often while a FETCH streams in, so a dropped
@@ -600,6 +694,9 @@ async fn fetch_batch(
             let stored = ctx.store.run_here(|s| -> Result<bool, SyncError> {
                 let (id, new) = s.put_blob(&bytes)?;
                 s.add_ref(seen_record(ctx.account, ctx.raw, ctx.uidvalidity, meta, id))?;
+                if let Some(sid) = ctx.ids.get(&uid) {
+                    s.index().put_server_id(ctx.account, sid, &id)?;
+                }
                 if commit {
                     s.commit()?;
                 }
@@ -637,17 +734,13 @@ async fn fetch_batch(
 
 /// A message too big to hold in memory: fetched in chunks into a spool file,
 /// then streamed into a pack.
-#[allow(clippy::too_many_arguments)]
 async fn fetch_huge(
     conn: &mut Connection,
-    store: &SharedStore,
-    account: &str,
-    raw: &str,
-    uidvalidity: u32,
+    ctx: &BatchCtx<'_>,
     meta: &MessageMeta,
-    opts: &SyncOptions,
     got: &mut BatchResult,
 ) -> Result<(), SyncError> {
+    let (store, opts, uidvalidity) = (ctx.store, ctx.opts, ctx.uidvalidity);
     let spool_err = |path: &PathBuf| {
         let path = path.clone();
         move |source| SyncError::Spool { path, source }
@@ -683,12 +776,16 @@ async fn fetch_huge(
         got.missing = vec![meta.uid];
         return Ok(());
     }
-    let (account, raw, meta) = (account.to_string(), raw.to_string(), meta.clone());
+    let (account, raw, meta) = (ctx.account.to_string(), ctx.raw.to_string(), meta.clone());
+    let server_id = ctx.ids.get(&meta.uid).cloned();
     let spooled = path.clone();
     let result = store
         .run(move |s| -> Result<_, SyncError> {
             let (id, new) = s.put_blob_file(&spooled)?;
             s.add_ref(seen_record(&account, &raw, uidvalidity, &meta, id))?;
+            if let Some(sid) = &server_id {
+                s.index().put_server_id(&account, sid, &id)?;
+            }
             s.commit()?;
             Ok(new)
         })

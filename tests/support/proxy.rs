@@ -74,6 +74,9 @@ pub enum Fault {
     /// connection) with `<tag> answer`, e.g. Gmail's `NO [ALERT] Too many
     /// simultaneous connections. (Failure)`; later ones pass.
     BusyLogin { times: usize, answer: String },
+    /// Answer every `UID STORE` with `<tag> answer` instead of passing it on:
+    /// a server (or an ACL) that will not change flags. Other commands pass.
+    RefuseStore { answer: String },
     /// Swallow the `nth` (1-based, counted over the connection) untagged `FETCH`
     /// response that carries a body literal, and pass everything else, the tagged
     /// `OK` included: a server that lists a message but does not send it.
@@ -224,6 +227,7 @@ impl Conn {
                 times: *times,
                 answer: answer.clone(),
             }),
+            Fault::RefuseStore { answer } => Some(Judge::RefuseStore(answer.clone())),
             _ => None,
         };
         let c2s = {
@@ -248,7 +252,8 @@ impl Conn {
             Fault::StrictAppend { .. }
             | Fault::CourierAppend
             | Fault::Throttle { .. }
-            | Fault::BusyLogin { .. } => {
+            | Fault::BusyLogin { .. }
+            | Fault::RefuseStore { .. } => {
                 copy_raw_locked(&server, &client, &client_lock).map(|_| true)
             }
             Fault::DropAfterServerBytes(limit) => {
@@ -340,6 +345,8 @@ enum Judge {
     },
     /// `Fault::BusyLogin`.
     BusyLogin { times: usize, answer: String },
+    /// `Fault::RefuseStore`.
+    RefuseStore(String),
 }
 
 /// The mailbox argument at the start of `rest` (quoted or an atom),
@@ -410,6 +417,13 @@ fn client_to_server_judged(
                 continue;
             }
         }
+        if let Judge::RefuseStore(answer) = &judge {
+            if verb == "UID" && rest.to_ascii_uppercase().starts_with("STORE ") {
+                let _g = lock.lock().unwrap();
+                to_client.write_all(format!("{tag} {answer}\r\n").as_bytes())?;
+                continue;
+            }
+        }
         let is_append = verb == "APPEND";
         if !is_append {
             server.write_all(&line)?;
@@ -472,7 +486,7 @@ fn client_to_server_judged(
                 }
                 None
             }
-            Judge::BusyLogin { .. } => None,
+            Judge::BusyLogin { .. } | Judge::RefuseStore(_) => None,
         };
         if let Some(reason) = refusal {
             let _g = lock.lock().unwrap();
