@@ -770,3 +770,35 @@ fn a_password_in_the_keyring_serves_every_connection() {
     }
     let _ = env.run(&["account", "remove", &name]);
 }
+
+#[test]
+fn ctrl_c_while_the_server_says_to_wait_stops_at_once() {
+    // The server asks for a 10-minute pause at login: Ctrl-C must not wait it out.
+    let srv = Dovecot::start(DovecotOptions::default());
+    srv.client("alice")
+        .append("INBOX", &[], None, &gen_message(1, 2_000, "hello"));
+    let proxy = FaultProxy::start(
+        srv.imap_port(),
+        Fault::BusyLogin {
+            times: 1,
+            answer:
+                "NO [UNAVAILABLE] Request is throttled. Suggested Backoff Time: 600000 milliseconds"
+                    .into(),
+        },
+    );
+    let env = Env::new();
+    env.add_account_via("main", &proxy, &srv, "alice");
+    let mut child = env.spawn(&["backup", "main"]);
+    wait_for("the throttled login", || {
+        proxy
+            .commands()
+            .iter()
+            .any(|c| c.starts_with("AUTHENTICATE") || c.starts_with("LOGIN"))
+    });
+    signal(&child, libc::SIGINT);
+    // Well before the 10 minutes (wait_for gives up after one).
+    wait_for("the backup to stop", || child.try_wait().unwrap().is_some());
+    let r = finish(child);
+    assert_eq!(r.code, 130, "{r}");
+    assert!(r.stderr.contains("interrupted: nothing lost"), "{r}");
+}

@@ -159,7 +159,11 @@ async fn run_account(
         }
     }
     let login = Login::new(name, acct);
-    let mut first = super::connect_paced(&login, &mut report.pace).await?;
+    // A server that says to wait is waited for, unless told to stop.
+    let mut first = tokio::select! {
+        first = super::connect_paced(&login, &mut report.pace) => first?,
+        _ = opts.interrupt.raised() => return Ok(()),
+    };
     // With LIST-STATUS, one round trip says which folders changed.
     let (listed, mut states) = match first.list_with_status().await? {
         Some(with) => {
@@ -317,10 +321,22 @@ async fn worker(
             };
             match synced {
                 Ok(()) => break,
-                Err(SyncError::Imap(e)) if outcome.pace.wait_if_throttled(e.throttle()).await => {
-                    // The server asked us to slow down: wait as it asks, then
-                    // resume the folder on a new connection.
+                Err(SyncError::Imap(e))
+                    if tokio::select! {
+                        waited = outcome.pace.wait_if_throttled(e.throttle()) => waited,
+                        _ = opts.interrupt.raised() => false,
+                    } =>
+                {
+                    // The server asked us to slow down: wait as it asks (or
+                    // until told to stop), then resume the folder on a new
+                    // connection.
                     conn = None;
+                }
+                Err(e) if opts.interrupt.is_raised() && !e.index_damaged() => {
+                    // Told to stop (maybe while waiting for the server): no retry.
+                    conn = None;
+                    outcome.error = Some(failure_text(&e));
+                    break;
                 }
                 Err(e) if e.retryable() && attempt < opts.retries => {
                     // The connection is gone: reconnect and resume the folder;
