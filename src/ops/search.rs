@@ -72,27 +72,38 @@ pub fn index_pending_until(
         total = total.max(done + keys.len() as u64);
         let mut docs = Vec::with_capacity(keys.len());
         let mut text_bytes = 0;
-        for (key, id) in keys {
+        let mut keys = keys.into_iter().peekable();
+        while keys.peek().is_some() {
             if stop() {
                 added += search.add(&docs)?;
                 return Ok(added);
             }
-            let read = read_prefix(store, &id).or_else(|_| {
-                // A dictionary trained since this store was opened?
-                store.refresh()?;
-                read_prefix(store, &id)
-            });
-            let doc = match read {
-                Ok(bytes) => extract(&bytes).to_doc(key),
-                Err(_) => SearchDoc::empty(key, -1),
-            };
-            text_bytes += doc.body.len() + doc.subject.len();
-            docs.push(doc);
-            done += 1;
-            if text_bytes >= BATCH_TEXT_BYTES {
-                added += search.add(&docs)?;
-                docs.clear();
-                text_bytes = 0;
+            // Read a few messages (the store is one thread's), then decode
+            // them on every core: decoding is most of indexing.
+            let mut chunk: Vec<(i64, Option<Vec<u8>>)> = Vec::new();
+            let mut chunk_bytes = 0;
+            for (key, id) in keys.by_ref() {
+                let read = read_prefix(store, &id).or_else(|_| {
+                    // A dictionary trained since this store was opened?
+                    store.refresh()?;
+                    read_prefix(store, &id)
+                });
+                let bytes = read.ok();
+                chunk_bytes += bytes.as_ref().map_or(0, Vec::len);
+                chunk.push((key, bytes));
+                if chunk_bytes >= CHUNK_BYTES || chunk.len() >= CHUNK_MESSAGES {
+                    break;
+                }
+            }
+            for doc in extract_all(chunk) {
+                text_bytes += doc.body.len() + doc.subject.len();
+                docs.push(doc);
+                done += 1;
+                if text_bytes >= BATCH_TEXT_BYTES {
+                    added += search.add(&docs)?;
+                    docs.clear();
+                    text_bytes = 0;
+                }
             }
             progress(done, total);
         }
@@ -101,6 +112,63 @@ pub fn index_pending_until(
     }
     Ok(added)
 }
+
+/// Messages read before they are decoded together: at most this many, or
+/// about this many bytes (memory stays bounded).
+const CHUNK_MESSAGES: usize = 64;
+const CHUNK_BYTES: usize = 8 * 1024 * 1024;
+
+/// The search documents of `chunk` (key, bytes or `None` when unreadable),
+/// in its order, decoded on up to as many threads as there are cores.
+fn extract_all(chunk: Vec<(i64, Option<Vec<u8>>)>) -> Vec<SearchDoc> {
+    let one = |(key, bytes): &(i64, Option<Vec<u8>>)| match bytes {
+        Some(b) => extract(b).to_doc(*key),
+        None => SearchDoc::empty(*key, -1),
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_DECODE_THREADS)
+        .min(chunk.len());
+    if threads <= 1 {
+        return chunk.iter().map(one).collect();
+    }
+    // Each thread takes the next message not yet taken.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let take = || {
+        let mut got = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(item) = chunk.get(i) else {
+                return got;
+            };
+            got.push((i, one(item)));
+        }
+    };
+    let mut slots: Vec<Option<SearchDoc>> = (0..chunk.len()).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(take)).collect();
+        let mut all = take();
+        for h in helpers {
+            // A panic in decoding is caught inside `extract`; one here is a
+            // bug, and the message is indexed again on this thread below.
+            if let Ok(got) = h.join() {
+                all.extend(got);
+            }
+        }
+        for (i, doc) in all {
+            slots[i] = Some(doc);
+        }
+    });
+    slots
+        .into_iter()
+        .zip(&chunk)
+        .map(|(doc, item)| doc.unwrap_or_else(|| one(item)))
+        .collect()
+}
+
+/// Decoding threads at most (beyond a few, the single writer of the
+/// search index is the limit).
+const MAX_DECODE_THREADS: usize = 4;
 
 /// Indexes what a writer stores in the store at `root` while it works, from
 /// a store of its own opened to read: what is pending, again and again,

@@ -692,3 +692,48 @@ fn dictionaries_are_trained_again_as_the_store_grows() {
     assert_eq!(s.read_blob(&ids[n - 1]).unwrap(), message(n - 1));
     assert_eq!(s.read_blob(&ids[10]).unwrap(), message(10));
 }
+
+#[test]
+fn a_lost_dictionary_trained_by_the_older_rule_is_trained_again_by_it() {
+    // A store whose dictionaries an earlier release trained (zstd's own
+    // parameter search); every copy of one is then lost.
+    let dir = tempfile::tempdir().unwrap();
+    let n = DICT_TRAIN_AFTER as usize + 60;
+    super::dicts::NEW_DICTS_BY.with(|t| t.set(super::dicts::Trainer::Searched));
+    let ids = filled(dir.path(), n);
+    super::dicts::NEW_DICTS_BY.with(|t| t.set(super::dicts::Trainer::FixedFastCover));
+    let s = Store::open_read_only(dir.path()).unwrap();
+    let copies = s.index().dictionary_copies().unwrap();
+    drop(s);
+    for (_, c) in &copies {
+        flip(dir.path(), c.pack, c.offset + HEADER_LEN + 777);
+    }
+    let r = repair(dir.path(), &mut |_, _| {}).unwrap();
+    assert_eq!(r.dictionaries_rebuilt, vec![1]);
+    assert!(r.lost.is_empty() && r.to_fetch_again.is_empty(), "{r:?}");
+    let s = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(s.read_blob(ids.last().unwrap()).unwrap(), message(n - 1));
+    assert!(s.verify(true, &mut |_, _| {}).unwrap().is_clean());
+}
+
+#[test]
+fn the_two_training_rules_give_different_dictionaries() {
+    // Otherwise the test above would prove nothing about the fallback.
+    let samples: Vec<Vec<u8>> = (0..1500).map(message).collect();
+    let sizes: Vec<usize> = samples.iter().map(|m| m.len().min(16 * 1024)).collect();
+    let all: Vec<u8> = samples
+        .iter()
+        .zip(&sizes)
+        .flat_map(|(m, n)| m[..*n].to_vec())
+        .collect();
+    let fixed = super::dicts::train_for_test(
+        &all,
+        &sizes,
+        32 * 1024,
+        super::dicts::Trainer::FixedFastCover,
+    );
+    let searched =
+        super::dicts::train_for_test(&all, &sizes, 32 * 1024, super::dicts::Trainer::Searched);
+    assert!(fixed.is_some() && searched.is_some());
+    assert_ne!(fixed, searched);
+}
