@@ -75,11 +75,16 @@ fn index_pending_after(
     stop: &dyn Fn() -> bool,
 ) -> Result<(u64, i64), OpError> {
     // A pass from the start that runs to its end sees every message stored
-    // up to `top` (stored before it began): the search index says so.
-    let top = if after == i64::MIN {
-        search.max_stored_key()?
+    // up to `top` (stored before it began): the search index says so, and
+    // the next pass from the start begins there while nothing else changed
+    // the search index (a backup with nothing new reads no old message).
+    let (after, top) = if after == i64::MIN {
+        (
+            search.swept_upto()?.unwrap_or(i64::MIN),
+            search.max_stored_key()?,
+        )
     } else {
-        None
+        (after, None)
     };
     let mut total = search.pending_count_after(after)?;
     let mut done = 0u64;
@@ -156,16 +161,27 @@ fn extract_all(chunk: Vec<(i64, Option<Vec<u8>>)>) -> Vec<SearchDoc> {
     if threads <= 1 {
         return chunk.iter().map(one).collect();
     }
-    // Each thread takes the next message not yet taken.
+    // A big message (an attachment) is left to this thread, after the
+    // others: decoding takes a few times its size in memory, and two at
+    // once would double that.
+    let small: Vec<usize> = (0..chunk.len())
+        .filter(|&i| {
+            chunk[i]
+                .1
+                .as_ref()
+                .is_none_or(|b| b.len() <= DECODE_ALONE_BYTES)
+        })
+        .collect();
+    // Each thread takes the next small message not yet taken.
     let next = std::sync::atomic::AtomicUsize::new(0);
     let take = || {
         let mut got = Vec::new();
         loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(item) = chunk.get(i) else {
+            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&i) = small.get(n) else {
                 return got;
             };
-            got.push((i, one(item)));
+            got.push((i, one(&chunk[i])));
         }
     };
     let mut slots: Vec<Option<SearchDoc>> = (0..chunk.len()).map(|_| None).collect();
@@ -193,6 +209,8 @@ fn extract_all(chunk: Vec<(i64, Option<Vec<u8>>)>) -> Vec<SearchDoc> {
 /// Decoding threads at most (beyond a few, the single writer of the
 /// search index is the limit).
 const MAX_DECODE_THREADS: usize = 4;
+/// A chunk that holds a message bigger than this is decoded on one thread.
+const DECODE_ALONE_BYTES: usize = 1024 * 1024;
 
 /// Indexes what a writer stores in the store at `root` while it works, from
 /// a store of its own opened to read: what is pending, again and again,
