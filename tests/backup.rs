@@ -971,3 +971,40 @@ fn from_a_gmail_like_server_each_message_is_downloaded_once() {
         "All Mail",
     );
 }
+
+#[test]
+fn a_server_that_refuses_the_message_id_item_is_backed_up_all_the_same() {
+    // A greeting that names Dovecot, a folder that looks virtual, and a
+    // server (or a proxy before it) that answers `X-GUID` with BAD.
+    let srv = Dovecot::start(DovecotOptions {
+        gmail: true,
+        ..DovecotOptions::default()
+    });
+    let mut c = srv.client("alice");
+    for i in 0..3 {
+        c.append("INBOX", &[], None, &gen_message(i, 1500, "inbox"));
+    }
+    let proxy = FaultProxy::start(
+        srv.imap_port(),
+        Fault::Refuse {
+            containing: "X-GUID".into(),
+            answer: "BAD Error in IMAP command UID FETCH: Unknown parameter".into(),
+        },
+    );
+    let env = Env::new();
+    proxied_account(&env, "gmail", &proxy, &srv);
+    let r = env.run(&["backup", "gmail", "--jobs", "1"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        proxy.commands().iter().any(|c| c.contains("X-GUID")),
+        "the ids were asked for: {:?}",
+        proxy.commands()
+    );
+    for folder in ["INBOX", "[Gmail]/All Mail"] {
+        assert_same_messages(
+            &exported_folder(&env, "gmail", folder),
+            &server_folder(&srv, "alice", folder),
+            folder,
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{toml_str, Authority, CertKind, Dovecot, DovecotOptions, Env};
+use support::{toml_str, Authority, CertKind, Dovecot, DovecotOptions, Env, Output};
 
 fn account(env: &Env, srv: &Dovecot, host: &str, port: u16, extra: &str, pw: &str) {
     env.add_account_raw(
@@ -28,6 +28,20 @@ fn step<'a>(out: &'a str, label: &str) -> &'a str {
     out.lines()
         .find(|l| l.len() > 2 && l[l.char_indices().nth(2).unwrap().0..].starts_with(label))
         .unwrap_or_else(|| panic!("no `{label}` step in:\n{out}"))
+}
+
+/// `doctor main --json`, and its check of `step`.
+fn json_step(env: &Env, step: &str) -> (Output, serde_json::Value) {
+    let j = env.run(&["doctor", "main", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    let check = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["step"] == step)
+        .unwrap_or_else(|| panic!("no `{step}` check in {}", j.stdout))
+        .clone();
+    (j, check)
 }
 
 #[test]
@@ -370,14 +384,7 @@ fn a_server_without_quota_is_said_plainly_and_a_full_one_warns() {
         q.starts_with('-') && q.contains("no QUOTA capability"),
         "{r}"
     );
-    let j = env.run(&["doctor", "main", "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
-    let q = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["step"] == "quota")
-        .unwrap();
+    let (j, q) = json_step(&env, "quota");
     assert_eq!(q["status"], "skipped", "{j}");
     assert!(
         q["fix"].as_str().unwrap().contains("provider's web page"),
@@ -405,14 +412,7 @@ fn a_server_without_quota_is_said_plainly_and_a_full_one_warns() {
     assert!(q.starts_with('!') && q.contains("nearly full"), "{r}");
     assert!(r.stdout.contains("mailkeep archive main"), "{r}");
     // For scripts, the figures themselves, in bytes.
-    let j = env.run(&["doctor", "main", "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
-    let q = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["step"] == "quota")
-        .unwrap();
+    let (j, q) = json_step(&env, "quota");
     assert_eq!(q["status"], "warn", "{j}");
     assert_eq!(q["storage"]["limit"], 10 * 1024, "{j}");
     assert!(q["storage"]["used"].as_u64().unwrap() > 9 * 1024, "{j}");

@@ -349,7 +349,8 @@ fn a_flag_change_the_target_refuses_is_named_and_the_exit_is_non_zero() {
     let mut s = src.client("alice");
     let inbox = s.fetch_all("INBOX");
     s.store_flags("INBOX", inbox[0].uid, "+FLAGS", &["\\Flagged"]);
-    proxy.set_fault(Fault::RefuseStore {
+    proxy.set_fault(Fault::Refuse {
+        containing: "UID STORE".into(),
         answer: "NO [NOPERM] Permission denied".into(),
     });
     let r = env.run(&["migrate", "old", "new"]);

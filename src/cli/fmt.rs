@@ -92,7 +92,12 @@ pub fn backup_summary(r: &AccountReport) -> String {
     }
     let refetched: u64 = r.folders.iter().map(|f| f.refetched).sum();
     let known: u64 = r.folders.iter().map(|f| f.recognised).sum();
-    let new: u64 = r.folders.iter().map(|f| f.new_messages).sum::<u64>() - refetched - known;
+    let new: u64 = r
+        .folders
+        .iter()
+        .map(|f| f.new_messages)
+        .sum::<u64>()
+        .saturating_sub(refetched + known);
     let bytes: u64 = r.folders.iter().map(|f| f.new_bytes).sum();
     let dedup: u64 = r.folders.iter().map(|f| f.deduplicated).sum();
     let flags: u64 = r.folders.iter().map(|f| f.flag_updates).sum();

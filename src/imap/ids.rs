@@ -157,6 +157,8 @@ fn parse_x_guid_line(line: &[u8]) -> Option<(Uid, String)> {
 
 #[cfg(test)]
 mod tests {
+    use async_imap::imap_proto::Response;
+
     use super::*;
 
     #[test]
@@ -181,13 +183,6 @@ mod tests {
         assert!(!MessageIds::DovecotGuid.worth_asking(&["\\Sent", "\\Trash"]));
         assert!(MessageIds::DovecotGuid.worth_asking(&["\\Sent", "\\all"]));
     }
-}
-
-#[cfg(test)]
-mod parsed {
-    use async_imap::imap_proto::Response;
-
-    use super::id_of;
 
     fn fetch(line: &[u8]) -> Option<(u32, String)> {
         let (_, r) = Response::parse(line).expect("parses");

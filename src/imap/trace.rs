@@ -72,6 +72,19 @@ fn bytes(data: &Option<std::borrow::Cow<'_, [u8]>>) -> String {
     }
 }
 
+/// `[CODE] text` of a status response.
+fn outcome_text(outcome: &async_imap::imap_proto::Outcome<'_>) -> String {
+    format!(
+        "{}{}",
+        outcome
+            .code
+            .as_ref()
+            .map(|c| format!("[{c:?}] "))
+            .unwrap_or_default(),
+        outcome.information.as_deref().unwrap_or("")
+    )
+}
+
 /// A response as it may be shown.
 pub fn response_text(r: &Response<'_>) -> String {
     match r {
@@ -79,30 +92,11 @@ pub fn response_text(r: &Response<'_>) -> String {
             tag,
             status: st,
             outcome,
-        } => format!(
-            "{} {} {}{}",
-            tag.0,
-            status(st),
-            outcome
-                .code
-                .as_ref()
-                .map(|c| format!("[{c:?}] "))
-                .unwrap_or_default(),
-            outcome.information.as_deref().unwrap_or("")
-        ),
+        } => format!("{} {} {}", tag.0, status(st), outcome_text(outcome)),
         Response::Data {
             status: st,
             outcome,
-        } => format!(
-            "* {} {}{}",
-            status(st),
-            outcome
-                .code
-                .as_ref()
-                .map(|c| format!("[{c:?}] "))
-                .unwrap_or_default(),
-            outcome.information.as_deref().unwrap_or("")
-        ),
+        } => format!("* {} {}", status(st), outcome_text(outcome)),
         // A server's challenge may carry a token's error: its size only.
         Response::Continue(o) => {
             format!("+ [{} bytes]", o.information.as_deref().map_or(0, str::len))

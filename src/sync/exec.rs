@@ -402,7 +402,16 @@ pub async fn sync_folder(
     let ids = match opts.message_ids {
         Some(kind) if !plan.fetch.is_empty() => {
             let uids: Vec<Uid> = plan.fetch.iter().map(|m| m.uid).collect();
-            conn.fetch_message_ids(kind, &uids).await?
+            match conn.fetch_message_ids(kind, &uids).await {
+                Ok(ids) => ids,
+                // The server will not say (a greeting that named Dovecot
+                // wrongly, a proxy): every message is downloaded, as without.
+                Err(ImapError::Command { source, .. }) => {
+                    tracing::info!(folder = %folder.display, "no message ids: {source}");
+                    BTreeMap::new()
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         _ => BTreeMap::new(),
     };

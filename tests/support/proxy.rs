@@ -74,9 +74,11 @@ pub enum Fault {
     /// connection) with `<tag> answer`, e.g. Gmail's `NO [ALERT] Too many
     /// simultaneous connections. (Failure)`; later ones pass.
     BusyLogin { times: usize, answer: String },
-    /// Answer every `UID STORE` with `<tag> answer` instead of passing it on:
-    /// a server (or an ACL) that will not change flags. Other commands pass.
-    RefuseStore { answer: String },
+    /// Answer every command whose line (without its tag) contains
+    /// `containing` (case-insensitive) with `<tag> answer` instead of passing
+    /// it on: a server (or an ACL) that will not change flags (`UID STORE`),
+    /// one that does not know an item (`X-GUID`). Other commands pass.
+    Refuse { containing: String, answer: String },
     /// Swallow the `nth` (1-based, counted over the connection) untagged `FETCH`
     /// response that carries a body literal, and pass everything else, the tagged
     /// `OK` included: a server that lists a message but does not send it.
@@ -227,7 +229,10 @@ impl Conn {
                 times: *times,
                 answer: answer.clone(),
             }),
-            Fault::RefuseStore { answer } => Some(Judge::RefuseStore(answer.clone())),
+            Fault::Refuse { containing, answer } => Some(Judge::Refuse {
+                containing: containing.to_ascii_uppercase(),
+                answer: answer.clone(),
+            }),
             _ => None,
         };
         let c2s = {
@@ -253,9 +258,7 @@ impl Conn {
             | Fault::CourierAppend
             | Fault::Throttle { .. }
             | Fault::BusyLogin { .. }
-            | Fault::RefuseStore { .. } => {
-                copy_raw_locked(&server, &client, &client_lock).map(|_| true)
-            }
+            | Fault::Refuse { .. } => copy_raw_locked(&server, &client, &client_lock).map(|_| true),
             Fault::DropAfterServerBytes(limit) => {
                 copy_limited(&server, &client, limit).map(|_| true)
             }
@@ -345,8 +348,8 @@ enum Judge {
     },
     /// `Fault::BusyLogin`.
     BusyLogin { times: usize, answer: String },
-    /// `Fault::RefuseStore`.
-    RefuseStore(String),
+    /// `Fault::Refuse` (`containing` in upper case).
+    Refuse { containing: String, answer: String },
 }
 
 /// The mailbox argument at the start of `rest` (quoted or an atom),
@@ -417,8 +420,8 @@ fn client_to_server_judged(
                 continue;
             }
         }
-        if let Judge::RefuseStore(answer) = &judge {
-            if verb == "UID" && rest.to_ascii_uppercase().starts_with("STORE ") {
+        if let Judge::Refuse { containing, answer } = &judge {
+            if format!("{verb} {}", rest.to_ascii_uppercase()).contains(containing.as_str()) {
                 let _g = lock.lock().unwrap();
                 to_client.write_all(format!("{tag} {answer}\r\n").as_bytes())?;
                 continue;
@@ -486,7 +489,7 @@ fn client_to_server_judged(
                 }
                 None
             }
-            Judge::BusyLogin { .. } | Judge::RefuseStore(_) => None,
+            Judge::BusyLogin { .. } | Judge::Refuse { .. } => None,
         };
         if let Some(reason) = refusal {
             let _g = lock.lock().unwrap();
