@@ -415,22 +415,22 @@ pub async fn sync_folder(
         }
         _ => BTreeMap::new(),
     };
+    let ctx = BatchCtx {
+        store,
+        account,
+        raw,
+        uidvalidity: state.uidvalidity,
+        folder: &folder.display,
+        progress,
+        ids: &ids,
+        opts,
+    };
     let mut pending = plan.fetch.clone();
     while !pending.is_empty() {
         let unknown =
             record_known(store, account, raw, state.uidvalidity, pending, &ids, out).await?;
         let (now, later) = first_of_each_id(unknown, &ids);
         pending = later;
-        let ctx = BatchCtx {
-            store,
-            account,
-            raw,
-            uidvalidity: state.uidvalidity,
-            folder: &folder.display,
-            progress,
-            ids: &ids,
-            opts,
-        };
         fetch_all(conn, &ctx, &now, out, &mut unaccounted).await?;
     }
     let unaccounted_set: BTreeSet<Uid> = unaccounted.iter().copied().collect();
