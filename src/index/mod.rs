@@ -76,7 +76,7 @@ pub fn error_text(e: &IndexError) -> String {
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How many migrations this release has (`migrations/`).
-const MIGRATION_COUNT: usize = 11;
+const MIGRATION_COUNT: usize = 12;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -91,6 +91,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0009_restore_copies.sql")),
         M::up(include_str!("../../migrations/0010_restored_by_blob.sql")),
         M::up(include_str!("../../migrations/0011_server_ids.sql")),
+        M::up(include_str!("../../migrations/0012_coded_blobs.sql")),
     ])
 }
 

@@ -22,6 +22,7 @@
 //! cut, after it was copied aside. Nothing the index points to is ever
 //! rewritten.
 
+mod coding;
 mod dicts;
 mod health;
 mod lock;

@@ -281,10 +281,10 @@ fn record_at(r: &mut PackReader<'_>, pos: u64, end: u64) -> io::Result<Option<Ra
     if len > end - pos - HEADER_LEN - TRAILER_LEN {
         return Ok(None);
     }
-    if kind == Kind::Blob && len < record::BLOB_PREFIX_LEN + 32 {
+    if kind.is_blob() && len < record::BLOB_PREFIX_LEN + 32 {
         return Ok(None);
     }
-    let keep_all = kind != Kind::Blob;
+    let keep_all = !kind.is_blob();
     let mut payload = Vec::new();
     let mut prefix = [0u8; record::BLOB_PREFIX_LEN as usize];
     let mut tail = [0u8; 32];
@@ -313,7 +313,7 @@ fn record_at(r: &mut PackReader<'_>, pos: u64, end: u64) -> io::Result<Option<Ra
     {
         return Ok(None);
     }
-    let blob = (kind == Kind::Blob).then(|| BlobHead {
+    let blob = kind.is_blob().then(|| BlobHead {
         dict_id: u32::from_le_bytes(prefix[..4].try_into().expect("4 bytes")),
         raw_len: u64::from_le_bytes(prefix[4..12].try_into().expect("8 bytes")),
         id: tail,

@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 
 use super::record::{self, Kind, BLOB_PREFIX_LEN, HEADER_LEN, TRAILER_LEN};
-use super::{io_err, pack, Result, Store, StoreError};
+use super::{coding, io_err, pack, Result, Store, StoreError};
 use crate::index::BlobLocation;
 use crate::model::BlobId;
 
@@ -48,7 +48,7 @@ impl Store {
         let r = (|| {
             let (kind, payload) = pack::read_record(&self.root, loc.pack, loc.offset, loc.length)
                 .map_err(|e| corrupt(e.to_string()))?;
-            if kind != Kind::Blob || payload.len() < (BLOB_PREFIX_LEN + 32) as usize {
+            if !kind.is_blob() || payload.len() < (BLOB_PREFIX_LEN + 32) as usize {
                 return Err(corrupt("record does not match the index".into()));
             }
             let frame = &payload[BLOB_PREFIX_LEN as usize..payload.len() - 32];
@@ -72,9 +72,19 @@ impl Store {
                         *cell = Some((key, d));
                     }
                     let (_, d) = cell.as_mut().expect("just set");
-                    d.decompress(frame, loc.raw_size as usize)
+                    match kind {
+                        // The coded form can be a little longer than the
+                        // message (a streamed one without base64 runs).
+                        Kind::CodedBlob => d.decompress(frame, coded_capacity(loc.raw_size)),
+                        _ => d.decompress(frame, loc.raw_size as usize),
+                    }
                 })
                 .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+            let bytes = match kind {
+                Kind::CodedBlob => coding::decode_all(&bytes, loc.raw_size)
+                    .map_err(|e| corrupt(format!("cannot decode: {e}")))?,
+                _ => bytes,
+            };
             if bytes.len() as u64 != loc.raw_size {
                 return Err(corrupt(format!(
                     "{} bytes instead of {}",
@@ -155,7 +165,7 @@ impl Store {
         })?;
         let (kind, len) =
             record::parse_header(&head).ok_or_else(|| corrupt("no record header".into()))?;
-        if kind != Kind::Blob || HEADER_LEN + len + TRAILER_LEN != loc.length {
+        if !kind.is_blob() || HEADER_LEN + len + TRAILER_LEN != loc.length {
             return Err(corrupt("record does not match the index".into()));
         }
         let frame_len = len - BLOB_PREFIX_LEN - 32;
@@ -174,6 +184,10 @@ impl Store {
             }
         }
         .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+        let decoder = match kind {
+            Kind::CodedBlob => Decoding::Coded(coding::Decoder::new(io::BufReader::new(decoder))),
+            _ => Decoding::Plain(decoder),
+        };
         Ok(BlobReader {
             decoder,
             id: *id,
@@ -245,9 +259,34 @@ impl Read for OwnedRangeReader {
     }
 }
 
+/// Room for the coded form of a message of `raw` bytes once decompressed:
+/// what has no base64 run costs at most a few bytes per 64 KiB segment.
+fn coded_capacity(raw: u64) -> usize {
+    (raw + raw / 4096 + 64) as usize
+}
+
+type Frame = zstd::stream::Decoder<'static, io::BufReader<OwnedRangeReader>>;
+
+/// How a blob record's frame becomes the message's bytes.
+enum Decoding {
+    /// `B`: the frame is the message.
+    Plain(Frame),
+    /// `C`: the frame is the message's line coding.
+    Coded(coding::Decoder<io::BufReader<Frame>>),
+}
+
+impl Read for Decoding {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoding::Plain(d) => d.read(buf),
+            Decoding::Coded(d) => d.read(buf),
+        }
+    }
+}
+
 /// A stored message being read; see [`Store::open_blob`].
 pub struct BlobReader {
-    decoder: zstd::stream::Decoder<'static, io::BufReader<OwnedRangeReader>>,
+    decoder: Decoding,
     id: BlobId,
     pack: u32,
     offset: u64,

@@ -4,6 +4,8 @@
 //! record  := magic "MKR1" (4) | kind (1) | reserved 0 (3) | payload length u64 LE (8)
 //!            | payload | crc32 of payload u32 LE (4)
 //! kind 'B' blob     payload := dict id u32 LE | raw length u64 LE | zstd frame | blob id (32)
+//! kind 'C' coded    payload := as 'B'; the frame holds the line coding of the
+//!                   message's bytes (see [`super::coding`])
 //! kind 'D' dict     payload := dict id u32 LE | zstd dictionary bytes
 //! kind 'E' event    payload := binary RefRecord (see [`encode_event`]); format 2
 //! kind 'R' ref      payload := JSON RefRecord (format 1; still read)
@@ -25,6 +27,9 @@ pub const PACK_MAGIC: &[u8; 16] = b"MAILKEEP-PACK\0\0\x01";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Blob,
+    /// A blob whose frame holds the message in the line coding (base64 runs
+    /// kept decoded).
+    CodedBlob,
     Dict,
     /// A ref as JSON (written by format 1).
     Ref,
@@ -37,15 +42,21 @@ impl Kind {
     pub fn byte(self) -> u8 {
         match self {
             Kind::Blob => b'B',
+            Kind::CodedBlob => b'C',
             Kind::Dict => b'D',
             Kind::Ref => b'R',
             Kind::Event => b'E',
             Kind::Mailbox => b'M',
         }
     }
+    /// Whether the record holds a message's bytes (`B` or `C`).
+    pub fn is_blob(self) -> bool {
+        matches!(self, Kind::Blob | Kind::CodedBlob)
+    }
     pub fn from_byte(b: u8) -> Option<Kind> {
         Some(match b {
             b'B' => Kind::Blob,
+            b'C' => Kind::CodedBlob,
             b'D' => Kind::Dict,
             b'R' => Kind::Ref,
             b'E' => Kind::Event,
@@ -164,7 +175,7 @@ pub fn decode_event(p: &[u8]) -> Option<RefRecord> {
     })
 }
 
-fn put_uv(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn put_uv(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;

@@ -253,7 +253,7 @@ impl Store {
 /// record that cannot be read (e.g. JSON that does not parse).
 pub(super) fn decode_record(raw: &pack::RawRecord, pack: u32) -> Option<Located> {
     let record = match raw.kind {
-        Kind::Blob => {
+        Kind::Blob | Kind::CodedBlob => {
             let head = raw.blob?;
             Record::Blob {
                 id: BlobId(head.id),

@@ -737,3 +737,120 @@ fn the_two_training_rules_give_different_dictionaries() {
     assert!(fixed.is_some() && searched.is_some());
     assert_ne!(fixed, searched);
 }
+
+/// A message with an attachment: `kib` KiB of random bytes in base64 lines
+/// of 76 characters.
+fn with_attachment(i: usize, kib: usize) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut m = format!(
+        "From: a{i}@example.com\r\nSubject: report {i}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n\
+         Content-Type: text/plain\r\n\r\nSee the file.\r\n--b{i}\r\n\
+         Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    )
+    .into_bytes();
+    let text = base64::engine::general_purpose::STANDARD.encode(noise(kib * 1024, i as u64 + 1));
+    for line in text.as_bytes().chunks(76) {
+        m.extend_from_slice(line);
+        m.extend_from_slice(b"\r\n");
+    }
+    m.extend_from_slice(format!("--b{i}--\r\n").as_bytes());
+    m
+}
+
+fn record_kind(root: &Path, loc: &crate::index::BlobLocation) -> u8 {
+    let bytes = std::fs::read(pack::pack_path(root, loc.pack)).unwrap();
+    bytes[loc.offset as usize + 4]
+}
+
+#[test]
+fn attachments_are_stored_decoded_and_come_back_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    let mail = with_attachment(1, 300);
+    let (id, _) = s.put_blob(&mail).unwrap();
+    let (plain, _) = s.put_blob(&message(2)).unwrap();
+    let streamed = with_attachment(3, 2048);
+    let src = dir.path().join("big.eml");
+    std::fs::write(&src, &streamed).unwrap();
+    let (big, _) = s.put_blob_file(&src).unwrap();
+    s.commit().unwrap();
+
+    let loc = s.blob_location(&id).unwrap();
+    assert_eq!(record_kind(dir.path(), &loc), b'C');
+    // Random bytes do not compress: what is saved is base64's quarter.
+    assert!(
+        (loc.length as f64) < 0.76 * mail.len() as f64,
+        "{} bytes stored of {}",
+        loc.length,
+        mail.len()
+    );
+    assert_eq!(
+        record_kind(dir.path(), &s.blob_location(&plain).unwrap()),
+        b'B'
+    );
+    let big_loc = s.blob_location(&big).unwrap();
+    assert_eq!(record_kind(dir.path(), &big_loc), b'C');
+    assert!((big_loc.length as f64) < 0.76 * streamed.len() as f64);
+
+    for (id, bytes) in [(id, &mail), (plain, &message(2)), (big, &streamed)] {
+        assert_eq!(&s.read_blob(&id).unwrap(), bytes);
+        let mut streamed_back = Vec::new();
+        s.open_blob(&id)
+            .unwrap()
+            .read_to_end(&mut streamed_back)
+            .unwrap();
+        assert_eq!(&streamed_back, bytes);
+    }
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.recovery(), &Recovery::default());
+    assert!(s.verify(true, &mut |_, _| {}).unwrap().is_clean());
+    drop(s);
+    // The index rebuilt from the packs knows coded blobs as blobs.
+    let r = repair(dir.path(), &mut |_, _| {}).unwrap();
+    assert_eq!(r.unique_messages, 3, "{r:?}");
+    let s = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(s.read_blob(&big).unwrap(), streamed);
+    assert!(s.verify(true, &mut |_, _| {}).unwrap().is_clean());
+}
+
+#[test]
+fn a_flipped_byte_in_a_decoded_attachment_costs_that_message_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    let mails: Vec<Vec<u8>> = (0..12)
+        .map(|i| {
+            if i % 2 == 0 {
+                with_attachment(i, 40)
+            } else {
+                message(i)
+            }
+        })
+        .collect();
+    let ids: Vec<BlobId> = mails
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let (id, _) = s.put_blob(m).unwrap();
+            s.add_ref(seen(i as u32 + 1, id)).unwrap();
+            id
+        })
+        .collect();
+    s.commit().unwrap();
+    let hit = s.blob_location(&ids[4]).unwrap();
+    drop(s);
+    // Well inside the attachment's bytes.
+    flip(dir.path(), hit.pack, hit.offset + hit.length / 2);
+
+    let s = Store::open_read_only(dir.path()).unwrap();
+    let report = s.verify(true, &mut |_, _| {}).unwrap();
+    assert_eq!(report.damaged.len(), 1, "{report:?}");
+    assert_eq!(report.damaged[0].blob, ids[4]);
+    assert!(s.read_blob(&ids[4]).is_err());
+    let mut out = Vec::new();
+    assert!(s.open_blob(&ids[4]).unwrap().read_to_end(&mut out).is_err());
+    for (i, id) in ids.iter().enumerate().filter(|(i, _)| *i != 4) {
+        assert_eq!(&s.read_blob(id).unwrap(), &mails[i], "message {i}");
+    }
+}

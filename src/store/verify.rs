@@ -224,7 +224,7 @@ impl Store {
                     Scanned::Record(raw) => {
                         report.records_checked += 1;
                         match raw.kind {
-                            Kind::Blob => {
+                            Kind::Blob | Kind::CodedBlob => {
                                 if let Some((id, loc)) = blobs.get(&raw.offset) {
                                     let same = raw.blob.is_some_and(|h| h.id == id.0)
                                         && raw.length == loc.length;
@@ -340,7 +340,7 @@ fn looks_like(file: &File, offset: u64, len: u64) -> Option<String> {
     file.read_exact_at(&mut h, offset).ok()?;
     let (kind, plen) = record::parse_header(&h)?;
     let what = match kind {
-        Kind::Blob => "a message's bytes",
+        Kind::Blob | Kind::CodedBlob => "a message's bytes",
         Kind::Dict => "a copy of a dictionary",
         Kind::Ref | Kind::Event => "a folder or flag record of a message",
         Kind::Mailbox => "a folder record",

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::pack::{self, PackWriter, PACK_TARGET_SIZE};
 use super::record::{self, Kind, BLOB_PREFIX_LEN, HEADER_LEN, TRAILER_LEN};
-use super::{io_err, Result, Store, ZSTD_LEVEL};
+use super::{coding, io_err, Result, Store, ZSTD_LEVEL};
 use crate::model::records::{Located, MailboxRecord, Record, RefRecord};
 use crate::model::BlobId;
 
@@ -74,17 +74,24 @@ impl Store {
             return Ok((id, false));
         }
         let dict_id = self.dict_for(bytes.len() as u64);
+        // Base64 runs (attachments) are compressed as the bytes they encode.
+        let coded = coding::encode_all(bytes);
+        let (kind, body) = match &coded {
+            Some(c) => (Kind::CodedBlob, c.as_slice()),
+            None => (Kind::Blob, bytes),
+        };
         let frame = match dict_id {
-            Some(d) => self.compressor(d).and_then(|c| c.compress(bytes)),
-            None => zstd::bulk::compress(bytes, ZSTD_LEVEL),
+            Some(d) => self.compressor(d).and_then(|c| c.compress(body)),
+            None => zstd::bulk::compress(body, ZSTD_LEVEL),
         }
         .map_err(io_err(&self.root))?;
+        drop(coded);
         let dict_id = dict_id.unwrap_or(0);
         let prefix = blob_prefix(dict_id, bytes.len() as u64);
         let root = self.root.clone();
         let w = self.writer()?;
         let (offset, length) = w
-            .append(Kind::Blob, &[&prefix, &frame, &id.0])
+            .append(kind, &[&prefix, &frame, &id.0])
             .map_err(io_err(&root))?;
         let pack = w.no;
         self.pending.push(Located {
@@ -103,8 +110,10 @@ impl Store {
     }
 
     /// Stores a message that is too big to hold in memory, from a file,
-    /// streaming: hashed, compressed and appended in one pass. If the bytes
-    /// were already stored, the record just written is cut off again.
+    /// streaming: hashed, coded, compressed and appended in one pass (always
+    /// a coded blob: whether it has base64 runs is known only at its end).
+    /// If the bytes were already stored, the record just written is cut off
+    /// again.
     pub fn put_blob_file(&mut self, path: &Path) -> Result<(BlobId, bool)> {
         let raw_len = std::fs::metadata(path).map_err(io_err(path))?.len();
         let mut src = File::open(path).map_err(io_err(path))?;
@@ -124,7 +133,8 @@ impl Store {
             out.write_all(&prefix)?;
             let mut hasher = blake3::Hasher::new();
             {
-                let mut enc = zstd::stream::Encoder::new(&mut out, ZSTD_LEVEL)?;
+                let zstd = zstd::stream::Encoder::new(&mut out, ZSTD_LEVEL)?;
+                let mut enc = coding::Encoder::new(zstd);
                 let mut buf = vec![0u8; 1024 * 1024];
                 loop {
                     let n = src.read(&mut buf)?;
@@ -134,7 +144,7 @@ impl Store {
                     hasher.update(&buf[..n]);
                     enc.write_all(&buf[..n])?;
                 }
-                enc.finish()?;
+                enc.finish()?.0.finish()?;
             }
             let id = BlobId(*hasher.finalize().as_bytes());
             out.write_all(&id.0)?;
@@ -155,7 +165,7 @@ impl Store {
         }
         let trailer_at = start + HEADER_LEN + payload_len;
         file.write_all_at(&crc.to_le_bytes(), trailer_at)
-            .and_then(|_| file.write_all_at(&record::header(Kind::Blob, payload_len), start))
+            .and_then(|_| file.write_all_at(&record::header(Kind::CodedBlob, payload_len), start))
             .map_err(io_err(&root))?;
         let length = HEADER_LEN + payload_len + TRAILER_LEN;
         // Reopen the writer so it knows the new end.
