@@ -96,6 +96,27 @@ fn an_untrusted_certificate_is_described_and_the_printed_line_pins_it() {
 }
 
 #[test]
+fn a_ca_file_adds_to_the_system_roots_it_does_not_replace_them() {
+    // The server's CA is a system root (rustls-native-certs reads
+    // SSL_CERT_FILE); `ca_file` names another CA: trusted all the same.
+    let srv = server(CertKind::CaSigned);
+    let other = server(CertKind::SelfSignedCa);
+    let env = Env::new();
+    account(&env, &srv, srv.imaps_port(), &ca_line(&other));
+    let r = env.run(&["backup", "main"]);
+    assert_eq!(r.code, 4, "the server's CA is in neither: {r}");
+    env.set_var("SSL_CERT_FILE", &srv.ca_file().display().to_string());
+    let r = env.run(&["backup", "main"]);
+    assert_eq!(r.code, 0, "the server's CA is a system root: {r}");
+    // And the other way round: its CA in `ca_file`, not among the system's.
+    let env = Env::new();
+    account(&env, &srv, srv.imaps_port(), &ca_line(&srv));
+    env.set_var("SSL_CERT_FILE", &other.ca_file().display().to_string());
+    let r = env.run(&["backup", "main"]);
+    assert_eq!(r.code, 0, "the server's CA is in ca_file: {r}");
+}
+
+#[test]
 fn an_expired_certificate_says_when_it_expired() {
     let srv = server(CertKind::Expired);
     let env = Env::new();

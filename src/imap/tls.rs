@@ -1,6 +1,9 @@
 //! DNS, TCP connect and TLS (implicit or after STARTTLS) with tokio-rustls and
 //! the `ring` provider: system roots (webpki-roots if none load) plus the
-//! endpoint's own CA file; certificate and host name always verified.
+//! endpoint's own CA file; certificate and host name always verified. The
+//! CA file's roots are tried first, and the system's are read only when
+//! they do not verify the server (the same certificates are trusted either
+//! way; a backup of a server with its own CA skips reading them).
 //!
 //! Certificates people really have:
 //! - a server's own self-signed certificate named in `ca_file` is trusted as
@@ -227,7 +230,16 @@ pub fn read_ca_file(
 /// for the error message.
 #[derive(Debug)]
 pub(crate) struct Verifier {
-    inner: Arc<WebPkiServerVerifier>,
+    /// webpki with the roots of `ca_file` alone, when there is one: tried
+    /// first, so that a server whose CA the user named is verified without
+    /// reading the system's roots (15–20 ms of a no-change backup).
+    own: Option<Arc<WebPkiServerVerifier>>,
+    /// webpki with the system's roots and `ca_file`'s, made when first
+    /// needed. A chain ends at one root, so it verifies with these if and
+    /// only if it does with `own` or with the system's roots: trying `own`
+    /// first changes which certificates are trusted in no case.
+    all: OnceLock<Result<Arc<WebPkiServerVerifier>, String>>,
+    ca_roots: Vec<CertificateDer<'static>>,
     provider: Arc<CryptoProvider>,
     /// SHA-256 of each certificate in `ca_file`.
     ca_file_certs: Vec<[u8; 32]>,
@@ -249,6 +261,44 @@ impl Verifier {
     fn note(&self, der: &CertificateDer<'_>, trusted: Option<TrustedBy>) {
         *self.seen.lock().expect("verifier lock") = Some((der.clone().into_owned(), trusted));
     }
+
+    /// webpki's verdict: `ca_file`'s roots first, then all of them.
+    fn webpki(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+        in_ca_file: bool,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(own) = &self.own {
+            match own.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            {
+                Ok(v) => return Ok(v),
+                // Trusted or not by its own checks below, whatever signed it.
+                Err(e) if in_ca_file => return Err(e),
+                Err(_) => {}
+            }
+        }
+        let all = self.all.get_or_init(|| {
+            let mut roots = system_roots().clone();
+            for cert in &self.ca_roots {
+                roots.add(cert.clone()).map_err(|e| e.to_string())?;
+            }
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                .build()
+                .map_err(|e| e.to_string())
+        });
+        match all {
+            Ok(all) => {
+                all.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            Err(e) => Err(rustls::Error::General(format!(
+                "cannot build the certificate verifier: {e}"
+            ))),
+        }
+    }
 }
 
 impl ServerCertVerifier for Verifier {
@@ -265,12 +315,13 @@ impl ServerCertVerifier for Verifier {
             self.note(end_entity, Some(TrustedBy::Fingerprint));
             return Ok(ServerCertVerified::assertion());
         }
-        match self.inner.verify_server_cert(
+        match self.webpki(
             end_entity,
             intermediates,
             server_name,
             ocsp_response,
             now,
+            self.ca_file_certs.contains(&hash),
         ) {
             Ok(v) => {
                 let why = if self.ca_file_certs.contains(&hash) {
@@ -361,30 +412,36 @@ pub(crate) fn client_config(ep: &Endpoint) -> Result<TlsSetup, ImapError> {
             source,
         }
     };
-    let mut roots = system_roots().clone();
+    let provider = provider();
     let mut ca_file_certs = Vec::new();
+    let mut ca_roots = Vec::new();
+    let mut own = None;
     if let Some(path) = &ep.ca_file {
+        let mut roots = RootCertStore::empty();
         for cert in read_ca_file(&ep.host, path)? {
             ca_file_certs.push(sha256(&cert));
-            roots.add(cert).map_err(|e| {
+            roots.add(cert.clone()).map_err(|e| {
                 setup(
                     format!("unusable certificate in {}", path.display()),
                     Some(e.into()),
                 )
             })?;
+            ca_roots.push(cert);
         }
+        let v = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| {
+                setup(
+                    "cannot build the certificate verifier".into(),
+                    Some(e.into()),
+                )
+            })?;
+        own = Some(v);
     }
-    let provider = provider();
-    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| {
-            setup(
-                "cannot build the certificate verifier".into(),
-                Some(e.into()),
-            )
-        })?;
     let verifier = Arc::new(Verifier {
-        inner,
+        own,
+        all: OnceLock::new(),
+        ca_roots,
         provider: provider.clone(),
         ca_file_certs,
         pin: ep.tls_fingerprint.map(|p| p.0),

@@ -349,10 +349,14 @@ impl SearchIndex {
     }
 
     /// Notes that every message stored under a key up to `upto` is indexed.
+    /// Writes nothing when that is already noted (a backup with nothing new
+    /// then leaves the file as it was: no commit, no checkpoint on close).
     pub fn record_sweep(&self, upto: i64) -> Result<()> {
         self.conn.execute(
             "INSERT OR REPLACE INTO main.sweep (id, upto, docs_count)
-             VALUES (1, ?1, (SELECT count(*) FROM main.docs))",
+             SELECT 1, ?1, n FROM (SELECT count(*) AS n FROM main.docs)
+             WHERE NOT EXISTS (SELECT 1 FROM main.sweep
+                               WHERE id = 1 AND upto = ?1 AND docs_count = n)",
             [upto],
         )?;
         Ok(())
