@@ -77,7 +77,33 @@ pub fn normalize(s: &str) -> String {
     let mut pending_space = false;
     let mut pending_newline = false;
     let mut prev: Option<char> = None;
-    for c in s.chars() {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            // ASCII without decoding a char: its white space and controls
+            // are 0x00–0x20 and 0x7f.
+            i += 1;
+            if b <= 0x20 || b == 0x7f {
+                pending_space = true;
+                if b == b'\n' || b == b'\r' {
+                    pending_newline = true;
+                }
+                continue;
+            }
+            if pending_space && prev.is_some() {
+                // An ASCII character is not CJK: the break stays a space.
+                out.push(' ');
+            }
+            pending_space = false;
+            pending_newline = false;
+            out.push(b as char);
+            prev = Some(b as char);
+            continue;
+        }
+        let c = s[i..].chars().next().expect("a char starts here");
+        i += c.len_utf8();
         if c.is_whitespace() || c.is_control() {
             pending_space = true;
             if c == '\n' || c == '\r' {
@@ -150,6 +176,45 @@ mod tests {
         // Different words stay different.
         assert_ne!(index_form("カタカナ"), index_form("かたかな"));
         assert_ne!(index_form("cafe"), index_form("café"));
+    }
+
+    #[test]
+    fn normalize_reads_ascii_as_every_other_character() {
+        // The quick ASCII path against the rule written once, char by char.
+        fn slow(s: &str) -> String {
+            let mut out = String::new();
+            let (mut space, mut newline, mut prev) = (false, false, None::<char>);
+            for c in s.chars() {
+                if c.is_whitespace() || c.is_control() {
+                    space = true;
+                    newline |= c == '\n' || c == '\r';
+                    continue;
+                }
+                if space && prev.is_some() && !(newline && prev.is_some_and(is_cjk) && is_cjk(c)) {
+                    out.push(' ');
+                }
+                (space, newline, prev) = (false, false, Some(c));
+                out.push(c);
+            }
+            out
+        }
+        let alphabet = [
+            'a', ' ', '\n', '\r', '\t', '\u{0}', '\u{7f}', '\u{1f}', '見', '書', '\u{3000}',
+            '\u{85}', '\u{a0}', 'é', '~',
+        ];
+        let mut seed = 5u64;
+        for _ in 0..5000 {
+            let n = (seed % 12) as usize;
+            let s: String = (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    alphabet[(seed % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            assert_eq!(normalize(&s), slow(&s), "{s:?}");
+        }
     }
 
     #[test]

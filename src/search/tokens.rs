@@ -92,16 +92,23 @@ pub fn tokens(folded: &str) -> Vec<Token> {
 /// string per token was a tenth of indexing, in allocations).
 pub fn index_text(folded: &str) -> String {
     let mut out = String::with_capacity(folded.len() + folded.len() / 2);
-    let sep = |out: &mut String| {
+    fn sep(out: &mut String) {
         if !out.is_empty() {
             out.push(' ');
         }
-    };
-    // In a word; the CJK character before this one in a run; and whether
-    // that run has only it so far (a lone character is a token of its own).
-    let mut in_word = false;
+    }
+    // Where the word being read started; the CJK character before this one
+    // in a run, and whether that run has only it so far (a lone character
+    // is a token of its own).
+    let mut word: Option<usize> = None;
     let mut prev_cjk: Option<char> = None;
     let mut lone = false;
+    let end_word = |out: &mut String, word: &mut Option<usize>, at: usize| {
+        if let Some(start) = word.take() {
+            sep(out);
+            out.push_str(&folded[start..at]);
+        }
+    };
     let end_run = |out: &mut String, prev_cjk: &mut Option<char>, lone: &mut bool| {
         if let (Some(c), true) = (prev_cjk.take(), *lone) {
             sep(out);
@@ -109,9 +116,19 @@ pub fn index_text(folded: &str) -> String {
         }
         *lone = false;
     };
-    for c in folded.chars() {
-        if is_cjk(c) {
-            in_word = false;
+    let bytes = folded.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // ASCII, most of most mail, without decoding a char.
+        let (c, len) = if b < 0x80 {
+            (b as char, 1)
+        } else {
+            let c = folded[i..].chars().next().expect("a char starts here");
+            (c, c.len_utf8())
+        };
+        if b >= 0x80 && is_cjk(c) {
+            end_word(&mut out, &mut word, i);
             match prev_cjk {
                 Some(p) => {
                     sep(&mut out);
@@ -122,18 +139,20 @@ pub fn index_text(folded: &str) -> String {
                 None => lone = true,
             }
             prev_cjk = Some(c);
-        } else if is_word_char(c) {
+        } else if if b < 0x80 {
+            b.is_ascii_alphanumeric()
+        } else {
+            is_word_char(c)
+        } {
             end_run(&mut out, &mut prev_cjk, &mut lone);
-            if !in_word {
-                sep(&mut out);
-                in_word = true;
-            }
-            out.push(c);
+            word.get_or_insert(i);
         } else {
             end_run(&mut out, &mut prev_cjk, &mut lone);
-            in_word = false;
+            end_word(&mut out, &mut word, i);
         }
+        i += len;
     }
+    end_word(&mut out, &mut word, bytes.len());
     end_run(&mut out, &mut prev_cjk, &mut lone);
     out
 }
