@@ -25,7 +25,7 @@ impl<'a> Iterator for Lines<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let rest = self.bytes.get(self.pos..).filter(|r| !r.is_empty())?;
-        let Some(i) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+        let Some(i) = memchr::memchr2(b'\n', b'\r', rest) else {
             self.pos = self.bytes.len();
             return Some((rest, self.pos));
         };
@@ -43,7 +43,7 @@ impl<'a> Iterator for Lines<'a> {
 /// not every parser takes for one.
 pub fn has_bare_cr(bytes: &[u8]) -> bool {
     let mut from = 0;
-    while let Some(i) = bytes[from..].iter().position(|&b| b == b'\r') {
+    while let Some(i) = memchr::memchr(b'\r', &bytes[from..]) {
         let at = from + i;
         if bytes.get(at + 1) != Some(&b'\n') {
             return true;
