@@ -175,12 +175,17 @@ impl Store {
             pos: frame_at,
             end: frame_at + frame_len,
         });
+        let mut prepared = None;
         let decoder = match (loc.dict_id, dict) {
             (0, _) => zstd::stream::Decoder::with_buffer(reader),
             (_, Some(bytes)) => zstd::stream::Decoder::with_dictionary(reader, bytes),
             (d, None) => {
-                let dict = self.dictionary(d).map_err(|e| e.unwrap_or_else(corrupt))?;
-                zstd::stream::Decoder::with_dictionary(reader, dict)
+                self.dictionary(d).map_err(|e| e.unwrap_or_else(&corrupt))?;
+                let dict = self.dicts.prepared(d).map_err(&corrupt)?;
+                let decoder = zstd::stream::Decoder::with_prepared_dictionary(reader, &dict);
+                // The decoder refers to it: kept with it, dropped after it.
+                prepared = Some(dict);
+                decoder
             }
         }
         .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
@@ -190,6 +195,7 @@ impl Store {
         };
         Ok(BlobReader {
             decoder,
+            _dict: prepared,
             id: *id,
             pack: loc.pack,
             offset: loc.offset,
@@ -287,6 +293,9 @@ impl Read for Decoding {
 /// A stored message being read; see [`Store::open_blob`].
 pub struct BlobReader {
     decoder: Decoding,
+    /// The digested dictionary `decoder` refers to (declared after it, so
+    /// dropped after it).
+    _dict: Option<std::sync::Arc<zstd::dict::DecoderDictionary<'static>>>,
     id: BlobId,
     pack: u32,
     offset: u64,
