@@ -76,7 +76,7 @@ pub fn error_text(e: &IndexError) -> String {
 pub type EachError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How many migrations this release has (`migrations/`).
-const MIGRATION_COUNT: usize = 12;
+const MIGRATION_COUNT: usize = 13;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -92,6 +92,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0010_restored_by_blob.sql")),
         M::up(include_str!("../../migrations/0011_server_ids.sql")),
         M::up(include_str!("../../migrations/0012_coded_blobs.sql")),
+        M::up(include_str!("../../migrations/0013_live_counts.sql")),
     ])
 }
 
@@ -507,6 +508,18 @@ impl Index {
             out.insert(m.uid, m);
         }
         Ok(out)
+    }
+
+    /// How many messages of a folder generation are live (neither gone
+    /// nor archived): `mailbox_stats(..).live` without counting them (kept
+    /// by triggers, migration 0013).
+    pub fn live_count(&self, mailbox_id: i64) -> Result<u64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT live FROM mailbox_live WHERE mailbox_id = ?1")?
+            .query_row([mailbox_id], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0) as u64)
     }
 
     pub fn mailbox_stats(&self, mailbox_id: i64) -> Result<MailboxStats> {
@@ -1101,5 +1114,103 @@ mod tests {
         assert_eq!(m.gone_at, Some(13));
         let stats = ix.mailbox_stats(mb.id).unwrap();
         assert_eq!((stats.live, stats.gone), (0, 1));
+    }
+
+    #[test]
+    fn live_counts_follow_every_event_and_are_built_for_old_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite");
+        let mut ix = Index::open(&path).unwrap();
+        let b = BlobId::of(b"abc");
+        let event = |uid: u32, at: i64, event: RefEvent| {
+            loc(Record::Ref(RefRecord {
+                account: "work".into(),
+                mailbox: "INBOX".into(),
+                uidvalidity: 7,
+                uid,
+                at,
+                event,
+            }))
+        };
+        let check = |ix: &Index, want: u64| {
+            let mb = ix.current_mailbox("work", "INBOX").unwrap().unwrap();
+            assert_eq!(ix.mailbox_stats(mb.id).unwrap().live, want);
+            assert_eq!(ix.live_count(mb.id).unwrap(), want);
+        };
+        let mut recs = vec![
+            loc(Record::Blob {
+                id: b,
+                raw_size: 3,
+                dict_id: 0,
+            }),
+            loc(mailbox("INBOX", 7, false)),
+        ];
+        recs.extend((1..=5).map(|uid| loc(seen(uid, b, 7))));
+        ix.apply(&recs, 1, 100).unwrap();
+        check(&ix, 5);
+        // Seen again (an upsert), flags: no change.
+        ix.apply(
+            &[
+                loc(seen(2, b, 7)),
+                event(
+                    3,
+                    12,
+                    RefEvent::Flags {
+                        flags: "\\Seen".into(),
+                        modseq: Some(3),
+                    },
+                ),
+            ],
+            1,
+            110,
+        )
+        .unwrap();
+        check(&ix, 5);
+        // Gone twice, archived, archived after gone.
+        ix.apply(
+            &[
+                event(1, 13, RefEvent::Gone),
+                event(1, 14, RefEvent::Gone),
+                event(2, 15, RefEvent::Archived),
+                event(3, 16, RefEvent::Gone),
+                event(3, 17, RefEvent::Archived),
+            ],
+            1,
+            120,
+        )
+        .unwrap();
+        check(&ix, 2);
+        // A gone message seen again is live again.
+        ix.apply(&[loc(seen(1, b, 7))], 1, 130).unwrap();
+        check(&ix, 3);
+        // Another folder generation counts on its own.
+        ix.apply(
+            &[loc(mailbox("INBOX", 8, false)), loc(seen(1, b, 8))],
+            1,
+            140,
+        )
+        .unwrap();
+        check(&ix, 1);
+        drop(ix);
+
+        // An index from before the counts: they are built from its rows.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER messages_live_insert; DROP TRIGGER messages_live_update;
+             DROP TRIGGER messages_live_delete; DROP TABLE mailbox_live;
+             PRAGMA user_version = 12;",
+        )
+        .unwrap();
+        drop(conn);
+        let ix = Index::open(&path).unwrap();
+        check(&ix, 1);
+        let old = ix
+            .mailboxes("work")
+            .unwrap()
+            .into_iter()
+            .find(|m| m.uidvalidity == 7)
+            .unwrap();
+        assert_eq!(ix.live_count(old.id).unwrap(), 3);
+        assert_eq!(ix.mailbox_stats(old.id).unwrap().live, 3);
     }
 }

@@ -112,10 +112,12 @@ pub async fn backup_account(
         }
     }
     if let Some(indexer) = indexer {
+        tracing::debug!(account = name, "backed up; waiting for the search index");
         match indexer.finish(name, progress).await {
             Ok(n) => report.indexed = n,
             Err(e) => report.search_error = Some(e),
         }
+        tracing::debug!(account = name, "search index up to date");
     }
     report.interrupted = opts.interrupt.is_raised();
     report.elapsed = started.elapsed();
@@ -175,6 +177,7 @@ async fn run_account(
         }
         None => (first.list().await?, HashMap::new()),
     };
+    tracing::debug!(account = name, "listed {} folders", listed.len());
     let listed_raw: BTreeSet<String> = listed.iter().map(|f| f.raw.clone()).collect();
     let special_uses: Vec<String> = listed
         .iter()
@@ -206,6 +209,7 @@ async fn run_account(
         if !opts.dry_run {
             report.vanished = record_vanished(store, name, &listed_raw).await?;
             super::quota::remember_inbox(&mut first, store, name).await;
+            tracing::debug!(account = name, "noted what is gone and the quota");
         }
     }
 

@@ -152,7 +152,7 @@ pub async fn stored_state(
                 uidnext: row.uidnext,
                 highestmodseq: row.highestmodseq,
                 server_count: row.server_count,
-                live_count: s.index().mailbox_stats(row.id)?.live as u32,
+                live_count: s.index().live_count(row.id)? as u32,
                 unreadable: s.index().unreadable_uids(row.id)?,
                 ..Default::default()
             };
@@ -220,7 +220,7 @@ pub async fn in_step_by_status(
                     uidnext: row.uidnext,
                     highestmodseq: row.highestmodseq,
                     server_count: row.server_count,
-                    live_count: ix.mailbox_stats(row.id)?.live as u32,
+                    live_count: ix.live_count(row.id)? as u32,
                     unreadable: ix.unreadable_uids(row.id)?,
                     ..Default::default()
                 };
