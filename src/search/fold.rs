@@ -77,33 +77,10 @@ pub fn normalize(s: &str) -> String {
     let mut pending_space = false;
     let mut pending_newline = false;
     let mut prev: Option<char> = None;
-    let bytes = s.as_bytes();
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b < 0x80 {
-            // ASCII without decoding a char: its white space and controls
-            // are 0x00–0x20 and 0x7f.
-            i += 1;
-            if b <= 0x20 || b == 0x7f {
-                pending_space = true;
-                if b == b'\n' || b == b'\r' {
-                    pending_newline = true;
-                }
-                continue;
-            }
-            if pending_space && prev.is_some() {
-                // An ASCII character is not CJK: the break stays a space.
-                out.push(' ');
-            }
-            pending_space = false;
-            pending_newline = false;
-            out.push(b as char);
-            prev = Some(b as char);
-            continue;
-        }
-        let c = s[i..].chars().next().expect("a char starts here");
-        i += c.len_utf8();
+    while i < s.len() {
+        let (c, len) = super::tokens::char_at(s, i);
+        i += len;
         if c.is_whitespace() || c.is_control() {
             pending_space = true;
             if c == '\n' || c == '\r' {
@@ -202,38 +179,18 @@ mod tests {
             'a', ' ', '\n', '\r', '\t', '\u{0}', '\u{7f}', '\u{1f}', '見', '書', '\u{3000}',
             '\u{85}', '\u{a0}', 'é', '~',
         ];
-        let mut seed = 5u64;
-        for _ in 0..5000 {
-            let n = (seed % 12) as usize;
-            let s: String = (0..n)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    alphabet[(seed % alphabet.len() as u64) as usize]
-                })
-                .collect();
+        for s in crate::search::random_strings(5, &alphabet, 11) {
             assert_eq!(normalize(&s), slow(&s), "{s:?}");
         }
     }
 
     #[test]
     fn folding_word_by_word_is_folding_the_whole() {
-        let mut seed = 11u64;
         let alphabet = [
             'a', 'Z', ' ', 'é', '\u{301}', '\u{308}', '\u{327}', 'ß', 'İ', 'Σ', 'ς', 'ﬁ', '①', 'ｶ',
             '\u{ff9e}', '\u{ad}', '\u{200b}', '\u{3000}', '\u{a0}', '\u{b4}', '㈱', 'ﾞ',
         ];
-        for _ in 0..5000 {
-            let n = (seed % 10) as usize;
-            let s: String = (0..n)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    alphabet[(seed % alphabet.len() as u64) as usize]
-                })
-                .collect();
+        for s in crate::search::random_strings(11, &alphabet, 9) {
             assert_eq!(fold(&s), fold_whole(&s), "{s:?}");
         }
     }

@@ -18,3 +18,23 @@ pub mod tokens;
 
 pub use extract::{extract, Attachment, Extracted};
 pub use query::{parse_query, Query, QueryError};
+
+/// 5,000 strings of up to `max_len` characters drawn from `alphabet` by a
+/// fixed xorshift stream from `seed`: for the tests that hold a quick path
+/// to the rule it stands for.
+#[cfg(test)]
+pub(crate) fn random_strings(mut seed: u64, alphabet: &[char], max_len: u64) -> Vec<String> {
+    (0..5000)
+        .map(|_| {
+            let n = seed % (max_len + 1);
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    alphabet[(seed % alphabet.len() as u64) as usize]
+                })
+                .collect()
+        })
+        .collect()
+}

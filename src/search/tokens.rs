@@ -51,109 +51,88 @@ impl Token {
     }
 }
 
-/// The tokens of folded text, in order.
-pub fn tokens(folded: &str) -> Vec<Token> {
-    let mut out = Vec::new();
-    let mut word = String::new();
-    let mut run: Vec<char> = Vec::new();
-    let flush_word = |word: &mut String, out: &mut Vec<Token>| {
-        if !word.is_empty() {
-            out.push(Token::Word(std::mem::take(word)));
-        }
-    };
-    let flush_run = |run: &mut Vec<char>, out: &mut Vec<Token>| {
-        match run.len() {
-            0 => {}
-            1 => out.push(Token::Cjk(run[0].to_string())),
-            _ => out.extend(run.windows(2).map(|w| Token::Cjk(w.iter().collect()))),
-        }
-        run.clear();
-    };
-    for c in folded.chars() {
-        if is_cjk(c) {
-            flush_word(&mut word, &mut out);
-            run.push(c);
-        } else if is_word_char(c) {
-            flush_run(&mut run, &mut out);
-            word.push(c);
-        } else {
-            flush_word(&mut word, &mut out);
-            flush_run(&mut run, &mut out);
-        }
+/// The char that starts at byte `i` of `s`, and its length: ASCII, most
+/// of most mail, without decoding.
+pub(super) fn char_at(s: &str, i: usize) -> (char, usize) {
+    let b = s.as_bytes()[i];
+    if b < 0x80 {
+        return (b as char, 1);
     }
-    flush_word(&mut word, &mut out);
-    flush_run(&mut run, &mut out);
-    out
+    let c = s[i..].chars().next().expect("a char starts here");
+    (c, c.len_utf8())
 }
 
-/// Folded text as the full-text index takes it: its tokens separated by
-/// spaces (SQLite's `unicode61` tokenizer then splits it exactly there).
-/// The same as [`tokens`] joined, written straight into one string (a
-/// string per token was a tenth of indexing, in allocations).
-pub fn index_text(folded: &str) -> String {
-    let mut out = String::with_capacity(folded.len() + folded.len() / 2);
-    fn sep(out: &mut String) {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-    }
-    // Where the word being read started; the CJK character before this one
-    // in a run, and whether that run has only it so far (a lone character
-    // is a token of its own).
+/// Calls `f` with each token of folded text, in order, as a slice of it
+/// (`true` for a CJK pair or lone CJK character, `false` for a word): a
+/// pair is two neighbouring characters of `folded`, so nothing is copied.
+fn each_token<'a>(folded: &'a str, mut f: impl FnMut(bool, &'a str)) {
+    // Where the word being read started; where the CJK character before
+    // this one starts, and whether its run has only it so far (a lone
+    // character is a token of its own).
     let mut word: Option<usize> = None;
-    let mut prev_cjk: Option<char> = None;
+    let mut run: Option<usize> = None;
     let mut lone = false;
-    let end_word = |out: &mut String, word: &mut Option<usize>, at: usize| {
-        if let Some(start) = word.take() {
-            sep(out);
-            out.push_str(&folded[start..at]);
-        }
-    };
-    let end_run = |out: &mut String, prev_cjk: &mut Option<char>, lone: &mut bool| {
-        if let (Some(c), true) = (prev_cjk.take(), *lone) {
-            sep(out);
-            out.push(c);
-        }
-        *lone = false;
-    };
-    let bytes = folded.as_bytes();
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        // ASCII, most of most mail, without decoding a char.
-        let (c, len) = if b < 0x80 {
-            (b as char, 1)
-        } else {
-            let c = folded[i..].chars().next().expect("a char starts here");
-            (c, c.len_utf8())
-        };
-        if b >= 0x80 && is_cjk(c) {
-            end_word(&mut out, &mut word, i);
-            match prev_cjk {
+    while i < folded.len() {
+        let (c, len) = char_at(folded, i);
+        if !c.is_ascii() && is_cjk(c) {
+            if let Some(start) = word.take() {
+                f(false, &folded[start..i]);
+            }
+            match run {
                 Some(p) => {
-                    sep(&mut out);
-                    out.push(p);
-                    out.push(c);
+                    f(true, &folded[p..i + len]);
                     lone = false;
                 }
                 None => lone = true,
             }
-            prev_cjk = Some(c);
-        } else if if b < 0x80 {
-            b.is_ascii_alphanumeric()
+            run = Some(i);
         } else {
-            is_word_char(c)
-        } {
-            end_run(&mut out, &mut prev_cjk, &mut lone);
-            word.get_or_insert(i);
-        } else {
-            end_run(&mut out, &mut prev_cjk, &mut lone);
-            end_word(&mut out, &mut word, i);
+            if let (Some(p), true) = (run.take(), lone) {
+                f(true, &folded[p..i]);
+            }
+            lone = false;
+            if c.is_ascii_alphanumeric() || (!c.is_ascii() && is_word_char(c)) {
+                word.get_or_insert(i);
+            } else if let Some(start) = word.take() {
+                f(false, &folded[start..i]);
+            }
         }
         i += len;
     }
-    end_word(&mut out, &mut word, bytes.len());
-    end_run(&mut out, &mut prev_cjk, &mut lone);
+    if let Some(start) = word {
+        f(false, &folded[start..]);
+    }
+    if let (Some(p), true) = (run, lone) {
+        f(true, &folded[p..]);
+    }
+}
+
+/// The tokens of folded text, in order.
+pub fn tokens(folded: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    each_token(folded, |cjk, t| {
+        out.push(if cjk {
+            Token::Cjk(t.to_string())
+        } else {
+            Token::Word(t.to_string())
+        })
+    });
+    out
+}
+
+/// Folded text as the full-text index takes it: its tokens separated by
+/// spaces (SQLite's `unicode61` tokenizer then splits it exactly there),
+/// written straight into one string (a string per token was a tenth of
+/// indexing, in allocations).
+pub fn index_text(folded: &str) -> String {
+    let mut out = String::with_capacity(folded.len() + folded.len() / 2);
+    each_token(folded, |_, t| {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(t);
+    });
     out
 }
 
@@ -197,21 +176,11 @@ mod tests {
 
     #[test]
     fn index_text_is_the_tokens_joined() {
-        let mut seed = 7u64;
         let alphabet = [
             'a', 'Z', '9', ' ', '.', '見', '積', 'を', 'ー', 'é', '\u{301}', '-', 'ß', '한', '\n',
             '「', 'ｶ',
         ];
-        for _ in 0..5000 {
-            let n = (seed % 12) as usize;
-            let s: String = (0..n)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    alphabet[(seed % alphabet.len() as u64) as usize]
-                })
-                .collect();
+        for s in crate::search::random_strings(7, &alphabet, 11) {
             assert_eq!(index_text(&s), texts(&s).join(" "), "{s:?}");
         }
     }
