@@ -122,16 +122,12 @@ pub(super) struct Dicts {
     pub(super) stored: u64,
     /// The count of stored messages the next training waits for.
     pub(super) train_at: Option<u64>,
-    /// A number no other dictionary loaded in this process has, per id (for
-    /// decompressors kept across stores).
-    serial: HashMap<u32, u64>,
     /// Each dictionary digested once for decompression, made when a message
-    /// is first streamed with it: loading a 512 KiB dictionary into a
-    /// decompressor per message was a fifth of an export's CPU.
+    /// is first read with it, and referred to by every decompressor after
+    /// (loading a 512 KiB dictionary into a decompressor per message was a
+    /// fifth of an export's CPU).
     prepared: std::sync::Mutex<HashMap<u32, Arc<zstd::dict::DecoderDictionary<'static>>>>,
 }
-
-static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Dicts {
     pub(super) fn get(&self, id: u32) -> std::result::Result<&Arc<Vec<u8>>, String> {
@@ -168,12 +164,6 @@ impl Dicts {
         self.lost.remove(&id);
     }
 
-    /// A number that names dictionary `id` as loaded here, unlike any other
-    /// dictionary loaded in this process.
-    pub(super) fn serial(&self, id: u32) -> u64 {
-        self.serial.get(&id).copied().unwrap_or(0)
-    }
-
     /// Dictionary `id` digested for decompression (see `prepared`).
     pub(super) fn prepared(
         &self,
@@ -192,10 +182,6 @@ impl Dicts {
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
-        self.serial.insert(
-            id,
-            SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        );
         self.loaded.insert(id, Arc::new(bytes));
         self.lost.remove(&id);
         self.current = Some(self.current.map_or(id, |c| c.max(id)));

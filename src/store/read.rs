@@ -15,10 +15,13 @@ use crate::model::BlobId;
 /// Messages up to this size are read in one piece by [`Store::read_blob`].
 const WHOLE_READ: u64 = 8 * 1024 * 1024;
 
+/// A dictionary digested for decompression (see `Dicts::prepared`).
+type Prepared = std::sync::Arc<zstd::dict::DecoderDictionary<'static>>;
+
 thread_local! {
-    /// The decompressor of this thread, and which dictionary it holds (its
-    /// serial number; 0 for none).
-    static DECOMPRESSOR: std::cell::RefCell<Option<(u64, zstd::bulk::Decompressor<'static>)>> =
+    /// The decompression context of this thread (making one costs more than
+    /// a small message); each read names its digested dictionary.
+    static DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -54,30 +57,30 @@ impl Store {
             let frame = &payload[BLOB_PREFIX_LEN as usize..payload.len() - 32];
             let dict = match loc.dict_id {
                 0 => None,
-                d => Some(
-                    self.dictionary(d)
-                        .map_err(|e| e.unwrap_or_else(&corrupt))?
-                        .clone(),
-                ),
+                d => Some(self.prepared(d).map_err(|e| e.unwrap_or_else(&corrupt))?),
             };
-            let bytes = DECOMPRESSOR
-                .with(|cell| -> std::io::Result<Vec<u8>> {
+            // The coded form can be a little longer than the message (a
+            // streamed one without base64 runs).
+            let capacity = match kind {
+                Kind::CodedBlob => coded_capacity(loc.raw_size),
+                _ => loc.raw_size as usize,
+            };
+            let bytes = DCTX
+                .with(|cell| -> std::result::Result<Vec<u8>, &'static str> {
                     let mut cell = cell.borrow_mut();
-                    let key = self.dicts.serial(loc.dict_id);
-                    if cell.as_ref().is_none_or(|(k, _)| *k != key) {
-                        let d = match &dict {
-                            Some(d) => zstd::bulk::Decompressor::with_dictionary(d)?,
-                            None => zstd::bulk::Decompressor::new()?,
-                        };
-                        *cell = Some((key, d));
+                    let dctx = match &mut *cell {
+                        Some(d) => d,
+                        None => cell.insert(
+                            zstd::zstd_safe::DCtx::try_create().ok_or("no memory for zstd")?,
+                        ),
+                    };
+                    let mut out = Vec::with_capacity(capacity);
+                    match &dict {
+                        Some(p) => dctx.decompress_using_ddict(&mut out, frame, p.as_ddict()),
+                        None => dctx.decompress(&mut out, frame),
                     }
-                    let (_, d) = cell.as_mut().expect("just set");
-                    match kind {
-                        // The coded form can be a little longer than the
-                        // message (a streamed one without base64 runs).
-                        Kind::CodedBlob => d.decompress(frame, coded_capacity(loc.raw_size)),
-                        _ => d.decompress(frame, loc.raw_size as usize),
-                    }
+                    .map_err(zstd::zstd_safe::get_error_name)?;
+                    Ok(out)
                 })
                 .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
             let bytes = match kind {
@@ -180,8 +183,7 @@ impl Store {
             (0, _) => zstd::stream::Decoder::with_buffer(reader),
             (_, Some(bytes)) => zstd::stream::Decoder::with_dictionary(reader, bytes),
             (d, None) => {
-                self.dictionary(d).map_err(|e| e.unwrap_or_else(&corrupt))?;
-                let dict = self.dicts.prepared(d).map_err(&corrupt)?;
+                let dict = self.prepared(d).map_err(|e| e.unwrap_or_else(&corrupt))?;
                 let decoder = zstd::stream::Decoder::with_prepared_dictionary(reader, &dict);
                 // The decoder refers to it: kept with it, dropped after it.
                 prepared = Some(dict);
@@ -208,15 +210,15 @@ impl Store {
         })
     }
 
-    /// Loaded dictionary `d`. One not loaded (trained by a writer since this
-    /// store was opened to read: [`Store::refresh`]) is `Err(Ok(error))`, not
-    /// damage; one whose every copy is damaged is `Err(Err(what))`.
-    fn dictionary(
+    /// Dictionary `d`, digested for decompression. One not loaded (trained
+    /// by a writer since this store was opened to read: [`Store::refresh`])
+    /// is `Err(Ok(error))`, not damage; one whose every copy is damaged is
+    /// `Err(Err(what))`.
+    fn prepared(
         &self,
         d: u32,
-    ) -> std::result::Result<&std::sync::Arc<Vec<u8>>, std::result::Result<StoreError, String>>
-    {
-        self.dicts.get(d).map_err(|what| {
+    ) -> std::result::Result<Prepared, std::result::Result<StoreError, String>> {
+        self.dicts.prepared(d).map_err(|what| {
             if self.dicts.lost().contains(&d) {
                 Err(what)
             } else {
@@ -295,7 +297,7 @@ pub struct BlobReader {
     decoder: Decoding,
     /// The digested dictionary `decoder` refers to (declared after it, so
     /// dropped after it).
-    _dict: Option<std::sync::Arc<zstd::dict::DecoderDictionary<'static>>>,
+    _dict: Option<Prepared>,
     id: BlobId,
     pack: u32,
     offset: u64,
