@@ -4,7 +4,10 @@
 -- counting its messages (at 100,000 messages that count was most of a
 -- no-change backup). Built from the messages already stored; `repair`
 -- builds it anew with the index. The index's writes to `messages` are
--- inserts (with an upsert) and updates, never deletes or replaces.
+-- inserts (with an upsert) and updates, never deletes or replaces. A
+-- later migration that builds `messages` anew (DROP TABLE and RENAME, as
+-- 0005 and 0007 did) drops these triggers with it and must create them
+-- again.
 -- Never edit this file once released.
 
 CREATE TABLE mailbox_live (

@@ -334,7 +334,7 @@ pub async fn sync_folder(
             Some(view)
         }
     };
-    let plan = view
+    let mut plan = view
         .as_ref()
         .map(|v| plan::plan(&stored, v))
         .unwrap_or_default();
@@ -425,7 +425,15 @@ pub async fn sync_folder(
         ids: &ids,
         opts,
     };
-    let mut pending = plan.fetch.clone();
+    // Counted before the list is handed on (not copied: it is as long as
+    // the folder's new mail).
+    let refetch: Vec<Uid> = plan
+        .fetch
+        .iter()
+        .filter(|m| stored.unreadable.contains(&m.uid))
+        .map(|m| m.uid)
+        .collect();
+    let mut pending = std::mem::take(&mut plan.fetch);
     while !pending.is_empty() {
         let unknown =
             record_known(store, account, raw, state.uidvalidity, pending, &ids, out).await?;
@@ -434,10 +442,9 @@ pub async fn sync_folder(
         fetch_all(conn, &ctx, &now, out, &mut unaccounted).await?;
     }
     let unaccounted_set: BTreeSet<Uid> = unaccounted.iter().copied().collect();
-    out.refetched += plan
-        .fetch
+    out.refetched += refetch
         .iter()
-        .filter(|m| stored.unreadable.contains(&m.uid) && !unaccounted_set.contains(&m.uid))
+        .filter(|u| !unaccounted_set.contains(u))
         .count() as u64;
     if !unaccounted.is_empty() {
         // Listed but not sent: fine if they were expunged meanwhile, a
