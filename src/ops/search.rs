@@ -326,9 +326,9 @@ fn read_prefix(store: &Store, id: &BlobId) -> Result<Vec<u8>, crate::store::Stor
 /// showing and matching, never for keeping).
 fn read_head(store: &Store, id: &BlobId, cap: usize) -> Result<Vec<u8>, OpError> {
     if store.blob_location(id)?.raw_size <= cap as u64 {
-        // Whole, through the decompressor this thread keeps with its
-        // dictionary loaded (loading one per message was a tenth of a
-        // search's time).
+        // Whole, through the zstd context this thread keeps (making one
+        // per message, and once loading a dictionary each time, was a
+        // tenth of a search's time).
         return Ok(store.read_blob(id)?);
     }
     let mut r = store.open_blob(id)?;
