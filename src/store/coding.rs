@@ -55,6 +55,11 @@ static ALPHABET: [bool; 256] = {
 /// when coding would keep every byte as it is (the blob is then stored
 /// plain, as a `B` record).
 pub fn encode_all(raw: &[u8]) -> Option<Vec<u8>> {
+    // Most mail has no run: found out by a look at its lines, without
+    // copying it into a coded form only to throw that away.
+    if !has_run(raw) {
+        return None;
+    }
     let mut enc = Encoder::new(Vec::with_capacity(raw.len()));
     enc.write_all(raw).expect("a Vec takes every byte");
     let (coded, runs) = enc.finish().expect("a Vec takes every byte");
@@ -67,6 +72,45 @@ pub fn decode_all(coded: &[u8], limit: u64) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(limit.min(coded.len() as u64 * 2) as usize);
     Decoder::new(coded).take(limit + 1).read_to_end(&mut out)?;
     Ok(out)
+}
+
+/// A whole line's base64 content, and whether it ends in CRLF, when the
+/// line is one the coding keeps decoded: `4q` base64 characters, no `=`,
+/// `MIN_CHARS ≤ 4q ≤ 4 × MAX_QUADS`.
+fn base64_line(line: &[u8]) -> Option<(&[u8], bool)> {
+    let (content, crlf) = match line {
+        [c @ .., b'\r', b'\n'] => (c, true),
+        [c @ .., b'\n'] => (c, false),
+        _ => return None,
+    };
+    (content.len() % 4 == 0
+        && content.len() >= MIN_CHARS
+        && content.len() / 4 <= MAX_QUADS
+        && content.iter().all(|&b| ALPHABET[b as usize]))
+    .then_some((content, crlf))
+}
+
+/// Whether `raw` has a run the coding would keep decoded: [`MIN_RUN`]
+/// base64 lines in a row of one length and line end.
+fn has_run(raw: &[u8]) -> bool {
+    let mut run: Option<(usize, bool)> = None;
+    let mut lines = 0;
+    let mut start = 0;
+    while let Some(i) = memchr::memchr(b'\n', &raw[start..]) {
+        let line = &raw[start..start + i + 1];
+        start += i + 1;
+        let this = base64_line(line).map(|(c, crlf)| (c.len(), crlf));
+        if this.is_some() && this == run {
+            lines += 1;
+        } else {
+            run = this;
+            lines = u64::from(this.is_some());
+        }
+        if lines >= MIN_RUN {
+            return true;
+        }
+    }
+    false
 }
 
 /// Writes the coded form of what is written to it into `W`.
@@ -152,23 +196,16 @@ impl<W: Write> Encoder<W> {
 
     /// A whole line, its line end included.
     fn line_done(&mut self, line: &[u8]) -> io::Result<()> {
-        let (content, crlf) = match line {
-            [c @ .., b'\r', b'\n'] => (c, true),
-            [c @ .., b'\n'] => (c, false),
-            _ => (line, false),
-        };
-        let quads = content.len() / 4;
         let mut three = [0u8; MAX_QUADS * 3];
-        let decoded = content.len() % 4 == 0
-            && content.len() >= MIN_CHARS
-            && quads <= MAX_QUADS
-            && content.iter().all(|&b| ALPHABET[b as usize])
-            && STANDARD.decode_slice(content, &mut three) == Ok(quads * 3);
-        if !decoded {
+        let decoded = base64_line(line).filter(|(content, _)| {
+            STANDARD.decode_slice(content, &mut three) == Ok(content.len() / 4 * 3)
+        });
+        let Some((content, crlf)) = decoded else {
             self.end_run()?;
             self.lit.extend_from_slice(line);
             return self.spill();
-        }
+        };
+        let quads = content.len() / 4;
         if self.run.active && (self.run.quads != quads || self.run.crlf != crlf) {
             self.end_run()?;
         }
@@ -522,6 +559,13 @@ mod tests {
             assert_eq!(
                 encode_in_pieces(&raw, seed),
                 (coded.clone(), runs),
+                "seed {seed}"
+            );
+            // The quick look says what the whole coding would.
+            let worth = runs > 0 && coded.len() < raw.len();
+            assert_eq!(
+                encode_all(&raw),
+                worth.then(|| coded.clone()),
                 "seed {seed}"
             );
             assert_eq!(
