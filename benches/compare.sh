@@ -6,7 +6,7 @@
 # figure.
 #
 # Usage: benches/compare.sh [--small] [--messages N] [--runs N] [--json OUT]
-#                           [--big-mib N] [--skip LIST] [--seed N] [--keep]
+#                           [--big-mib N] [--skip LIST] [--seed N] [--text-only] [--keep]
 #   --small        10,000 messages instead of 100,000
 #   --messages N   any other count
 #   --runs N       runs of each measurement; the table shows medians (default 3)
@@ -15,6 +15,8 @@
 #   --skip LIST    comma-separated parts to leave out: mbsync, offlineimap,
 #                  restore, restore30, big
 #   --seed N       seed of the generated mail (default 1)
+#   --text-only    generate no attachments (the same messages otherwise): for
+#                  counts whose full mailbox would not fit the disk (1,000,000)
 #   --keep         leave the work dir (server, stores, logs) in place
 # Environment:
 #   MAILKEEP_BIN      the mailkeep binary to measure (default: cargo build --release)
@@ -34,6 +36,7 @@ json=""
 big_mib=200
 skip=","
 seed=1
+gen_profile=()
 keep=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -44,6 +47,7 @@ while [ $# -gt 0 ]; do
     --big-mib) big_mib=${2:?}; shift ;;
     --skip) skip=",${2:?},"; shift ;;
     --seed) seed=${2:?}; shift ;;
+    --text-only) gen_profile=(--text-only) ;;
     --keep) keep=1 ;;
     -h | --help)
         sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
@@ -122,7 +126,7 @@ fact() { printf 'f\t%s\t%s\n' "$1" "$2" >>"$results"; }
 
 mk_step "generating $messages messages into $server/mail/bench/Maildir"
 "$ex/bench_gen" --maildir "$server/mail/bench/Maildir" --messages "$messages" --seed "$seed" \
-    --manifest "$work/manifest.tsv" >"$work/gen.txt" || mk_die "the generator failed"
+    "${gen_profile[@]}" --manifest "$work/manifest.tsv" >"$work/gen.txt" || mk_die "the generator failed"
 cat "$work/gen.txt" >&2
 while IFS='=' read -r k v; do fact "gen_$k" "$v"; done <"$work/gen.txt"
 if [ "$big_mib" -gt 0 ] && ! skipped big; then
@@ -353,7 +357,7 @@ for r in $(seq 1 "$runs"); do
     # 1 % new mail (appended over IMAP, as delivery would) and 10 % flag changes.
     new=$((messages / 100))
     stage="$work/new.$r"
-    "$ex/bench_gen" --maildir "$stage" --first $((messages + (r - 1) * new)) --messages "$new" --seed "$seed" >/dev/null
+    "$ex/bench_gen" --maildir "$stage" --first $((messages + (r - 1) * new)) --messages "$new" --seed "$seed" "${gen_profile[@]}" >/dev/null
     raw append bench --source "$stage" --mode multi >/dev/null || mk_die "appending the new mail failed"
     raw flags bench --every 10 --offset "$r" >"$work/flags.txt" || mk_die "changing flags failed"
     rm -rf "$stage"

@@ -6,13 +6,15 @@
 //! of new mail between two backups) into the same 100 folders.
 //!
 //!     bench_gen --maildir DIR [--messages N] [--first I] [--folders 100] [--seed S]
-//!               [--manifest FILE] [--threads T]
+//!               [--manifest FILE] [--threads T] [--text-only]
 //!     bench_gen --maildir DIR --big-mib 200
 //!
 //! Files are written CRLF (so the bytes the server serves are the bytes on
 //! disk), named `EPOCH.M<index>P<seed>.mkbench,S=<size>:2,<flags>`, with
 //! mtime = INTERNALDATE. A summary goes to stdout as `key=value` lines; the
 //! manifest (one line per folder: wire name, messages, bytes) to `--manifest`.
+//! `--text-only` leaves every attachment out (the same messages otherwise),
+//! for runs whose size is bounded by the disk rather than by the count.
 //! What the mail looks like, and why, is in docs/benchmarks.md.
 
 use std::fmt::Write as _;
@@ -780,6 +782,8 @@ fn make_folder(root: &Path, wire: &str) -> std::io::Result<()> {
 
 struct World {
     seed: u64,
+    /// `--text-only`: no message gets an attachment.
+    text_only: bool,
     vocab: Vocab,
     people: Vec<Person>,
     folders: Vec<Folder>,
@@ -976,7 +980,7 @@ const ATTACH_TYPES: &[(&str, &str)] = &[
 ];
 
 impl World {
-    fn new(seed: u64, nfolders: usize) -> World {
+    fn new(seed: u64, nfolders: usize, text_only: bool) -> World {
         let folders = folders(nfolders);
         let mut acc = 0.0;
         let folder_cdf = folders
@@ -988,6 +992,7 @@ impl World {
             .collect();
         World {
             seed,
+            text_only,
             vocab: Vocab::new(),
             people: people(seed),
             folders,
@@ -1132,7 +1137,8 @@ impl World {
             }
         });
         let sent = folder.kind == FolderKind::Sent;
-        let attach = !newsletter && r.chance(0.07);
+        // Drawn even when left out, so that every other draw stays the same.
+        let attach = !newsletter && r.chance(0.07) && !self.text_only;
         let other = self.person(&mut r, japanese);
         let reply = !newsletter && r.chance(0.4);
         let mut h = String::with_capacity(4096);
@@ -1453,6 +1459,7 @@ fn main() {
     let mut seed = 1u64;
     let mut manifest: Option<PathBuf> = None;
     let mut big_mib: Option<u64> = None;
+    let mut text_only = false;
     let mut threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -1475,6 +1482,7 @@ fn main() {
             "--manifest" => manifest = Some(PathBuf::from(val())),
             "--big-mib" => big_mib = Some(num(val())),
             "--threads" => threads = num(val()).max(1) as usize,
+            "--text-only" => text_only = true,
             _ => die(&format!(
                 "unknown argument `{a}`; see the comment at the top of examples/bench_gen.rs"
             )),
@@ -1486,7 +1494,7 @@ fn main() {
         return;
     }
     let started = SystemTime::now();
-    let world = World::new(seed, nfolders);
+    let world = World::new(seed, nfolders, text_only);
     for f in &world.folders {
         make_folder(&root, &f.wire)
             .unwrap_or_else(|e| die(&format!("mkdir in {}: {e}", root.display())));

@@ -973,6 +973,54 @@ fn from_a_gmail_like_server_each_message_is_downloaded_once() {
 }
 
 #[test]
+fn a_folder_bigger_than_one_window_is_deduplicated_across_windows() {
+    // New mail is taken 5,000 messages at a time (its server ids asked per
+    // window). A message shown twice in one folder, once in the first window
+    // and once in the second, is still downloaded once; nothing is missed at
+    // the edge.
+    let srv = Dovecot::start(DovecotOptions {
+        gmail: true,
+        ..DovecotOptions::default()
+    });
+    let mut c = srv.client("alice");
+    let n = 5_010;
+    let msgs: Vec<(Vec<&str>, Option<String>, Vec<u8>)> = (0..n)
+        .map(|i| (vec!["\\Seen"], None, gen_message(i, 300, "window")))
+        .collect();
+    c.append_many("INBOX", &msgs);
+    c.select("INBOX");
+    // UID 3 again, as UID 5011: the same server id, in the second window.
+    c.raw_command("UID COPY 3 INBOX");
+    let proxy = FaultProxy::start(srv.imap_port(), Fault::None);
+    let env = Env::new();
+    proxied_account(&env, "gmail", &proxy, &srv);
+
+    let r = env.run(&["backup", "gmail", "--jobs", "1"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let id_asks = proxy
+        .commands()
+        .iter()
+        .filter(|c| c.contains("X-GUID") && !c.contains("BODY"))
+        .count();
+    // Two windows each in INBOX and in All Mail (which shows them again).
+    assert!(id_asks >= 4, "the ids were asked per window: {id_asks}");
+    assert_eq!(bodies_asked(&proxy), n, "each message downloaded once");
+    for folder in ["INBOX", "[Gmail]/All Mail"] {
+        assert_same_messages(
+            &exported_folder(&env, "gmail", folder),
+            &server_folder(&srv, "alice", folder),
+            folder,
+        );
+    }
+    let st = status_json(&env);
+    assert_eq!(
+        folder_status(&st, "gmail", "INBOX")["stored"],
+        n + 1,
+        "{st}"
+    );
+}
+
+#[test]
 fn a_server_that_refuses_the_message_id_item_is_backed_up_all_the_same() {
     // A greeting that names Dovecot, a folder that looks virtual, and a
     // server (or a proxy before it) that answers `X-GUID` with BAD.

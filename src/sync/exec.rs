@@ -19,6 +19,10 @@ use crate::store::{now, SharedStore, StoreError};
 
 use super::plan::{self, Listing, Plan, ServerView, StoredState};
 
+/// New messages of a folder taken at a time (server ids asked, recorded,
+/// fetched in batches): a folder of any size is synced in bounded memory.
+const WINDOW: usize = 5000;
+
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
     pub dry_run: bool,
@@ -293,16 +297,7 @@ pub async fn sync_folder(
             } else {
                 conn.fetch_meta("1:*", None).await?
             };
-            let mut view = ServerView {
-                state: state.clone(),
-                ..Default::default()
-            };
-            for m in metas {
-                view.uids.insert(m.uid);
-                view.flags.insert(m.uid, (m.flags.clone(), m.modseq));
-                view.meta.insert(m.uid, m);
-            }
-            Some(view)
+            Some(ServerView::full(state.clone(), metas, &stored))
         }
         Listing::ChangedSince(modseq) => {
             let uids: BTreeSet<Uid> = if state.exists == 0 {
@@ -334,10 +329,7 @@ pub async fn sync_folder(
             Some(view)
         }
     };
-    let mut plan = view
-        .as_ref()
-        .map(|v| plan::plan(&stored, v))
-        .unwrap_or_default();
+    let mut plan = view.map(|v| plan::plan(&stored, v)).unwrap_or_default();
     let planned_bytes: u64 = plan.fetch.iter().map(|m| m.size).sum();
     progress.folder_planned(
         account,
@@ -396,35 +388,6 @@ pub async fn sync_folder(
 
     let mut complete = true;
     let mut unaccounted: Vec<Uid> = plan.undescribed.clone();
-    // The server's own ids, where it gives them: a message already stored
-    // from another folder is recorded here without downloading it again,
-    // and one shown twice in this folder is downloaded once.
-    let ids = match opts.message_ids {
-        Some(kind) if !plan.fetch.is_empty() => {
-            let uids: Vec<Uid> = plan.fetch.iter().map(|m| m.uid).collect();
-            match conn.fetch_message_ids(kind, &uids).await {
-                Ok(ids) => ids,
-                // The server will not say (a greeting that named Dovecot
-                // wrongly, a proxy): every message is downloaded, as without.
-                Err(ImapError::Command { source, .. }) => {
-                    tracing::info!(folder = %folder.display, "no message ids: {source}");
-                    BTreeMap::new()
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        _ => BTreeMap::new(),
-    };
-    let ctx = BatchCtx {
-        store,
-        account,
-        raw,
-        uidvalidity: state.uidvalidity,
-        folder: &folder.display,
-        progress,
-        ids: &ids,
-        opts,
-    };
     // Counted before the list is handed on (not copied: it is as long as
     // the folder's new mail).
     let refetch: Vec<Uid> = plan
@@ -433,13 +396,56 @@ pub async fn sync_folder(
         .filter(|m| stored.unreadable.contains(&m.uid))
         .map(|m| m.uid)
         .collect();
-    let mut pending = std::mem::take(&mut plan.fetch);
-    while !pending.is_empty() {
-        let unknown =
-            record_known(store, account, raw, state.uidvalidity, pending, &ids, out).await?;
-        let (now, later) = first_of_each_id(unknown, &ids);
-        pending = later;
-        fetch_all(conn, &ctx, &now, out, &mut unaccounted).await?;
+    // The new mail goes in windows of `WINDOW` messages, so that the server's
+    // ids and the batches are held for one window at a time, whatever the
+    // folder's size.
+    let mut ask_ids = opts.message_ids;
+    let mut rest = std::mem::take(&mut plan.fetch).into_iter();
+    loop {
+        let window: Vec<MessageMeta> = rest.by_ref().take(WINDOW).collect();
+        if window.is_empty() {
+            break;
+        }
+        // The server's own ids, where it gives them: a message already
+        // stored from another folder (or an earlier window) is recorded here
+        // without downloading it again, and one shown twice in this window
+        // is downloaded once.
+        let ids = match ask_ids {
+            Some(kind) => {
+                let uids: Vec<Uid> = window.iter().map(|m| m.uid).collect();
+                match conn.fetch_message_ids(kind, &uids).await {
+                    Ok(ids) => ids,
+                    // The server will not say (a greeting that named Dovecot
+                    // wrongly, a proxy): every message is downloaded, as
+                    // without, and it is not asked again.
+                    Err(ImapError::Command { source, .. }) => {
+                        tracing::info!(folder = %folder.display, "no message ids: {source}");
+                        ask_ids = None;
+                        BTreeMap::new()
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            None => BTreeMap::new(),
+        };
+        let ctx = BatchCtx {
+            store,
+            account,
+            raw,
+            uidvalidity: state.uidvalidity,
+            folder: &folder.display,
+            progress,
+            ids: &ids,
+            opts,
+        };
+        let mut pending = window;
+        while !pending.is_empty() {
+            let unknown =
+                record_known(store, account, raw, state.uidvalidity, pending, &ids, out).await?;
+            let (now, later) = first_of_each_id(unknown, &ids);
+            pending = later;
+            fetch_all(conn, &ctx, &now, out, &mut unaccounted).await?;
+        }
     }
     let unaccounted_set: BTreeSet<Uid> = unaccounted.iter().copied().collect();
     out.refetched += refetch

@@ -81,10 +81,33 @@ pub struct ServerView {
     pub state: MailboxState,
     /// Every UID in the folder now.
     pub uids: BTreeSet<Uid>,
-    /// Metadata, at least for every UID we do not hold.
+    /// Metadata of the UIDs we do not hold (at least).
     pub meta: BTreeMap<Uid, MessageMeta>,
-    /// Flags of every UID (full listing) or of the changed ones (CHANGEDSINCE).
+    /// Flags of the UIDs we hold (full listing) or of the changed ones
+    /// (CHANGEDSINCE).
     pub flags: BTreeMap<Uid, (Flags, Option<u64>)>,
+}
+
+impl ServerView {
+    /// A full listing: each message's metadata is kept once, as what is to
+    /// be fetched (not held) or as the flags of one held. A first backup of a
+    /// folder of 200,000 messages kept each one three times (view, flags,
+    /// plan) while it ran: 100 MB.
+    pub fn full(state: MailboxState, listed: Vec<MessageMeta>, stored: &StoredState) -> ServerView {
+        let mut view = ServerView {
+            state,
+            ..Default::default()
+        };
+        for m in listed {
+            view.uids.insert(m.uid);
+            if stored.holds(&m.uid) {
+                view.flags.insert(m.uid, (m.flags, m.modseq));
+            } else {
+                view.meta.insert(m.uid, m);
+            }
+        }
+        view
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -109,14 +132,16 @@ impl Plan {
     }
 }
 
-pub fn plan(stored: &StoredState, server: &ServerView) -> Plan {
+/// What to do to bring the store in step with the server; takes the view's
+/// metadata over rather than copying it.
+pub fn plan(stored: &StoredState, mut server: ServerView) -> Plan {
     let mut out = Plan::default();
     for uid in &server.uids {
         if stored.holds(uid) {
             continue;
         }
-        match server.meta.get(uid) {
-            Some(m) => out.fetch.push(m.clone()),
+        match server.meta.remove(uid) {
+            Some(m) => out.fetch.push(m),
             None => out.undescribed.push(*uid),
         }
     }
@@ -203,16 +228,8 @@ mod tests {
         }
     }
 
-    fn full_view(state: MailboxState, msgs: &[MessageMeta]) -> ServerView {
-        ServerView {
-            state,
-            uids: msgs.iter().map(|m| m.uid).collect(),
-            meta: msgs.iter().map(|m| (m.uid, m.clone())).collect(),
-            flags: msgs
-                .iter()
-                .map(|m| (m.uid, (m.flags.clone(), None)))
-                .collect(),
-        }
+    fn full_view(state: MailboxState, msgs: &[MessageMeta], s: &StoredState) -> ServerView {
+        ServerView::full(state, msgs.to_vec(), s)
     }
 
     #[test]
@@ -275,8 +292,9 @@ mod tests {
                 meta(2, &["\\Flagged"], 10),
                 meta(4, &[], 10),
             ],
+            &s,
         );
-        let p = plan(&s, &view);
+        let p = plan(&s, view);
         assert_eq!(p.fetch.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![4]);
         assert_eq!(p.flag_updates, vec![(2, Flags::new(["\\Flagged"]), None)]);
         assert_eq!(p.gone, vec![3]);
@@ -286,8 +304,8 @@ mod tests {
     #[test]
     fn nothing_to_do_when_in_step() {
         let s = stored(7, &[(1, &["\\Seen"])]);
-        let view = full_view(server(7, 1, None), &[meta(1, &["\\Seen"], 10)]);
-        assert!(plan(&s, &view).is_empty());
+        let view = full_view(server(7, 1, None), &[meta(1, &["\\Seen"], 10)], &s);
+        assert!(plan(&s, view).is_empty());
     }
 
     #[test]
@@ -295,8 +313,8 @@ mod tests {
         let mut s = stored(7, &[(1, &[])]);
         // UID 2 is held (archived earlier) but no longer live.
         s.known.insert(2);
-        let view = full_view(server(7, 1, None), &[meta(1, &[], 10)]);
-        assert!(plan(&s, &view).is_empty());
+        let view = full_view(server(7, 1, None), &[meta(1, &[], 10)], &s);
+        assert!(plan(&s, view).is_empty());
     }
 
     #[test]
@@ -312,8 +330,9 @@ mod tests {
         let view = full_view(
             server(7, 2, None),
             &[meta(1, &["\\Seen"], 10), meta(2, &["\\Flagged"], 10)],
+            &s,
         );
-        let p = plan(&s, &view);
+        let p = plan(&s, view);
         assert_eq!(p.fetch.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![2]);
         assert!(p.flag_updates.is_empty(), "the new copy carries its flags");
         assert_eq!(p.gone, vec![3]);
@@ -327,7 +346,7 @@ mod tests {
             uids: [9].into(),
             ..Default::default()
         };
-        assert_eq!(plan(&s, &view).undescribed, vec![9]);
+        assert_eq!(plan(&s, view).undescribed, vec![9]);
     }
 
     #[test]
@@ -339,7 +358,7 @@ mod tests {
             meta: BTreeMap::new(),
             flags: [(2, (Flags::new(["\\Answered"]), Some(60)))].into(),
         };
-        let p = plan(&s, &view);
+        let p = plan(&s, view);
         assert_eq!(
             p.flag_updates,
             vec![(2, Flags::new(["\\Answered"]), Some(60))]
