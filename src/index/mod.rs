@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 
 use crate::model::records::{Located, MailboxRecord, Record, RefEvent, RefRecord};
-use crate::model::{BlobId, Flags, InternalDate, Uid};
+use crate::model::{BlobId, FlagSets, Flags, InternalDate, Uid};
 
 mod carry;
 pub use carry::Carried;
@@ -495,6 +495,34 @@ impl Index {
             .optional()?)
     }
 
+    /// Each message of one mailbox generation in turn, by UID, its flags
+    /// shared with the others that have the same: for a folder of any size
+    /// without holding its messages all at once. Stops at `each`'s first
+    /// error.
+    pub fn for_each_in_mailbox<E: From<IndexError>>(
+        &self,
+        mailbox_id: i64,
+        mut each: impl FnMut(StoredMessage) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLS} FROM messages m JOIN blobs b ON b.key = m.blob_key
+                 WHERE m.mailbox_id = ?1 ORDER BY m.uid"
+            ))
+            .map_err(IndexError::from)?;
+        let rows = st
+            .query_map([mailbox_id], stored_message)
+            .map_err(IndexError::from)?;
+        let mut sets = FlagSets::default();
+        for row in rows {
+            let mut m = row.map_err(IndexError::from)?;
+            m.flags = sets.share(m.flags);
+            each(m)?;
+        }
+        Ok(())
+    }
+
     /// All messages of one mailbox generation, by UID.
     pub fn messages(&self, mailbox_id: i64) -> Result<BTreeMap<Uid, StoredMessage>> {
         let mut st = self.conn.prepare(&format!(
@@ -551,14 +579,7 @@ impl Index {
         each: &mut dyn FnMut(&MailboxRow, StoredMessage) -> std::result::Result<(), EachError>,
     ) -> std::result::Result<(), EachError> {
         for mb in self.mailboxes(account)? {
-            let mut st = self.conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLS} FROM messages m JOIN blobs b ON b.key = m.blob_key
-                 WHERE m.mailbox_id = ?1 ORDER BY m.uid"
-            ))?;
-            let rows = st.query_map([mb.id], stored_message)?;
-            for row in rows {
-                each(&mb, row?)?;
-            }
+            self.for_each_in_mailbox(mb.id, |m| each(&mb, m))?;
         }
         Ok(())
     }

@@ -163,12 +163,14 @@ pub async fn stored_state(
             if !with_messages {
                 return Ok(Some(st));
             }
-            for (uid, m) in s.index().messages(row.id)? {
-                st.known.insert(uid);
-                if m.gone_at.is_none() && m.archived_at.is_none() {
-                    st.live.insert(uid, (m.flags, m.modseq));
-                }
-            }
+            s.index()
+                .for_each_in_mailbox(row.id, |m| -> Result<(), IndexError> {
+                    st.known.insert(m.uid);
+                    if m.gone_at.is_none() && m.archived_at.is_none() {
+                        st.live.insert(m.uid, (m.flags, m.modseq));
+                    }
+                    Ok(())
+                })?;
             Ok(Some(st))
         })
         .await
