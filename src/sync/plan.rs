@@ -135,7 +135,12 @@ impl Plan {
 /// What to do to bring the store in step with the server; takes the view's
 /// metadata over rather than copying it.
 pub fn plan(stored: &StoredState, mut server: ServerView) -> Plan {
-    let mut out = Plan::default();
+    let mut out = Plan {
+        // As long as it gets (the view describes the messages we do not
+        // hold), not up to twice that by doubling: 13 MB for 209,000 new.
+        fetch: Vec::with_capacity(server.meta.len()),
+        ..Plan::default()
+    };
     for uid in &server.uids {
         if stored.holds(uid) {
             continue;
