@@ -51,21 +51,30 @@ fn train(msgs: &[Vec<u8>], size: usize) -> Vec<u8> {
     zstd::dict::from_samples(&samples, size).expect("training a dictionary")
 }
 
-fn per_message(msgs: &[Vec<u8>], level: i32, dict: Option<&[u8]>) -> (u64, f64) {
-    let t = Instant::now();
-    let mut c = match dict {
+fn compressor(level: i32, dict: Option<&[u8]>) -> zstd::bulk::Compressor<'static> {
+    match dict {
         Some(d) => zstd::bulk::Compressor::with_dictionary(level, d).unwrap(),
         None => zstd::bulk::Compressor::new(level).unwrap(),
-    };
-    let mut out = 0u64;
-    for m in msgs {
-        // Big messages go without the dictionary, as in the store.
-        out += if dict.is_some() && m.len() > 256 * 1024 {
-            zstd::bulk::compress(m, level).unwrap().len()
-        } else {
-            c.compress(m).unwrap().len()
-        } as u64;
     }
+}
+
+/// One message's frame, as the store makes it: big messages go without the
+/// dictionary.
+fn frame_of(c: &mut zstd::bulk::Compressor, with_dict: bool, level: i32, m: &[u8]) -> u64 {
+    if with_dict && m.len() > 256 * 1024 {
+        zstd::bulk::compress(m, level).unwrap().len() as u64
+    } else {
+        c.compress(m).unwrap().len() as u64
+    }
+}
+
+fn per_message(msgs: &[Vec<u8>], level: i32, dict: Option<&[u8]>) -> (u64, f64) {
+    let t = Instant::now();
+    let mut c = compressor(level, dict);
+    let out = msgs
+        .iter()
+        .map(|m| frame_of(&mut c, dict.is_some(), level, m))
+        .sum();
     (out, t.elapsed().as_secs_f64())
 }
 
@@ -80,11 +89,8 @@ fn framed(
     shards: u64,
 ) -> (u64, u64, f64) {
     let t = Instant::now();
-    let mut c = match dict {
-        Some(d) => zstd::bulk::Compressor::with_dictionary(level, d).unwrap(),
-        None => zstd::bulk::Compressor::new(level).unwrap(),
-    };
-    let (mut out, mut parity, mut frames) = (0u64, 0u64, 0u64);
+    let mut c = compressor(level, dict);
+    let (mut out, mut parity) = (0u64, 0u64);
     let mut buf: Vec<u8> = Vec::new();
     let mut n = 0u64;
     let mut flush = |buf: &mut Vec<u8>, n: &mut u64| {
@@ -94,7 +100,6 @@ fn framed(
         let z = c.compress(buf).unwrap().len() as u64;
         out += z + 4 * *n;
         parity += z.div_ceil(shards);
-        frames += 1;
         buf.clear();
         *n = 0;
     };
@@ -106,7 +111,6 @@ fn framed(
         n += 1;
     }
     flush(&mut buf, &mut n);
-    let _ = frames;
     (out, parity, t.elapsed().as_secs_f64())
 }
 
@@ -116,22 +120,18 @@ fn framed(
 fn schedule(msgs: &[Vec<u8>], growth: usize, size: usize) -> (u64, u64, usize) {
     let (mut out, mut copies, mut dicts) = (0u64, 0u64, 0usize);
     let mut next = 1000;
-    let mut c = zstd::bulk::Compressor::new(3).unwrap();
+    let mut c = compressor(3, None);
     let mut with_dict = false;
     for (i, m) in msgs.iter().enumerate() {
         if i == next {
             let d = train(&msgs[..i], size);
             copies += 2 * d.len() as u64;
             dicts += 1;
-            c = zstd::bulk::Compressor::with_dictionary(3, &d).unwrap();
+            c = compressor(3, Some(&d));
             with_dict = true;
             next *= growth;
         }
-        out += if with_dict && m.len() > 256 * 1024 {
-            zstd::bulk::compress(m, 3).unwrap().len()
-        } else {
-            c.compress(m).unwrap().len()
-        } as u64;
+        out += frame_of(&mut c, with_dict, 3, m);
     }
     (out, copies, dicts)
 }

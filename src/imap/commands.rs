@@ -18,7 +18,7 @@ use super::error::{BoxError, ImapError, ServerResponse};
 use super::names::{compress_uid_set, decode_mailbox_name, is_sequence_set, unescape_quoted};
 use super::namespace::{parse_namespace_line, Namespace};
 use super::wire::{Cmd, Ctx};
-use crate::model::{FlagSets, Flags, Folder, InternalDate, MailboxState, MessageMeta, Uid};
+use crate::model::{Flags, Folder, InternalDate, MailboxState, MessageMeta, Uid};
 
 /// One quota root of a mailbox (RFC 2087 GETQUOTAROOT).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -398,7 +398,6 @@ impl Connection {
         let cmd = self.fetch_cmd(uid_set, "UID FLAGS INTERNALDATE RFC822.SIZE", changed_since)?;
         let c = ctx(&self.ep.host, "UID FETCH", self.selected.as_deref());
         let mut found = BTreeMap::new();
-        let mut sets = FlagSets::default();
         self.wire
             .run(&c, cmd, &mut |r| {
                 let Response::Fetch(_, attrs) = r else {
@@ -413,7 +412,7 @@ impl Connection {
                         uid,
                         MessageMeta {
                             uid,
-                            flags: sets.share(flags),
+                            flags,
                             internaldate,
                             size,
                             modseq: f.modseq,
@@ -435,7 +434,6 @@ impl Connection {
         let cmd = self.fetch_cmd(uid_set, "UID FLAGS", changed_since)?;
         let c = ctx(&self.ep.host, "UID FETCH", self.selected.as_deref());
         let mut found = BTreeMap::new();
-        let mut sets = FlagSets::default();
         self.wire
             .run(&c, cmd, &mut |r| {
                 let Response::Fetch(_, attrs) = r else {
@@ -443,7 +441,7 @@ impl Connection {
                 };
                 let f = FetchItems::of(attrs);
                 if let (Some(uid), Some(flags)) = (f.uid, f.flags) {
-                    found.insert(uid, (sets.share(flags), f.modseq));
+                    found.insert(uid, (flags, f.modseq));
                 }
                 Ok(())
             })

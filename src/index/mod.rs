@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 
 use crate::model::records::{Located, MailboxRecord, Record, RefEvent, RefRecord};
-use crate::model::{BlobId, FlagSets, Flags, InternalDate, Uid};
+use crate::model::{BlobId, Flags, InternalDate, Uid};
 
 mod carry;
 pub use carry::Carried;
@@ -495,10 +495,9 @@ impl Index {
             .optional()?)
     }
 
-    /// Each message of one mailbox generation in turn, by UID, its flags
-    /// shared with the others that have the same: for a folder of any size
-    /// without holding its messages all at once. Stops at `each`'s first
-    /// error.
+    /// Each message of one mailbox generation in turn, by UID: for a folder
+    /// of any size without holding its messages all at once. Stops at
+    /// `each`'s first error.
     pub fn for_each_in_mailbox<E: From<IndexError>>(
         &self,
         mailbox_id: i64,
@@ -514,11 +513,8 @@ impl Index {
         let rows = st
             .query_map([mailbox_id], stored_message)
             .map_err(IndexError::from)?;
-        let mut sets = FlagSets::default();
         for row in rows {
-            let mut m = row.map_err(IndexError::from)?;
-            m.flags = sets.share(m.flags);
-            each(m)?;
+            each(row.map_err(IndexError::from)?)?;
         }
         Ok(())
     }

@@ -57,32 +57,20 @@ impl fmt::Display for BlobId {
 /// (`\Seen`) and keywords as they are (`$Forwarded`). `\Recent` is never kept:
 /// it belongs to a session, not to a message.
 ///
-/// Shared, not copied, when cloned: a listing of a big folder holds one
-/// flag set per message, most of them the same few (see [`FlagSets`]).
+/// Shared, not copied: each thread keeps the last distinct sets it made
+/// (`SHARED`) and hands out the same one again. A listing of a big folder
+/// holds one flag set per message, most of them the same few; a `Vec` of
+/// `String`s each, 200,000 of them took 22 MB.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Flags(std::sync::Arc<[String]>);
 
-/// Hands out one shared copy of each distinct flag set it meets: the flags
-/// of 200,000 listed messages, a `Vec` of `String`s each, took 22 MB; they
-/// are a handful of distinct sets.
-#[derive(Default)]
-pub struct FlagSets(Vec<Flags>);
+/// How many distinct flag sets a thread keeps to share; past that, a new
+/// set is made as it is (a folder whose every message has keywords of its
+/// own).
+const SHARED_SETS: usize = 64;
 
-impl FlagSets {
-    /// How many distinct sets are kept to share; past that, sets are
-    /// returned as they are (a folder whose every message has keywords of
-    /// its own).
-    const KEPT: usize = 64;
-
-    pub fn share(&mut self, flags: Flags) -> Flags {
-        if let Some(f) = self.0.iter().find(|f| **f == flags) {
-            return f.clone();
-        }
-        if self.0.len() < Self::KEPT {
-            self.0.push(flags.clone());
-        }
-        flags
-    }
+thread_local! {
+    static SHARED: std::cell::RefCell<Vec<Flags>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Flags {
@@ -98,7 +86,17 @@ impl Flags {
             .collect();
         v.sort_by_key(|f| f.to_ascii_lowercase());
         v.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-        Flags(v.into())
+        SHARED.with(|cell| {
+            let mut shared = cell.borrow_mut();
+            if let Some(f) = shared.iter().find(|f| *f.0 == *v) {
+                return f.clone();
+            }
+            let f = Flags(v.into());
+            if shared.len() < SHARED_SETS {
+                shared.push(f.clone());
+            }
+            f
+        })
     }
 
     /// Space-separated, sorted: the form kept in the index and in ref records.
@@ -383,6 +381,24 @@ mod tests {
         let f = Flags::new(["\\Seen", "\\Recent", "$Label1", "\\seen", "\\Answered"]);
         assert_eq!(f.to_text(), "$Label1 \\Answered \\Seen");
         assert_eq!(Flags::from_text(&f.to_text()), f);
+    }
+
+    #[test]
+    fn the_same_flags_are_one_shared_set_and_others_still_differ() {
+        let a = Flags::new(["\\Seen", "$Work"]);
+        let b = Flags::from_text("\\Seen $Work");
+        // Equal sets, given in another order: one copy in memory.
+        assert!(std::sync::Arc::ptr_eq(&a.0, &b.0));
+        assert_ne!(a, Flags::new(["\\Seen"]));
+        // Past the sets a thread keeps, new ones are made as they are.
+        let many: Vec<Flags> = (0..SHARED_SETS + 10)
+            .map(|i| Flags::new([format!("$k{i}")]))
+            .collect();
+        assert_eq!(
+            many.last().unwrap().to_text(),
+            format!("$k{}", SHARED_SETS + 9)
+        );
+        assert_eq!(Flags::new(["\\Seen", "$Work"]), a);
     }
 
     #[test]

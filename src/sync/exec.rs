@@ -412,24 +412,7 @@ pub async fn sync_folder(
         // stored from another folder (or an earlier window) is recorded here
         // without downloading it again, and one shown twice in this window
         // is downloaded once.
-        let ids = match ask_ids {
-            Some(kind) => {
-                let uids: Vec<Uid> = window.iter().map(|m| m.uid).collect();
-                match conn.fetch_message_ids(kind, &uids).await {
-                    Ok(ids) => ids,
-                    // The server will not say (a greeting that named Dovecot
-                    // wrongly, a proxy): every message is downloaded, as
-                    // without, and it is not asked again.
-                    Err(ImapError::Command { source, .. }) => {
-                        tracing::info!(folder = %folder.display, "no message ids: {source}");
-                        ask_ids = None;
-                        BTreeMap::new()
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            None => BTreeMap::new(),
-        };
+        let ids = message_ids(conn, &mut ask_ids, &window, &folder.display).await?;
         let ctx = BatchCtx {
             store,
             account,
@@ -493,6 +476,30 @@ pub async fn sync_folder(
             .await?;
     }
     Ok(())
+}
+
+/// The server's ids of `window`'s messages, while `ask` says to ask. A
+/// server that will not say (a greeting that named Dovecot wrongly, a
+/// proxy) is not asked again: every message is downloaded, as without.
+async fn message_ids(
+    conn: &mut Connection,
+    ask: &mut Option<MessageIds>,
+    window: &[MessageMeta],
+    folder: &str,
+) -> Result<BTreeMap<Uid, String>, SyncError> {
+    let Some(kind) = *ask else {
+        return Ok(BTreeMap::new());
+    };
+    let uids: Vec<Uid> = window.iter().map(|m| m.uid).collect();
+    match conn.fetch_message_ids(kind, &uids).await {
+        Ok(ids) => Ok(ids),
+        Err(ImapError::Command { source, .. }) => {
+            tracing::info!(folder, "no message ids: {source}");
+            *ask = None;
+            Ok(BTreeMap::new())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Fetches `metas` in batches (a huge message alone, through a file), adding
