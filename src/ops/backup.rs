@@ -465,18 +465,22 @@ async fn record_vanished(
                     continue;
                 }
                 let at = now();
-                let msgs = s.index().messages(mb.id)?;
-                for (uid, m) in msgs {
+                let mut live: Vec<crate::model::Uid> = Vec::new();
+                s.index().for_each_in_mailbox(mb.id, |m| {
                     if m.gone_at.is_none() && m.archived_at.is_none() {
-                        s.add_ref(RefRecord {
-                            account: account.clone(),
-                            mailbox: mb.raw_name.clone(),
-                            uidvalidity: mb.uidvalidity,
-                            uid,
-                            at,
-                            event: RefEvent::Gone,
-                        })?;
+                        live.push(m.uid);
                     }
+                    Ok::<(), crate::index::IndexError>(())
+                })?;
+                for uid in live {
+                    s.add_ref(RefRecord {
+                        account: account.clone(),
+                        mailbox: mb.raw_name.clone(),
+                        uidvalidity: mb.uidvalidity,
+                        uid,
+                        at,
+                        event: RefEvent::Gone,
+                    })?;
                 }
                 s.put_mailbox(MailboxRecord {
                     account: account.clone(),

@@ -238,44 +238,48 @@ pub async fn dry_run(config: &Config, opts: &MigrateOptions) -> Result<DryRun, O
     let _ = tokio::time::timeout(Duration::from_secs(5), dst.logout()).await;
     let shape = TargetShape::from(namespace).with_special_use(&target_listed);
 
-    // Each source folder as a store row would describe it, with one stand-in
-    // message per message it holds, so that the plan decides as it would.
+    // Each source folder as a store row would describe it (no messages: the
+    // dry run names folders, their counts come from the server).
     let selectable: Vec<&(crate::model::Folder, Option<u64>)> = listed
         .iter()
         .filter(|(f, _)| f.selectable && src_acct.wants_folder(&f.display))
         .collect();
-    let mailboxes: Vec<(MailboxRow, Vec<crate::index::StoredMessage>)> = selectable
+    let mailboxes: Vec<MailboxRow> = selectable
         .iter()
         .enumerate()
-        .map(|(i, (f, n))| {
-            let row = MailboxRow {
-                id: i as i64,
-                account: opts.source.clone(),
-                raw_name: f.raw.clone(),
-                name: f.display.clone(),
-                delimiter: f.delimiter.map(String::from),
-                special_use: f.special_use.clone(),
-                uidvalidity: 1,
-                uidnext: None,
-                highestmodseq: None,
-                server_count: n.map(|n| n as u32),
-                is_current: true,
-                last_sync_at: None,
-                gone_at: None,
-            };
-            (row, Vec::new())
+        .map(|(i, (f, n))| MailboxRow {
+            id: i as i64,
+            account: opts.source.clone(),
+            raw_name: f.raw.clone(),
+            name: f.display.clone(),
+            delimiter: f.delimiter.map(String::from),
+            special_use: f.special_use.clone(),
+            uidvalidity: 1,
+            uidnext: None,
+            highestmodseq: None,
+            server_count: n.map(|n| n as u32),
+            is_current: true,
+            last_sync_at: None,
+            gone_at: None,
         })
         .collect();
     let all: Vec<(String, Option<String>)> = mailboxes
         .iter()
-        .map(|(m, _)| (m.name.clone(), m.delimiter.clone()))
+        .map(|m| (m.name.clone(), m.delimiter.clone()))
         .collect();
     let selection = Selection {
         folders: opts.folders.clone(),
         current_only: true,
         ..Selection::default()
     };
-    let built = plan::build(&mailboxes, &all, &selection, &opts.rules, &shape);
+    let built = plan::build(
+        &mailboxes,
+        &all,
+        &selection,
+        &opts.rules,
+        &shape,
+        &mut std::collections::HashMap::new(),
+    )?;
     let existing: std::collections::BTreeSet<String> = target_listed
         .iter()
         .map(|f| {

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::imap::{AppendMessage, Connection, ImapError, MessageIdentity};
-use crate::index::{MailboxRow, RestoredUid, StoredMessage};
+use crate::index::{IndexError, MailboxRow, RestoredUid, StoredMessage};
 use crate::model::{BlobId, Flags, InternalDate, Uid};
 use crate::store::now;
 use crate::store::SharedStore;
@@ -140,8 +140,8 @@ impl FolderReport {
             special_use: plan.special_use.clone(),
             source_count: plan.source_count,
             skipped: plan.skipped,
-            in_store: plan.items.len() as u64,
-            bytes: plan.bytes(),
+            in_store: plan.count,
+            bytes: plan.size,
             ..Default::default()
         }
     }
@@ -217,14 +217,21 @@ pub async fn restore(
     let mut first = super::connect_paced(&login, &mut pace).await?;
     let namespace = first.namespace().await?;
     let shape = TargetShape::from(namespace).with_special_use(&first.list().await?);
-    let built = plan::build(
-        &mailboxes,
-        &all_folders,
-        &opts.selection,
-        &opts.rules,
-        &shape,
-    );
-    drop(mailboxes);
+    let built = {
+        let (selection, rules) = (opts.selection.clone(), opts.rules.clone());
+        store
+            .run(move |s| {
+                plan::build(
+                    &mailboxes,
+                    &all_folders,
+                    &selection,
+                    &rules,
+                    &shape,
+                    &mut InStore(s),
+                )
+            })
+            .await?
+    };
     let plans = built.folders;
     if plans.is_empty() && built.skipped.is_empty() {
         return Err(OpError::usage(
@@ -298,10 +305,24 @@ fn normal_name(raw: &str) -> String {
     }
 }
 
-type SourceData = (
-    Vec<(MailboxRow, Vec<StoredMessage>)>,
-    Vec<(String, Option<String>)>,
-);
+type SourceData = (Vec<MailboxRow>, Vec<(String, Option<String>)>);
+
+/// The store as the plan reads it: each folder generation's messages, row
+/// by row.
+struct InStore<'a>(&'a crate::store::Store);
+
+impl plan::Messages for InStore<'_> {
+    fn each(
+        &mut self,
+        mailbox: &MailboxRow,
+        each: &mut dyn FnMut(StoredMessage),
+    ) -> Result<(), IndexError> {
+        self.0.index().for_each_in_mailbox(mailbox.id, |m| {
+            each(m);
+            Ok::<(), IndexError>(())
+        })
+    }
+}
 
 async fn load_source(store: &SharedStore, source: &str) -> Result<SourceData, OpError> {
     let source = source.to_string();
@@ -327,16 +348,13 @@ async fn load_source(store: &SharedStore, source: &str) -> Result<SourceData, Op
                     }),
                 ));
             }
-            let mut all = Vec::new();
-            let mut out = Vec::new();
-            for mb in rows {
-                all.push((mb.name.clone(), mb.delimiter.clone()));
-                let msgs: Vec<StoredMessage> = s.index().messages(mb.id)?.into_values().collect();
-                out.push((mb, msgs));
-            }
+            let mut all: Vec<(String, Option<String>)> = rows
+                .iter()
+                .map(|mb| (mb.name.clone(), mb.delimiter.clone()))
+                .collect();
             all.sort();
             all.dedup();
-            Ok((out, all))
+            Ok((rows, all))
         })
         .await
 }
@@ -352,11 +370,24 @@ async fn worker(
     outcomes: &Mutex<Vec<FolderReport>>,
 ) {
     loop {
-        let Some((plan, mut report)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+        let Some((mut plan, mut report)) =
+            queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
         else {
             break;
         };
-        progress.folder_started(&plan.target, plan.items.len() as u64, plan.bytes());
+        progress.folder_started(&plan.target, plan.count, plan.size);
+        match load_items(store, plan, &opts.selection).await {
+            Ok(p) => plan = p,
+            Err(e) => {
+                report.error = Some(error_chain(&e));
+                progress.folder_done(&report.target);
+                outcomes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(report);
+                continue;
+            }
+        }
         let mut done: HashSet<(BlobId, u32)> = HashSet::new();
         let mut attempt = 0u32;
         loop {
@@ -430,6 +461,21 @@ async fn worker(
     if let Some(c) = conn {
         let _ = tokio::time::timeout(Duration::from_secs(5), c.logout()).await;
     }
+}
+
+/// A folder's plan with its items read from the store (its turn has come).
+async fn load_items(
+    store: &SharedStore,
+    mut plan: FolderPlan,
+    selection: &Selection,
+) -> Result<FolderPlan, OpError> {
+    let selection = selection.clone();
+    store
+        .run(move |s| {
+            plan.items = plan::items(&plan, &selection, &mut InStore(s))?;
+            Ok(plan)
+        })
+        .await
 }
 
 /// One attempt at one folder.

@@ -81,13 +81,14 @@ pub async fn verify_server(
         let current = store.index().current_mailbox(account, &folder.raw)?;
         let (held, uidvalidity_differs) = match &current {
             Some(mb) if mb.uidvalidity == state.uidvalidity => {
-                let msgs = store.index().messages(mb.id)?;
-                let live: BTreeSet<Uid> = msgs
-                    .iter()
-                    .filter(|(_, m)| m.gone_at.is_none() && m.archived_at.is_none())
-                    .map(|(u, _)| *u)
-                    .collect();
-                let all: BTreeSet<Uid> = msgs.keys().copied().collect();
+                let (mut live, mut all) = (BTreeSet::new(), BTreeSet::new());
+                store.index().for_each_in_mailbox(mb.id, |m| {
+                    if m.gone_at.is_none() && m.archived_at.is_none() {
+                        live.insert(m.uid);
+                    }
+                    all.insert(m.uid);
+                    Ok::<(), crate::index::IndexError>(())
+                })?;
                 (Some((live, all)), false)
             }
             Some(_) => (None, true),

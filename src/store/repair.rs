@@ -319,13 +319,16 @@ fn heal_from(old: &Index, store: &mut Store, touched: &Touched<'_>) -> Result<u6
                 Some(nb) => store.index.messages(nb.id)?,
                 None => BTreeMap::new(),
             };
-            for (uid, om) in old.messages(ob.id)? {
+            // The old index's folder row by row (only the rebuilt one's is
+            // held whole).
+            old.for_each_in_mailbox(ob.id, |om| {
+                let uid = om.uid;
                 let mkey = (account.clone(), ob.raw_name.clone(), ob.uidvalidity, uid);
-                if touched.messages.contains(&mkey) {
-                    continue;
+                if !touched.messages.contains(&mkey) {
+                    written += heal_message(store, &account, &ob, uid, &om, new_msgs.get(&uid))?;
                 }
-                written += heal_message(store, &account, &ob, uid, &om, new_msgs.get(&uid))?;
-            }
+                Ok::<(), StoreError>(())
+            })?;
         }
     }
     Ok(written)

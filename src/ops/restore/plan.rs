@@ -3,11 +3,12 @@
 //! functions, no I/O, so every case is unit-tested.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 
 use crate::imap::{encode_mailbox_name, Namespace};
-use crate::index::{MailboxRow, StoredMessage};
+use crate::index::{IndexError, MailboxRow, StoredMessage};
 use crate::model::{BlobId, Flags, InternalDate};
 
 use super::super::folder_matches;
@@ -94,7 +95,16 @@ pub struct FolderPlan {
     /// What the target folder is for (`\Sent`, …), when the source said or
     /// its name did.
     pub special_use: Option<String>,
+    /// The source folder generations it takes, in order.
+    pub generations: Vec<Generation>,
+    /// For All Mail: the messages that come through other folders.
+    pub elsewhere: Option<Arc<HashSet<BlobId>>>,
+    /// Empty as [`build`] made it: filled with [`items`] when the folder's
+    /// turn comes.
     pub items: Vec<Item>,
+    /// How many items it takes, and their bytes.
+    pub count: u64,
+    pub size: u64,
     /// Messages of the source folders left out because they come through
     /// another folder (Gmail's All Mail holds every labelled message again).
     pub skipped: u64,
@@ -167,9 +177,36 @@ impl Item {
     }
 }
 
-impl FolderPlan {
-    pub fn bytes(&self) -> u64 {
-        self.items.iter().map(|i| i.size).sum()
+/// A generation of a source folder that goes into a target folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Generation {
+    pub mailbox: MailboxRow,
+    /// Gmail's All Mail: brings only what no other folder does.
+    pub all_mail: bool,
+}
+
+/// Where [`build`] and [`items`] read a source folder generation's messages,
+/// in UID order.
+pub trait Messages {
+    fn each(
+        &mut self,
+        mailbox: &MailboxRow,
+        each: &mut dyn FnMut(StoredMessage),
+    ) -> Result<(), IndexError>;
+}
+
+/// The messages of each generation by its id (tests, and `migrate --dry-run`,
+/// which plans from the server's folder list alone).
+impl Messages for HashMap<i64, Vec<StoredMessage>> {
+    fn each(
+        &mut self,
+        mailbox: &MailboxRow,
+        each: &mut dyn FnMut(StoredMessage),
+    ) -> Result<(), IndexError> {
+        for m in self.get(&mailbox.id).into_iter().flatten() {
+            each(m.clone());
+        }
+        Ok(())
     }
 }
 
@@ -387,46 +424,49 @@ pub fn target_name(segments: &[String], shape: &TargetShape) -> (String, bool) {
 /// folder, else its `\Archive` folder, else `Archive`), and the views are
 /// left out; `--map` of such a folder takes it whole.
 pub fn build(
-    mailboxes: &[(MailboxRow, Vec<StoredMessage>)],
+    mailboxes: &[MailboxRow],
     all_folders: &[(String, Option<String>)],
     selection: &Selection,
     rules: &FolderRules,
     shape: &TargetShape,
-) -> Built {
+    messages: &mut dyn Messages,
+) -> Result<Built, IndexError> {
     let prefix = source_prefix(all_folders);
     let mut built = Built::default();
     // Each selected generation, with its path and what it is for.
     struct Source<'a> {
         mb: &'a MailboxRow,
-        messages: &'a [StoredMessage],
         segs: Vec<String>,
         special_use: Option<String>,
     }
     let mut sources: Vec<Source<'_>> = Vec::new();
     let mut skipped: BTreeMap<String, SkippedFolder> = BTreeMap::new();
-    let mut skip = |mb: &MailboxRow, messages: &[StoredMessage], reason: &str| {
-        let e = skipped
-            .entry(mb.name.clone())
-            .or_insert_with(|| SkippedFolder {
-                name: mb.name.clone(),
-                reason: reason.to_string(),
-                messages: 0,
-            });
-        e.messages += messages.iter().filter(|m| selection.wants(m)).count() as u64;
-    };
-    for (mb, messages) in mailboxes {
+    let mut skip =
+        |mb: &MailboxRow, reason: &str, messages: &mut dyn Messages| -> Result<(), IndexError> {
+            let mut n = 0u64;
+            messages.each(mb, &mut |m| n += u64::from(selection.wants(&m)))?;
+            skipped
+                .entry(mb.name.clone())
+                .or_insert_with(|| SkippedFolder {
+                    name: mb.name.clone(),
+                    reason: reason.to_string(),
+                    messages: 0,
+                })
+                .messages += n;
+            Ok(())
+        };
+    for mb in mailboxes {
         if !selection.wants_folder(&mb.name) || !selection.wants_generation(mb) {
             continue;
         }
         if rules.excluded(&mb.name) {
-            skip(mb, messages, "excluded (--exclude)");
+            skip(mb, "excluded (--exclude)", messages)?;
             continue;
         }
         let segs = source_segments(&mb.name, mb.delimiter.as_deref(), prefix.as_deref());
         let special_use = folders::use_of_folder(&segs, mb.special_use.as_deref());
         sources.push(Source {
             mb,
-            messages,
             segs,
             special_use,
         });
@@ -435,38 +475,37 @@ pub fn build(
     let gmail_like = sources.iter().any(|s| is_use(s, "\\All"));
     let mapped = |s: &Source<'_>| rules.to_folder.is_some() || rules.mapped(&s.mb.name).is_some();
     if gmail_like {
-        sources.retain(|s| {
-            let view = is_use(s, "\\Flagged") || is_use(s, "\\Important");
-            if view && !mapped(s) {
+        let mut kept = Vec::with_capacity(sources.len());
+        for s in sources {
+            let view = is_use(&s, "\\Flagged") || is_use(&s, "\\Important");
+            if view && !mapped(&s) {
                 skip(
                     s.mb,
-                    s.messages,
                     "a view of messages held in other folders (Gmail's Starred, Important); they come through those, flags included",
-                );
+                    messages,
+                )?;
+            } else {
+                kept.push(s);
             }
-            !view || mapped(s)
-        });
+        }
+        sources = kept;
     }
     // Bytes held by a folder other than All Mail: All Mail brings only the rest.
-    let elsewhere: HashSet<BlobId> = if gmail_like {
-        sources
-            .iter()
-            .filter(|s| !is_use(s, "\\All"))
-            .flat_map(|s| {
-                s.messages
-                    .iter()
-                    .filter(|m| selection.wants(m))
-                    .map(|m| m.blob)
-            })
-            .collect()
+    let elsewhere: Option<Arc<HashSet<BlobId>>> = if gmail_like {
+        let mut set = HashSet::new();
+        for s in sources.iter().filter(|s| !is_use(s, "\\All")) {
+            messages.each(s.mb, &mut |m| {
+                if selection.wants(&m) {
+                    set.insert(m.blob);
+                }
+            })?;
+        }
+        Some(Arc::new(set))
     } else {
-        HashSet::new()
+        None
     };
 
     let mut plans: BTreeMap<String, FolderPlan> = BTreeMap::new();
-    // (target, blob) → the items of its copies, in order.
-    let mut index: HashMap<(String, BlobId), Vec<usize>> = HashMap::new();
-    // Source generations counted for `source_count`, per target.
     for s in &sources {
         let all_mail = gmail_like && is_use(s, "\\All") && !mapped(s);
         let (raw, renamed) = target_of(
@@ -479,11 +518,15 @@ pub fn build(
         );
         let plan = plans.entry(raw.clone()).or_insert_with(|| FolderPlan {
             sources: Vec::new(),
+            generations: Vec::new(),
+            elsewhere: None,
             target: crate::imap::decode_mailbox_name(&raw),
             target_raw: raw.clone(),
             renamed,
             special_use: None,
             items: Vec::new(),
+            count: 0,
+            size: 0,
             skipped: 0,
             source_count: Some(0),
         });
@@ -499,45 +542,86 @@ pub fn build(
                 _ => None,
             };
         }
-        // Copies of each blob in this generation of this folder so far.
-        let mut seen_here: HashMap<BlobId, usize> = HashMap::new();
-        for m in s.messages {
-            if !selection.wants(m) {
-                continue;
-            }
-            if all_mail && elsewhere.contains(&m.blob) {
-                plan.skipped += 1;
-                continue;
-            }
-            let nth = seen_here.entry(m.blob).or_insert(0);
-            let copies = index.entry((raw.clone(), m.blob)).or_default();
-            let item = Item {
-                blob: m.blob,
-                copy: *nth as u32,
-                flags: m.flags.clone(),
-                internaldate: m.internaldate,
-                size: m.size,
-            };
-            match copies.get(*nth) {
-                // Seen before (an older generation, another merged folder):
-                // keep its place, take the newer flags.
-                Some(&i) => plan.items[i] = item,
-                None => {
-                    copies.push(plan.items.len());
-                    plan.items.push(item);
-                }
-            }
-            *nth += 1;
+        if all_mail {
+            plan.elsewhere = elsewhere.clone();
         }
+        plan.generations.push(Generation {
+            mailbox: s.mb.clone(),
+            all_mail,
+        });
+    }
+    // What each folder will take, counted one folder at a time: only the
+    // folder being counted is held.
+    for plan in plans.values_mut() {
+        let (items, skipped) = collect(plan, selection, messages)?;
+        plan.count = items.len() as u64;
+        plan.size = items.iter().map(|i| i.size).sum();
+        plan.skipped = skipped;
     }
     // An empty folder is recreated too, unless it is empty only because of
     // the date or archive filter.
     built.folders = plans
         .into_values()
-        .filter(|p| !p.items.is_empty() || !selection.filters_messages())
+        .filter(|p| p.count > 0 || !selection.filters_messages())
         .collect();
     built.skipped = skipped.into_values().collect();
-    built
+    Ok(built)
+}
+
+/// The messages a folder of the plan takes, in order: read again from the
+/// store when the folder's turn comes, so that a restore holds the items of
+/// the folders it is working on, not of the whole account.
+pub fn items(
+    plan: &FolderPlan,
+    selection: &Selection,
+    messages: &mut dyn Messages,
+) -> Result<Vec<Item>, IndexError> {
+    Ok(collect(plan, selection, messages)?.0)
+}
+
+/// A folder's items, and how many messages All Mail left to other folders.
+fn collect(
+    plan: &FolderPlan,
+    selection: &Selection,
+    messages: &mut dyn Messages,
+) -> Result<(Vec<Item>, u64), IndexError> {
+    let mut items: Vec<Item> = Vec::new();
+    let mut skipped = 0u64;
+    // (blob, copy) → where that copy is in `items`.
+    let mut placed: HashMap<(BlobId, u32), usize> = HashMap::new();
+    for g in &plan.generations {
+        let elsewhere = plan.elsewhere.as_deref().filter(|_| g.all_mail);
+        // Copies of each blob in this generation of this folder so far.
+        let mut seen_here: HashMap<BlobId, u32> = HashMap::new();
+        messages.each(&g.mailbox, &mut |m| {
+            if !selection.wants(&m) {
+                return;
+            }
+            if elsewhere.is_some_and(|e| e.contains(&m.blob)) {
+                skipped += 1;
+                return;
+            }
+            let nth = seen_here.entry(m.blob).or_insert(0);
+            let item = Item {
+                blob: m.blob,
+                copy: *nth,
+                flags: m.flags,
+                internaldate: m.internaldate,
+                size: m.size,
+            };
+            *nth += 1;
+            match placed.get(&item.key()) {
+                // Seen before (an older generation, another merged folder):
+                // keep its place, take the newer flags.
+                Some(&i) => items[i] = item,
+                None => {
+                    placed.insert(item.key(), items.len());
+                    items.push(item);
+                }
+            }
+        })?;
+    }
+    Ok((items, skipped))
 }
 
 /// The target folder of a source folder, in this order: `--map`;
@@ -693,6 +777,28 @@ mod tests {
         assert_eq!(ToFolder::parse("/"), None);
     }
 
+    /// [`build`] on messages held in memory, each folder's items filled in
+    /// as a restore fills them when the folder's turn comes.
+    fn planned(
+        mbs: &[(MailboxRow, Vec<StoredMessage>)],
+        all: &[(String, Option<String>)],
+        selection: &Selection,
+        rules: &FolderRules,
+        shape: &TargetShape,
+    ) -> Built {
+        let rows: Vec<MailboxRow> = mbs.iter().map(|(m, _)| m.clone()).collect();
+        let mut messages: HashMap<i64, Vec<StoredMessage>> =
+            mbs.iter().map(|(m, v)| (m.id, v.clone())).collect();
+        let mut built = build(&rows, all, selection, rules, shape, &mut messages).unwrap();
+        for p in &mut built.folders {
+            assert!(p.items.is_empty(), "build holds no items");
+            p.items = items(p, selection, &mut messages).unwrap();
+            assert_eq!(p.count, p.items.len() as u64, "counted as filled");
+            assert_eq!(p.size, p.items.iter().map(|i| i.size).sum::<u64>());
+        }
+        built
+    }
+
     fn row(id: i64, name: &str, uidvalidity: u32) -> MailboxRow {
         MailboxRow {
             id,
@@ -755,7 +861,7 @@ mod tests {
             .map(|(m, _)| (m.name.clone(), m.delimiter.clone()))
             .collect();
         let target = shape("INBOX.", '.');
-        let plans = build(
+        let plans = planned(
             &mbs,
             &all,
             &Selection::default(),
@@ -779,13 +885,13 @@ mod tests {
             since: NaiveDate::from_ymd_opt(2019, 1, 1),
             ..Default::default()
         };
-        let plans = build(&mbs, &all, &sel, &FolderRules::default(), &target).folders;
+        let plans = planned(&mbs, &all, &sel, &FolderRules::default(), &target).folders;
         assert_eq!(plans[0].items.len(), 2, "a twice; b is from 2018-12-31");
         let sel = Selection {
             archived_only: true,
             ..Default::default()
         };
-        let plans = build(&mbs, &all, &sel, &FolderRules::default(), &target).folders;
+        let plans = planned(&mbs, &all, &sel, &FolderRules::default(), &target).folders;
         assert_eq!(plans[0].items.len(), 1);
         assert_eq!(plans[0].items[0].blob, BlobId::of(b"b"));
 
@@ -794,7 +900,7 @@ mod tests {
             ..Default::default()
         };
         let into = ToFolder::parse("Restored/").unwrap();
-        let plans = build(&mbs, &all, &sel, &rules(into), &shape("", '/')).folders;
+        let plans = planned(&mbs, &all, &sel, &rules(into), &shape("", '/')).folders;
         assert_eq!(plans.len(), 1);
         assert_eq!(plans[0].target_raw, "Restored/Work/2019");
         assert_eq!(plans[0].sources, vec!["Work/2019".to_string()]);
@@ -802,7 +908,7 @@ mod tests {
         // Merged into one folder: a message as often as the folder that held
         // it most often (a twice in INBOX, once in Work/2019), b once.
         let one = ToFolder::parse("All").unwrap();
-        let plans = build(&mbs, &all, &Selection::default(), &rules(one), &target).folders;
+        let plans = planned(&mbs, &all, &Selection::default(), &rules(one), &target).folders;
         assert_eq!(plans.len(), 1);
         assert_eq!(plans[0].target_raw, "INBOX.All");
         assert_eq!(plans[0].items.len(), 3);
@@ -832,7 +938,7 @@ mod tests {
             selectable: true,
         }];
         let target = shape("", '/').with_special_use(&listed);
-        let plans = build(
+        let plans = planned(
             &mbs,
             &all,
             &Selection::default(),
@@ -845,7 +951,7 @@ mod tests {
         assert_eq!(names, vec!["Lists", "Sent Messages"]);
         // `--to-folder` puts everything where it says, special use or not.
         let into = ToFolder::parse("Old/").unwrap();
-        let plans = build(&mbs, &all, &Selection::default(), &rules(into), &target).folders;
+        let plans = planned(&mbs, &all, &Selection::default(), &rules(into), &target).folders;
         assert!(plans.iter().all(|p| p.target_raw.starts_with("Old/")));
     }
     fn folder(raw: &str, special_use: Option<&str>) -> crate::model::Folder {
@@ -890,7 +996,7 @@ mod tests {
         // A target with neither \All nor \Archive: All Mail's own messages go
         // to a new `Archive`.
         let plain = shape("", '/');
-        let built = build(
+        let built = planned(
             &mbs,
             &all_of(&mbs),
             &Selection::default(),
@@ -916,7 +1022,7 @@ mod tests {
             folder("[Gmail]/All Mail", Some("\\All")),
             folder("[Gmail]/Sent Mail", Some("\\Sent")),
         ]);
-        let built = build(
+        let built = planned(
             &mbs,
             &all_of(&mbs),
             &Selection::default(),
@@ -937,7 +1043,7 @@ mod tests {
             exclude: vec!["Work".into()],
             ..FolderRules::default()
         };
-        let built = build(&mbs, &all_of(&mbs), &Selection::default(), &rules, &plain);
+        let built = planned(&mbs, &all_of(&mbs), &Selection::default(), &rules, &plain);
         let names: Vec<&str> = built
             .folders
             .iter()
@@ -971,7 +1077,7 @@ mod tests {
             folder("Deleted Messages", None),
             folder("Projects", None),
         ]);
-        let built = build(
+        let built = planned(
             &mbs,
             &all_of(&mbs),
             &Selection::default(),
@@ -1011,7 +1117,7 @@ mod tests {
             current_only: true,
             ..Selection::default()
         };
-        let built = build(
+        let built = planned(
             &mbs,
             &all_of(&mbs),
             &sel,
