@@ -12,6 +12,7 @@
 //! against each candidate's own decoded text, until enough have matched.
 
 use std::io::{self, Read, Write};
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::index::{
@@ -20,7 +21,7 @@ use crate::index::{
 use crate::model::BlobId;
 use crate::search::fold::index_form;
 use crate::search::{extract, parse_query, Extracted};
-use crate::store::Store;
+use crate::store::{Fetched, Store};
 
 use super::{folder_matches, OpError};
 
@@ -86,130 +87,328 @@ fn index_pending_after(
     } else {
         (after, None)
     };
-    let mut total = search.pending_count_after(after)?;
-    let mut done = 0u64;
-    let mut added = 0u64;
-    let mut after = after;
-    loop {
-        let keys = search.pending(after, BATCH_MESSAGES)?;
-        let Some(&(last, _)) = keys.last() else {
-            break;
-        };
-        total = total.max(done + keys.len() as u64);
-        let mut docs = Vec::with_capacity(keys.len());
-        let mut text_bytes = 0;
-        let mut keys = keys.into_iter().peekable();
-        while keys.peek().is_some() {
-            if stop() {
-                added += search.add(&docs)?;
-                return Ok((added, after));
-            }
-            // Read a few messages (the store is one thread's), then decode
-            // them on every core: decoding is most of indexing.
-            let mut chunk: Vec<(i64, Option<Vec<u8>>)> = Vec::new();
-            let mut chunk_bytes = 0;
-            for (key, id) in keys.by_ref() {
-                let read = read_prefix(store, &id).or_else(|_| {
-                    // A dictionary trained since this store was opened?
-                    store.refresh()?;
-                    read_prefix(store, &id)
-                });
-                let bytes = read.ok();
-                chunk_bytes += bytes.as_ref().map_or(0, Vec::len);
-                chunk.push((key, bytes));
-                if chunk_bytes >= CHUNK_BYTES || chunk.len() >= CHUNK_MESSAGES {
-                    break;
-                }
-            }
-            for doc in extract_all(chunk) {
-                text_bytes += doc.body.len() + doc.subject.len();
-                docs.push(doc);
-                done += 1;
-                if text_bytes >= BATCH_TEXT_BYTES {
-                    added += search.add(&docs)?;
-                    docs.clear();
-                    text_bytes = 0;
-                }
-            }
-            progress(done, total);
+    let total = search.pending_count_after(after)?;
+    // One core is the writer's (the full-text index's writer is the one
+    // part that cannot be shared: decoders beside it on every core slowed
+    // it down by a third).
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .clamp(1, MAX_DECODE_THREADS);
+    let (work_tx, work_rx) = mpsc::channel::<Work>();
+    let (done_tx, done_rx) = mpsc::channel::<Decoded>();
+    let (work_rx, big) = (Mutex::new(work_rx), Mutex::new(()));
+    let (added, after, whole) = std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (work, done, big) = (&work_rx, done_tx.clone(), &big);
+            s.spawn(move || decode_loop(work, &done, big));
         }
-        added += search.add(&docs)?;
-        after = last;
-    }
-    if let Some(top) = top {
+        drop(done_tx);
+        let mut feed = Feed {
+            store,
+            search,
+            work: work_tx,
+            decoded: done_rx,
+            progress,
+            stop,
+            total,
+            cursor: after,
+            keys: std::collections::VecDeque::new(),
+            held: None,
+            in_flight: 0,
+            in_flight_bytes: 0,
+            sent: std::collections::VecDeque::new(),
+            unwritten: std::collections::BTreeSet::new(),
+            written_upto: after,
+            docs: Vec::new(),
+            text_bytes: 0,
+            done: 0,
+            added: 0,
+            exhausted: false,
+        };
+        // Dropping `feed` closes the work channel: the decoders end.
+        feed.run()
+    })?;
+    if let Some(top) = top.filter(|_| whole) {
         search.record_sweep(top)?;
     }
     Ok((added, after))
 }
 
-/// Messages read before they are decoded together: at most this many, or
-/// about this many bytes (memory stays bounded).
-const CHUNK_MESSAGES: usize = 64;
-const CHUNK_BYTES: usize = 8 * 1024 * 1024;
+/// A message read from the store, for a decoder: its record, still
+/// compressed, or (a big one, read in part) its first bytes.
+struct Work {
+    key: i64,
+    payload: Payload,
+}
 
-/// The search documents of `chunk` (key, bytes or `None` when unreadable),
-/// in its order, decoded on up to as many threads as there are cores.
-fn extract_all(chunk: Vec<(i64, Option<Vec<u8>>)>) -> Vec<SearchDoc> {
-    let one = |(key, bytes): &(i64, Option<Vec<u8>>)| match bytes {
-        Some(b) => extract(b).to_doc(*key),
-        None => SearchDoc::empty(*key, -1),
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_DECODE_THREADS)
-        .min(chunk.len());
-    if threads <= 1 {
-        return chunk.iter().map(one).collect();
-    }
-    // A big message (an attachment) is left to this thread, after the
-    // others: decoding takes a few times its size in memory, and two at
-    // once would double that.
-    let small: Vec<usize> = (0..chunk.len())
-        .filter(|&i| {
-            chunk[i]
-                .1
-                .as_ref()
-                .is_none_or(|b| b.len() <= DECODE_ALONE_BYTES)
-        })
-        .collect();
-    // Each thread takes the next small message not yet taken.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let take = || {
-        let mut got = Vec::new();
-        loop {
-            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(&i) = small.get(n) else {
-                return got;
-            };
-            got.push((i, one(&chunk[i])));
+enum Payload {
+    Record(Fetched),
+    Bytes(Vec<u8>),
+}
+
+impl Payload {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Record(f) => f.size() as usize,
+            Payload::Bytes(b) => b.len(),
         }
-    };
-    let mut slots: Vec<Option<SearchDoc>> = (0..chunk.len()).map(|_| None).collect();
-    std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(take)).collect();
-        let mut all = take();
-        for h in helpers {
-            // A panic in decoding is caught inside `extract`; one here is a
-            // bug, and the message is indexed again on this thread below.
-            if let Ok(got) = h.join() {
-                all.extend(got);
+    }
+}
+
+/// What a decoder made of it.
+struct Decoded {
+    key: i64,
+    len: usize,
+    doc: Result<SearchDoc, Redo>,
+}
+
+/// What the feeding thread does again itself: a message whose record did
+/// not decompress to its hash (read the slow way, which says what is
+/// wrong), or whose decoding panicked.
+enum Redo {
+    Damaged(BlobId),
+    Panicked(Vec<u8>),
+}
+
+/// Messages read and not yet decoded, at most this many bytes (as stored
+/// messages; held compressed until decoded) or messages (one bigger
+/// message is let through alone): memory stays bounded. As many as one
+/// write of [`BATCH_MESSAGES`]: the decoders have that much to do while the
+/// writer writes (at half of it they ran dry, and indexing took 25 % longer).
+const INFLIGHT_BYTES: usize = 16 * 1024 * 1024;
+const INFLIGHT_MESSAGES: usize = BATCH_MESSAGES;
+
+/// A decoder: takes the next message read, decodes it, hands it back, until
+/// the feeding thread closes the channel. A message bigger than
+/// [`DECODE_ALONE_BYTES`] (an attachment) is decoded by one decoder at a
+/// time: decoding takes a few times its size in memory.
+fn decode_loop(work: &Mutex<mpsc::Receiver<Work>>, done: &mpsc::Sender<Decoded>, big: &Mutex<()>) {
+    loop {
+        let next = work.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok(Work { key, payload }) = next else {
+            return;
+        };
+        let len = payload.len();
+        let bytes = match payload {
+            Payload::Bytes(b) => b,
+            Payload::Record(f) => match f.bytes() {
+                Ok(b) => b,
+                Err(_) => {
+                    let doc = Err(Redo::Damaged(*f.id()));
+                    if done.send(Decoded { key, len, doc }).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            },
+        };
+        let alone =
+            (len > DECODE_ALONE_BYTES).then(|| big.lock().unwrap_or_else(|p| p.into_inner()));
+        // A panic in decoding is caught inside `extract`; one here is a bug,
+        // and the message is decoded again by the feeding thread.
+        let doc =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| extract(&bytes).to_doc(key)))
+                .map_err(|_| Redo::Panicked(bytes));
+        drop(alone);
+        if done.send(Decoded { key, len, doc }).is_err() {
+            return;
+        }
+    }
+}
+
+/// The feeding thread of [`index_pending_after`]: reads the pending
+/// messages in key order (the store is one thread's) and hands them to the
+/// decoders, and writes what comes back to the search index in
+/// transactions of [`BATCH_MESSAGES`] or [`BATCH_TEXT_BYTES`]. Reading and
+/// writing go on while the decoders decode: the full-text index's writer,
+/// the one part that cannot be shared, is never left waiting for a batch to
+/// be decoded, nor the decoders for it to be written.
+struct Feed<'a> {
+    store: &'a mut Store,
+    search: &'a SearchIndex,
+    work: mpsc::Sender<Work>,
+    decoded: mpsc::Receiver<Decoded>,
+    progress: &'a mut dyn FnMut(u64, u64),
+    stop: &'a dyn Fn() -> bool,
+    total: u64,
+    /// Keys read and pending up to here.
+    cursor: i64,
+    /// Keys not yet read: the next ones after `cursor`.
+    keys: std::collections::VecDeque<(i64, BlobId)>,
+    /// A message read that waits for room among those in flight.
+    held: Option<Work>,
+    in_flight: usize,
+    in_flight_bytes: usize,
+    /// Keys handed out, in order, and those of them not yet written.
+    sent: std::collections::VecDeque<i64>,
+    unwritten: std::collections::BTreeSet<i64>,
+    /// Every pending key up to here is written.
+    written_upto: i64,
+    docs: Vec<SearchDoc>,
+    text_bytes: usize,
+    done: u64,
+    added: u64,
+    exhausted: bool,
+}
+
+impl Feed<'_> {
+    /// Returns how many were added, up to which key every pending message
+    /// is indexed, and whether that is every message that was pending.
+    fn run(&mut self) -> Result<(u64, i64, bool), OpError> {
+        loop {
+            if (self.stop)() {
+                self.write()?;
+                return Ok((self.added, self.written_upto, false));
+            }
+            self.fill()?;
+            if self.in_flight == 0 {
+                // Nothing read is left undecoded, and nothing more to read.
+                self.write()?;
+                (self.progress)(self.done, self.total.max(self.done));
+                return Ok((self.added, self.written_upto, true));
+            }
+            let Ok(d) = self.decoded.recv() else {
+                // Every decoder is gone (they end only when told to: a
+                // bug). What they held stays pending, for the next pass.
+                self.write()?;
+                return Ok((self.added, self.written_upto, false));
+            };
+            self.in_flight -= 1;
+            self.in_flight_bytes -= d.len;
+            let doc = match d.doc {
+                Ok(doc) => doc,
+                Err(Redo::Panicked(bytes)) => extract(&bytes).to_doc(d.key),
+                Err(Redo::Damaged(id)) => match read_prefix(self.store, &id) {
+                    Ok(bytes) => extract(&bytes).to_doc(d.key),
+                    Err(_) => SearchDoc::empty(d.key, -1),
+                },
+            };
+            self.take(doc)?;
+            if self.done.is_multiple_of(64) {
+                let total = self.total.max(self.done + self.in_flight as u64);
+                (self.progress)(self.done, total);
             }
         }
-        for (i, doc) in all {
-            slots[i] = Some(doc);
+    }
+
+    /// Reads messages and hands them to the decoders while there is room.
+    fn fill(&mut self) -> Result<(), OpError> {
+        loop {
+            let work = match self.held.take() {
+                Some(w) => w,
+                None => {
+                    if self.in_flight >= INFLIGHT_MESSAGES {
+                        return Ok(());
+                    }
+                    let Some((key, payload)) = self.read_next()? else {
+                        return Ok(());
+                    };
+                    let Some(payload) = payload else {
+                        // Unreadable: recorded as such, nothing to decode.
+                        self.note_sent(key);
+                        self.take(SearchDoc::empty(key, -1))?;
+                        continue;
+                    };
+                    Work { key, payload }
+                }
+            };
+            let len = work.payload.len();
+            if self.in_flight > 0 && self.in_flight_bytes + len > INFLIGHT_BYTES {
+                self.held = Some(work);
+                return Ok(());
+            }
+            self.note_sent(work.key);
+            self.in_flight += 1;
+            self.in_flight_bytes += len;
+            if let Err(mpsc::SendError(w)) = self.work.send(work) {
+                // No decoder to take it (see `run`): decoded here.
+                self.in_flight -= 1;
+                self.in_flight_bytes -= len;
+                let bytes = match w.payload {
+                    Payload::Bytes(b) => Ok(b),
+                    Payload::Record(f) => self.store.decoded_or_slow(f),
+                };
+                let doc = match bytes {
+                    Ok(b) => extract(&b).to_doc(w.key),
+                    Err(_) => SearchDoc::empty(w.key, -1),
+                };
+                self.take(doc)?;
+            }
         }
-    });
-    slots
-        .into_iter()
-        .zip(&chunk)
-        .map(|(doc, item)| doc.unwrap_or_else(|| one(item)))
-        .collect()
+    }
+
+    /// The next pending message in key order, read (`None` when
+    /// unreadable), or `None` when there is no more.
+    fn read_next(&mut self) -> Result<Option<(i64, Option<Payload>)>, OpError> {
+        if self.keys.is_empty() && !self.exhausted {
+            let more = self.search.pending(self.cursor, BATCH_MESSAGES)?;
+            self.exhausted = more.is_empty();
+            self.keys.extend(more);
+        }
+        let Some((key, id)) = self.keys.pop_front() else {
+            return Ok(None);
+        };
+        self.cursor = key;
+        let read = read_payload(self.store, &id).or_else(|_| {
+            // A dictionary trained since this store was opened?
+            self.store.refresh()?;
+            read_payload(self.store, &id)
+        });
+        Ok(Some((key, read.ok())))
+    }
+
+    fn note_sent(&mut self, key: i64) {
+        self.sent.push_back(key);
+        self.unwritten.insert(key);
+    }
+
+    /// A document made: kept for the next transaction, which is written
+    /// once it is big enough.
+    fn take(&mut self, doc: SearchDoc) -> Result<(), OpError> {
+        self.text_bytes += doc.body.len() + doc.subject.len();
+        self.docs.push(doc);
+        self.done += 1;
+        if self.text_bytes >= BATCH_TEXT_BYTES || self.docs.len() >= BATCH_MESSAGES {
+            self.write()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the documents made so far in one transaction, and moves the
+    /// point up to which every pending key is written.
+    fn write(&mut self) -> Result<(), OpError> {
+        if !self.docs.is_empty() {
+            let mut docs = std::mem::take(&mut self.docs);
+            self.text_bytes = 0;
+            // In key order: a row id lower than the one before makes FTS5
+            // write out what it holds as a segment of its own (decoders
+            // finish out of order; many small segments, then merges, made
+            // indexing 40 % slower).
+            docs.sort_unstable_by_key(|d| d.key);
+            // The decoders have work while this thread writes.
+            self.fill()?;
+            self.added += self.search.add(&docs)?;
+            for d in &docs {
+                self.unwritten.remove(&d.key);
+            }
+        }
+        let first_unwritten = self.unwritten.first().copied();
+        while let Some(&k) = self.sent.front() {
+            if first_unwritten.is_some_and(|u| k >= u) {
+                break;
+            }
+            self.written_upto = k;
+            self.sent.pop_front();
+        }
+        Ok(())
+    }
 }
 
 /// Decoding threads at most (beyond a few, the single writer of the
 /// search index is the limit).
 const MAX_DECODE_THREADS: usize = 4;
-/// A chunk that holds a message bigger than this is decoded on one thread.
+/// A message bigger than this is decoded by one decoder at a time.
 const DECODE_ALONE_BYTES: usize = 1024 * 1024;
 
 /// Indexes what a writer stores in the store at `root` while it works, from
@@ -306,6 +505,21 @@ pub fn reindex(
         unreadable: search.unreadable_count()?,
         elapsed: started.elapsed(),
     })
+}
+
+/// A message for a decoder: its record as read, to be decompressed and
+/// checked there, or, bigger than [`MAX_PARSED_BYTES`], its first bytes
+/// (read here: see [`read_prefix`]).
+fn read_payload(store: &Store, id: &BlobId) -> Result<Payload, crate::store::StoreError> {
+    match store.fetch_blob(id, MAX_PARSED_BYTES) {
+        Ok(Some(f)) => Ok(Payload::Record(f)),
+        // Bigger, or a record that does not read: the whole way (which
+        // tells damage and notes it).
+        Ok(None) | Err(crate::store::StoreError::Corrupt { .. }) => {
+            read_prefix(store, id).map(Payload::Bytes)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads at most [`MAX_PARSED_BYTES`] of a message; all of it is still
@@ -661,5 +875,76 @@ mod tests {
         assert_eq!(search.not_indexed_count().unwrap(), 8);
         assert_eq!(index_pending(&mut store, &mut |_, _| {}).unwrap(), 8);
         assert_eq!(search.not_indexed_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn every_message_is_indexed_once_under_its_own_key_whatever_order_the_decoders_finish_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        // More than one write and than what is let in flight, with a few
+        // big ones among them (decoded alone; one past what is parsed).
+        let n = 2 * BATCH_MESSAGES + 300;
+        let big = |i: usize, mib: usize| {
+            let mut m = mail(i);
+            m.extend(
+                std::iter::repeat_n(b"filler line of a big message\r\n".as_slice(), mib * 36_000)
+                    .flatten(),
+            );
+            m
+        };
+        for i in 0..n {
+            let m = match i {
+                7 => big(i, 2),
+                1500 => big(i, 5),
+                _ => mail(i),
+            };
+            store.put_blob(&m).unwrap();
+        }
+        store.commit().unwrap();
+        let search = SearchIndex::open(dir.path()).unwrap();
+        // Stopped part way: what was written stays, the rest comes next time.
+        let calls = std::cell::Cell::new(0);
+        let stop = || {
+            calls.set(calls.get() + 1);
+            calls.get() > 1500
+        };
+        let first = index_pending_until(&mut store, &search, &mut |_, _| {}, &stop).unwrap();
+        assert!(
+            first > 0 && (first as usize) < n,
+            "stopped part way: {first}"
+        );
+        let rest = index_pending(&mut store, &mut |_, _| {}).unwrap();
+        assert_eq!(first + rest, n as u64);
+        assert_eq!(search.pending_count().unwrap(), 0);
+        assert_eq!(search.not_indexed_count().unwrap(), 0);
+
+        let db = rusqlite::Connection::open(dir.path().join("search.sqlite")).unwrap();
+        db.execute(
+            "ATTACH ?1 AS ix",
+            [dir.path().join("index.sqlite").to_str().unwrap()],
+        )
+        .unwrap();
+        let mut st = db
+            .prepare("SELECT d.subject, b.id FROM docs d JOIN ix.blobs b ON b.key = d.key")
+            .unwrap();
+        let rows: Vec<(String, Vec<u8>)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), n);
+        for (subject, id) in rows {
+            let i: usize = subject.strip_prefix("note ").unwrap().parse().unwrap();
+            let m = match i {
+                7 => big(i, 2),
+                1500 => big(i, 5),
+                _ => mail(i),
+            };
+            assert_eq!(
+                id,
+                BlobId::of(&m).0.to_vec(),
+                "message {i} under another's key"
+            );
+        }
     }
 }

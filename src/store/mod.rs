@@ -47,7 +47,7 @@ use crate::model::BlobId;
 use pack::PackWriter;
 
 pub use health::Problem;
-pub use read::BlobReader;
+pub use read::{BlobReader, Fetched};
 pub use repair::{repair, RepairReport};
 pub use shared::SharedStore;
 pub use verify::{Damage, QuickCheck, VerifyReport};

@@ -25,6 +25,84 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+fn corrupt_at(id: &BlobId, loc: &BlobLocation, what: String) -> StoreError {
+    StoreError::Corrupt {
+        id: *id,
+        pack: loc.pack,
+        offset: loc.offset,
+        what,
+    }
+}
+
+/// A stored message's record as read from its pack ([`Store::fetch_blob`]),
+/// not yet decompressed.
+pub struct Fetched {
+    id: BlobId,
+    loc: BlobLocation,
+    kind: Kind,
+    payload: Vec<u8>,
+    dict: Option<Prepared>,
+}
+
+impl Fetched {
+    pub fn id(&self) -> &BlobId {
+        &self.id
+    }
+
+    /// The message's size, as the index records it.
+    pub fn size(&self) -> u64 {
+        self.loc.raw_size
+    }
+
+    /// The message's exact bytes, decompressed by this thread's
+    /// decompressor, length and hash checked (`Corrupt` when they are not
+    /// the message's).
+    pub fn bytes(&self) -> Result<Vec<u8>> {
+        let (id, loc) = (&self.id, &self.loc);
+        let corrupt = |what: String| corrupt_at(id, loc, what);
+        let frame = &self.payload[BLOB_PREFIX_LEN as usize..self.payload.len() - 32];
+        // The coded form can be a little longer than the message (a
+        // streamed one without base64 runs).
+        let capacity = match self.kind {
+            Kind::CodedBlob => coded_capacity(loc.raw_size),
+            _ => loc.raw_size as usize,
+        };
+        let bytes = DCTX
+            .with(|cell| -> std::result::Result<Vec<u8>, &'static str> {
+                let mut cell = cell.borrow_mut();
+                let dctx = match &mut *cell {
+                    Some(d) => d,
+                    None => cell
+                        .insert(zstd::zstd_safe::DCtx::try_create().ok_or("no memory for zstd")?),
+                };
+                let mut out = Vec::with_capacity(capacity);
+                match &self.dict {
+                    Some(p) => dctx.decompress_using_ddict(&mut out, frame, p.as_ddict()),
+                    None => dctx.decompress(&mut out, frame),
+                }
+                .map_err(zstd::zstd_safe::get_error_name)?;
+                Ok(out)
+            })
+            .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+        let bytes = match self.kind {
+            Kind::CodedBlob => coding::decode_all(&bytes, loc.raw_size)
+                .map_err(|e| corrupt(format!("cannot decode: {e}")))?,
+            _ => bytes,
+        };
+        if bytes.len() as u64 != loc.raw_size {
+            return Err(corrupt(format!(
+                "{} bytes instead of {}",
+                bytes.len(),
+                loc.raw_size
+            )));
+        }
+        if BlobId::of(&bytes) != *id {
+            return Err(corrupt("hash does not match".into()));
+        }
+        Ok(bytes)
+    }
+}
+
 impl Store {
     pub fn blob_location(&self, id: &BlobId) -> Result<BlobLocation> {
         self.index
@@ -36,79 +114,61 @@ impl Store {
     /// [`WHOLE_READ`] bytes is decompressed in one piece, by a decompressor
     /// kept for the thread (making one costs more than a small message).
     pub fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
-        let loc = self.blob_location(id)?;
-        if loc.raw_size > WHOLE_READ {
-            let mut out = Vec::new();
-            self.copy_blob_to(id, &mut out)?;
-            return Ok(out);
-        }
-        let corrupt = |what: String| StoreError::Corrupt {
-            id: *id,
-            pack: loc.pack,
-            offset: loc.offset,
-            what,
+        let read = match self.fetch_blob(id, WHOLE_READ) {
+            Ok(Some(f)) => f.bytes(),
+            Ok(None) => return self.slow_read(id),
+            Err(e) => Err(e),
         };
-        let r = (|| {
-            let (kind, payload) = pack::read_record(&self.root, loc.pack, loc.offset, loc.length)
-                .map_err(|e| corrupt(e.to_string()))?;
-            if !kind.is_blob() || payload.len() < (BLOB_PREFIX_LEN + 32) as usize {
-                return Err(corrupt("record does not match the index".into()));
-            }
-            let frame = &payload[BLOB_PREFIX_LEN as usize..payload.len() - 32];
-            let dict = match loc.dict_id {
-                0 => None,
-                d => Some(self.prepared(d).map_err(|e| e.unwrap_or_else(&corrupt))?),
-            };
-            // The coded form can be a little longer than the message (a
-            // streamed one without base64 runs).
-            let capacity = match kind {
-                Kind::CodedBlob => coded_capacity(loc.raw_size),
-                _ => loc.raw_size as usize,
-            };
-            let bytes = DCTX
-                .with(|cell| -> std::result::Result<Vec<u8>, &'static str> {
-                    let mut cell = cell.borrow_mut();
-                    let dctx = match &mut *cell {
-                        Some(d) => d,
-                        None => cell.insert(
-                            zstd::zstd_safe::DCtx::try_create().ok_or("no memory for zstd")?,
-                        ),
-                    };
-                    let mut out = Vec::with_capacity(capacity);
-                    match &dict {
-                        Some(p) => dctx.decompress_using_ddict(&mut out, frame, p.as_ddict()),
-                        None => dctx.decompress(&mut out, frame),
-                    }
-                    .map_err(zstd::zstd_safe::get_error_name)?;
-                    Ok(out)
-                })
-                .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
-            let bytes = match kind {
-                Kind::CodedBlob => coding::decode_all(&bytes, loc.raw_size)
-                    .map_err(|e| corrupt(format!("cannot decode: {e}")))?,
-                _ => bytes,
-            };
-            if bytes.len() as u64 != loc.raw_size {
-                return Err(corrupt(format!(
-                    "{} bytes instead of {}",
-                    bytes.len(),
-                    loc.raw_size
-                )));
-            }
-            if BlobId::of(&bytes) != *id {
-                return Err(corrupt("hash does not match".into()));
-            }
-            Ok(bytes)
-        })();
-        match r {
-            // Told the slow way too, before it is called damage.
-            Err(StoreError::Corrupt { .. }) => {
-                let mut out = Vec::new();
-                self.copy_blob_to(id, &mut out)?;
-                Ok(out)
-            }
+        self.or_slow(id, read)
+    }
+
+    /// The first half of [`read_blob`](Self::read_blob): a message of up to
+    /// `max` bytes (and [`WHOLE_READ`]) read from its pack, to be
+    /// decompressed and checked by [`Fetched::bytes`] on any thread
+    /// (`None`: a bigger one, to be streamed).
+    pub fn fetch_blob(&self, id: &BlobId, max: u64) -> Result<Option<Fetched>> {
+        let loc = self.blob_location(id)?;
+        if loc.raw_size > max.min(WHOLE_READ) {
+            return Ok(None);
+        }
+        let corrupt = |what: String| corrupt_at(id, &loc, what);
+        let (kind, payload) = pack::read_record(&self.root, loc.pack, loc.offset, loc.length)
+            .map_err(|e| corrupt(e.to_string()))?;
+        if !kind.is_blob() || payload.len() < (BLOB_PREFIX_LEN + 32) as usize {
+            return Err(corrupt("record does not match the index".into()));
+        }
+        let dict = match loc.dict_id {
+            0 => None,
+            d => Some(self.prepared(d).map_err(|e| e.unwrap_or_else(corrupt))?),
+        };
+        Ok(Some(Fetched {
+            id: *id,
+            loc,
+            kind,
+            payload,
+            dict,
+        }))
+    }
+
+    /// [`Fetched::bytes`], and when that finds damage, the message read
+    /// again the slow way (streamed), which says what is wrong and notes it.
+    pub fn decoded_or_slow(&self, fetched: Fetched) -> Result<Vec<u8>> {
+        self.or_slow(&fetched.id, fetched.bytes())
+    }
+
+    /// Damage found reading a message whole is told the slow way too
+    /// (streamed), before it is called damage.
+    fn or_slow(&self, id: &BlobId, read: Result<Vec<u8>>) -> Result<Vec<u8>> {
+        match read {
+            Err(StoreError::Corrupt { .. }) => self.slow_read(id),
             r => r,
         }
+    }
+
+    fn slow_read(&self, id: &BlobId) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.copy_blob_to(id, &mut out)?;
+        Ok(out)
     }
 
     /// Streams a stored message's bytes to `w`, checking its hash at the end
