@@ -139,6 +139,7 @@ fn index_pending_after(
 /// compressed, or (a big one, read in part) its first bytes.
 struct Work {
     key: i64,
+    id: BlobId,
     payload: Payload,
 }
 
@@ -156,19 +157,15 @@ impl Payload {
     }
 }
 
-/// What a decoder made of it.
+/// What a decoder made of it: `None` when the record did not decompress to
+/// its hash, or decoding panicked (a bug): the feeding thread then reads
+/// and decodes the message itself, the whole way (which tells damage and
+/// notes it).
 struct Decoded {
     key: i64,
+    id: BlobId,
     len: usize,
-    doc: Result<SearchDoc, Redo>,
-}
-
-/// What the feeding thread does again itself: a message whose record did
-/// not decompress to its hash (read the slow way, which says what is
-/// wrong), or whose decoding panicked.
-enum Redo {
-    Damaged(BlobId),
-    Panicked(Vec<u8>),
+    doc: Option<SearchDoc>,
 }
 
 /// Messages read and not yet decoded, at most this many bytes (as stored
@@ -186,32 +183,25 @@ const INFLIGHT_MESSAGES: usize = BATCH_MESSAGES;
 fn decode_loop(work: &Mutex<mpsc::Receiver<Work>>, done: &mpsc::Sender<Decoded>, big: &Mutex<()>) {
     loop {
         let next = work.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok(Work { key, payload }) = next else {
+        let Ok(Work { key, id, payload }) = next else {
             return;
         };
         let len = payload.len();
-        let bytes = match payload {
-            Payload::Bytes(b) => b,
-            Payload::Record(f) => match f.bytes() {
-                Ok(b) => b,
-                Err(_) => {
-                    let doc = Err(Redo::Damaged(*f.id()));
-                    if done.send(Decoded { key, len, doc }).is_err() {
-                        return;
-                    }
-                    continue;
-                }
-            },
-        };
-        let alone =
-            (len > DECODE_ALONE_BYTES).then(|| big.lock().unwrap_or_else(|p| p.into_inner()));
-        // A panic in decoding is caught inside `extract`; one here is a bug,
-        // and the message is decoded again by the feeding thread.
-        let doc =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| extract(&bytes).to_doc(key)))
-                .map_err(|_| Redo::Panicked(bytes));
-        drop(alone);
-        if done.send(Decoded { key, len, doc }).is_err() {
+        // A panic in decoding is caught inside `extract`; one here is a bug.
+        // Whatever goes wrong, the message is handed back undone: a decoder
+        // that died would leave the feeding thread waiting for it.
+        let doc = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let bytes = match payload {
+                Payload::Bytes(b) => b,
+                Payload::Record(f) => f.bytes().ok()?,
+            };
+            let _alone =
+                (len > DECODE_ALONE_BYTES).then(|| big.lock().unwrap_or_else(|p| p.into_inner()));
+            Some(extract(&bytes).to_doc(key))
+        }))
+        .ok()
+        .flatten();
+        if done.send(Decoded { key, id, len, doc }).is_err() {
             return;
         }
     }
@@ -277,12 +267,8 @@ impl Feed<'_> {
             self.in_flight -= 1;
             self.in_flight_bytes -= d.len;
             let doc = match d.doc {
-                Ok(doc) => doc,
-                Err(Redo::Panicked(bytes)) => extract(&bytes).to_doc(d.key),
-                Err(Redo::Damaged(id)) => match read_prefix(self.store, &id) {
-                    Ok(bytes) => extract(&bytes).to_doc(d.key),
-                    Err(_) => SearchDoc::empty(d.key, -1),
-                },
+                Some(doc) => doc,
+                None => self.decoded_here(d.key, &d.id),
             };
             self.take(doc)?;
             if self.done.is_multiple_of(64) {
@@ -301,7 +287,7 @@ impl Feed<'_> {
                     if self.in_flight >= INFLIGHT_MESSAGES {
                         return Ok(());
                     }
-                    let Some((key, payload)) = self.read_next()? else {
+                    let Some((key, id, payload)) = self.read_next()? else {
                         return Ok(());
                     };
                     let Some(payload) = payload else {
@@ -310,7 +296,7 @@ impl Feed<'_> {
                         self.take(SearchDoc::empty(key, -1))?;
                         continue;
                     };
-                    Work { key, payload }
+                    Work { key, id, payload }
                 }
             };
             let len = work.payload.len();
@@ -325,14 +311,7 @@ impl Feed<'_> {
                 // No decoder to take it (see `run`): decoded here.
                 self.in_flight -= 1;
                 self.in_flight_bytes -= len;
-                let bytes = match w.payload {
-                    Payload::Bytes(b) => Ok(b),
-                    Payload::Record(f) => self.store.decoded_or_slow(f),
-                };
-                let doc = match bytes {
-                    Ok(b) => extract(&b).to_doc(w.key),
-                    Err(_) => SearchDoc::empty(w.key, -1),
-                };
+                let doc = self.decoded_here(w.key, &w.id);
                 self.take(doc)?;
             }
         }
@@ -340,7 +319,7 @@ impl Feed<'_> {
 
     /// The next pending message in key order, read (`None` when
     /// unreadable), or `None` when there is no more.
-    fn read_next(&mut self) -> Result<Option<(i64, Option<Payload>)>, OpError> {
+    fn read_next(&mut self) -> Result<Option<(i64, BlobId, Option<Payload>)>, OpError> {
         if self.keys.is_empty() && !self.exhausted {
             let more = self.search.pending(self.cursor, BATCH_MESSAGES)?;
             self.exhausted = more.is_empty();
@@ -355,7 +334,15 @@ impl Feed<'_> {
             self.store.refresh()?;
             read_payload(self.store, &id)
         });
-        Ok(Some((key, read.ok())))
+        Ok(Some((key, id, read.ok())))
+    }
+
+    /// A message read and decoded on this thread, the whole way.
+    fn decoded_here(&self, key: i64, id: &BlobId) -> SearchDoc {
+        match read_prefix(self.store, id) {
+            Ok(bytes) => extract(&bytes).to_doc(key),
+            Err(_) => SearchDoc::empty(key, -1),
+        }
     }
 
     fn note_sent(&mut self, key: i64) {
@@ -946,5 +933,33 @@ mod tests {
                 "message {i} under another's key"
             );
         }
+    }
+
+    #[test]
+    fn a_damaged_message_is_indexed_as_unreadable_and_the_others_around_it_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let ids: Vec<BlobId> = (0..300)
+            .map(|i| store.put_blob(&mail(i)).unwrap().0)
+            .collect();
+        store.commit().unwrap();
+        // One byte of one message's compressed frame flipped on disk.
+        let loc = store.blob_location(&ids[150]).unwrap();
+        let path = crate::store::pack::pack_path(dir.path(), loc.pack);
+        let mut pack = std::fs::read(&path).unwrap();
+        pack[(loc.offset + loc.length / 2) as usize] ^= 0x40;
+        std::fs::write(&path, pack).unwrap();
+
+        assert_eq!(index_pending(&mut store, &mut |_, _| {}).unwrap(), 300);
+        let search = SearchIndex::open(dir.path()).unwrap();
+        assert_eq!(search.pending_count().unwrap(), 0);
+        assert_eq!(search.unreadable_count().unwrap(), 1);
+        let db = rusqlite::Connection::open(dir.path().join("search.sqlite")).unwrap();
+        let readable: i64 = db
+            .query_row("SELECT count(*) FROM docs WHERE state = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(readable, 299);
     }
 }

@@ -150,12 +150,6 @@ impl Store {
         }))
     }
 
-    /// [`Fetched::bytes`], and when that finds damage, the message read
-    /// again the slow way (streamed), which says what is wrong and notes it.
-    pub fn decoded_or_slow(&self, fetched: Fetched) -> Result<Vec<u8>> {
-        self.or_slow(&fetched.id, fetched.bytes())
-    }
-
     /// Damage found reading a message whole is told the slow way too
     /// (streamed), before it is called damage.
     fn or_slow(&self, id: &BlobId, read: Result<Vec<u8>>) -> Result<Vec<u8>> {
