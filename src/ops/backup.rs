@@ -298,6 +298,7 @@ async fn worker(
         let Some(folder) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
             break;
         };
+        tracing::debug!(account = name, folder = %folder.display, "taken up");
         let mut attempt = 0u32;
         let mut outcome = FolderOutcome::new(&folder);
         loop {
