@@ -423,6 +423,11 @@ pub fn target_name(segments: &[String], shape: &TargetShape) -> (String, bool) {
 /// brings only the messages in no other folder (into the target's `\All`
 /// folder, else its `\Archive` folder, else `Archive`), and the views are
 /// left out; `--map` of such a folder takes it whole.
+///
+/// The messages are read from `messages` one folder generation at a time;
+/// a plan keeps only which generations each target folder takes and how
+/// many messages and bytes that makes. [`items`] gives a folder's messages
+/// when its turn comes.
 pub fn build(
     mailboxes: &[MailboxRow],
     all_folders: &[(String, Option<String>)],
