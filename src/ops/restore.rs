@@ -370,89 +370,21 @@ async fn worker(
     outcomes: &Mutex<Vec<FolderReport>>,
 ) {
     loop {
-        let Some((mut plan, mut report)) =
-            queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+        let Some((plan, mut report)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
         else {
             break;
         };
         progress.folder_started(&plan.target, plan.count, plan.size);
         match load_items(store, plan, &opts.selection).await {
-            Ok(p) => plan = p,
-            Err(e) => {
-                report.error = Some(error_chain(&e));
-                progress.folder_done(&report.target);
-                outcomes
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(report);
-                continue;
+            Ok(plan) => {
+                // What the folder takes, as read now.
+                report.in_store = plan.items.len() as u64;
+                report.bytes = plan.items.iter().map(|i| i.size).sum();
+                restore_folder(&mut conn, login, store, opts, progress, &plan, &mut report).await;
             }
+            Err(e) => report.error = Some(error_chain(&e)),
         }
-        let mut done: HashSet<(BlobId, u32)> = HashSet::new();
-        let mut attempt = 0u32;
-        loop {
-            let c = match ensure_connected(
-                &mut conn,
-                login,
-                &mut attempt,
-                opts.retries,
-                &mut report.pace,
-            )
-            .await
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    report.error = Some(error_chain(&e));
-                    break;
-                }
-            };
-            let before = done.len();
-            let mut run = FolderRun {
-                conn: c,
-                store,
-                account: &opts.target,
-                plan: &plan,
-                dry_run: opts.dry_run,
-                progress,
-                report: &mut report,
-                done: &mut done,
-                batch: Vec::new(),
-                last_flush: Instant::now(),
-                uidvalidity: 0,
-                sync_flags: opts.sync_flags,
-            };
-            let res = run.run().await;
-            // Whatever happened, what was appended is recorded.
-            let flushed = run.flush().await;
-            match res.and(flushed.map_err(FolderError::from)) {
-                Ok(()) => break,
-                Err(FolderError::Imap(e)) if report.pace.wait_if_throttled(e.throttle()).await => {
-                    // The target asked us to slow down: wait as it asks, on
-                    // a new connection go over the folder again (the check
-                    // finds what was appended).
-                    conn = None;
-                }
-                Err(e) if e.retryable() && attempt < opts.retries => {
-                    // Reconnect and go over the folder again: the check finds
-                    // whatever the lost connection had already appended.
-                    conn = None;
-                    if done.len() == before {
-                        attempt += 1;
-                    }
-                    backoff(attempt).await;
-                }
-                Err(e) => {
-                    // A session given up (a failed streamed APPEND) is not
-                    // handed to the next folder either.
-                    if e.retryable() || conn.as_ref().is_some_and(|c| !c.usable()) {
-                        conn = None;
-                    }
-                    report.error = Some(error_chain(&e));
-                    break;
-                }
-            }
-        }
-        progress.folder_done(&plan.target);
+        progress.folder_done(&report.target);
         outcomes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -460,6 +392,78 @@ async fn worker(
     }
     if let Some(c) = conn {
         let _ = tokio::time::timeout(Duration::from_secs(5), c.logout()).await;
+    }
+}
+
+/// One folder, its items read, restored on this worker's connection (a new
+/// one when it is lost; waiting when the target says to slow down); how it
+/// went is in `report`.
+async fn restore_folder(
+    conn: &mut Option<Connection>,
+    login: &Login<'_>,
+    store: &SharedStore,
+    opts: &RestoreOptions,
+    progress: &dyn RestoreProgress,
+    plan: &FolderPlan,
+    report: &mut FolderReport,
+) {
+    let mut done: HashSet<(BlobId, u32)> = HashSet::new();
+    let mut attempt = 0u32;
+    loop {
+        let c = match ensure_connected(conn, login, &mut attempt, opts.retries, &mut report.pace)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                report.error = Some(error_chain(&e));
+                break;
+            }
+        };
+        let before = done.len();
+        let mut run = FolderRun {
+            conn: c,
+            store,
+            account: &opts.target,
+            plan,
+            dry_run: opts.dry_run,
+            progress,
+            report,
+            done: &mut done,
+            batch: Vec::new(),
+            last_flush: Instant::now(),
+            uidvalidity: 0,
+            sync_flags: opts.sync_flags,
+        };
+        let res = run.run().await;
+        // Whatever happened, what was appended is recorded.
+        let flushed = run.flush().await;
+        match res.and(flushed.map_err(FolderError::from)) {
+            Ok(()) => break,
+            Err(FolderError::Imap(e)) if report.pace.wait_if_throttled(e.throttle()).await => {
+                // The target asked us to slow down: wait as it asks, on
+                // a new connection go over the folder again (the check
+                // finds what was appended).
+                *conn = None;
+            }
+            Err(e) if e.retryable() && attempt < opts.retries => {
+                // Reconnect and go over the folder again: the check finds
+                // whatever the lost connection had already appended.
+                *conn = None;
+                if done.len() == before {
+                    attempt += 1;
+                }
+                backoff(attempt).await;
+            }
+            Err(e) => {
+                // A session given up (a failed streamed APPEND) is not
+                // handed to the next folder either.
+                if e.retryable() || conn.as_ref().is_some_and(|c| !c.usable()) {
+                    *conn = None;
+                }
+                report.error = Some(error_chain(&e));
+                break;
+            }
+        }
     }
 }
 

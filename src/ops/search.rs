@@ -119,9 +119,8 @@ fn index_pending_after(
             held: None,
             in_flight: 0,
             in_flight_bytes: 0,
-            sent: std::collections::VecDeque::new(),
+            last_sent: after,
             unwritten: std::collections::BTreeSet::new(),
-            written_upto: after,
             docs: Vec::new(),
             text_bytes: 0,
             done: 0,
@@ -250,11 +249,10 @@ struct Feed<'a> {
     held: Option<Work>,
     in_flight: usize,
     in_flight_bytes: usize,
-    /// Keys handed out, in order, and those of them not yet written.
-    sent: std::collections::VecDeque<i64>,
+    /// The last key handed out (keys go out in order), and those handed
+    /// out and not yet written.
+    last_sent: i64,
     unwritten: std::collections::BTreeSet<i64>,
-    /// Every pending key up to here is written.
-    written_upto: i64,
     docs: Vec<SearchDoc>,
     text_bytes: usize,
     done: u64,
@@ -269,20 +267,25 @@ impl Feed<'_> {
         loop {
             if (self.stop)() {
                 self.write()?;
-                return Ok((self.added, self.written_upto, false));
+                return Ok((self.added, self.written_upto(), false));
             }
             self.fill()?;
+            if self.batch_full() {
+                // A write's worth of documents (`fill` stops there).
+                self.write()?;
+                continue;
+            }
             if self.in_flight == 0 {
                 // Nothing read is left undecoded, and nothing more to read.
                 self.write()?;
                 (self.progress)(self.done, self.total.max(self.done));
-                return Ok((self.added, self.written_upto, true));
+                return Ok((self.added, self.written_upto(), true));
             }
             let Ok(d) = self.decoded.recv() else {
                 // Every decoder is gone (they end only when told to: a
                 // bug). What they held stays pending, for the next pass.
                 self.write()?;
-                return Ok((self.added, self.written_upto, false));
+                return Ok((self.added, self.written_upto(), false));
             };
             self.in_flight -= 1;
             self.in_flight_bytes -= d.len;
@@ -290,7 +293,7 @@ impl Feed<'_> {
                 Some(doc) => doc,
                 None => self.decoded_here(d.key, &d.id),
             };
-            self.take(doc)?;
+            self.keep(doc);
             if self.done.is_multiple_of(64) {
                 let total = self.total.max(self.done + self.in_flight as u64);
                 (self.progress)(self.done, total);
@@ -298,9 +301,10 @@ impl Feed<'_> {
         }
     }
 
-    /// Reads messages and hands them to the decoders while there is room.
+    /// Reads messages and hands them to the decoders while there is room
+    /// (and the documents made here do not fill a write).
     fn fill(&mut self) -> Result<(), OpError> {
-        loop {
+        while !self.batch_full() {
             let work = match self.held.take() {
                 Some(w) => w,
                 None => {
@@ -313,7 +317,7 @@ impl Feed<'_> {
                     let Some(payload) = payload else {
                         // Unreadable: recorded as such, nothing to decode.
                         self.note_sent(key);
-                        self.take(SearchDoc::empty(key, -1))?;
+                        self.keep(SearchDoc::empty(key, -1));
                         continue;
                     };
                     Work { key, id, payload }
@@ -332,9 +336,10 @@ impl Feed<'_> {
                 self.in_flight -= 1;
                 self.in_flight_bytes -= len;
                 let doc = self.decoded_here(w.key, &w.id);
-                self.take(doc)?;
+                self.keep(doc);
             }
         }
+        Ok(())
     }
 
     /// The next pending message in key order, read (`None` when
@@ -366,24 +371,31 @@ impl Feed<'_> {
     }
 
     fn note_sent(&mut self, key: i64) {
-        self.sent.push_back(key);
+        self.last_sent = key;
         self.unwritten.insert(key);
     }
 
-    /// A document made: kept for the next transaction, which is written
-    /// once it is big enough.
-    fn take(&mut self, doc: SearchDoc) -> Result<(), OpError> {
+    /// A document made, kept for the next write.
+    fn keep(&mut self, doc: SearchDoc) {
         self.text_bytes += doc.body.len() + doc.subject.len();
         self.docs.push(doc);
         self.done += 1;
-        if self.text_bytes >= BATCH_TEXT_BYTES || self.docs.len() >= BATCH_MESSAGES {
-            self.write()?;
-        }
-        Ok(())
     }
 
-    /// Writes the documents made so far in one transaction, and moves the
-    /// point up to which every pending key is written.
+    fn batch_full(&self) -> bool {
+        self.text_bytes >= BATCH_TEXT_BYTES || self.docs.len() >= BATCH_MESSAGES
+    }
+
+    /// Every pending key up to this one is written: keys go out in order,
+    /// so all before the first one not yet written are.
+    fn written_upto(&self) -> i64 {
+        match self.unwritten.first() {
+            Some(&k) => k - 1,
+            None => self.last_sent,
+        }
+    }
+
+    /// Writes the documents made so far in one transaction.
     fn write(&mut self) -> Result<(), OpError> {
         if !self.docs.is_empty() {
             let mut docs = std::mem::take(&mut self.docs);
@@ -399,14 +411,6 @@ impl Feed<'_> {
             for d in &docs {
                 self.unwritten.remove(&d.key);
             }
-        }
-        let first_unwritten = self.unwritten.first().copied();
-        while let Some(&k) = self.sent.front() {
-            if first_unwritten.is_some_and(|u| k >= u) {
-                break;
-            }
-            self.written_upto = k;
-            self.sent.pop_front();
         }
         Ok(())
     }

@@ -113,13 +113,18 @@ impl Store {
     /// A stored message's exact bytes, hash-checked. One of up to
     /// [`WHOLE_READ`] bytes is decompressed in one piece, by a decompressor
     /// kept for the thread (making one costs more than a small message).
+    /// Damage found reading a message whole is told the slow way too
+    /// (streamed), before it is called damage.
     pub fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
         let read = match self.fetch_blob(id, WHOLE_READ) {
             Ok(Some(f)) => f.bytes(),
             Ok(None) => return self.slow_read(id),
             Err(e) => Err(e),
         };
-        self.or_slow(id, read)
+        match read {
+            Err(StoreError::Corrupt { .. }) => self.slow_read(id),
+            r => r,
+        }
     }
 
     /// The first half of [`read_blob`](Self::read_blob): a message of up to
@@ -148,15 +153,6 @@ impl Store {
             payload,
             dict,
         }))
-    }
-
-    /// Damage found reading a message whole is told the slow way too
-    /// (streamed), before it is called damage.
-    fn or_slow(&self, id: &BlobId, read: Result<Vec<u8>>) -> Result<Vec<u8>> {
-        match read {
-            Err(StoreError::Corrupt { .. }) => self.slow_read(id),
-            r => r,
-        }
     }
 
     fn slow_read(&self, id: &BlobId) -> Result<Vec<u8>> {
