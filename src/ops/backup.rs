@@ -1,7 +1,7 @@
 //! `mailkeep backup`: one account at a time, its folders by up to `jobs`
 //! connections. Read-only on the server: EXAMINE and BODY.PEEK[] only.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -13,6 +13,7 @@ use crate::model::records::{MailboxRecord, RefEvent, RefRecord};
 use crate::model::{Folder, MailboxState};
 use crate::store::{now, SharedStore};
 use crate::sync::exec::{self, FolderOutcome, Progress, SyncError, SyncOptions};
+use crate::sync::share::{Board, Split, Work};
 
 use super::interrupt::Interrupt;
 use super::{backoff, ensure_connected, failure_text, folder_matches, Login, OpError};
@@ -254,7 +255,7 @@ async fn run_account(
             .filter(|k| !opts.dry_run && k.worth_asking(&special_uses)),
         ..opts.sync.clone()
     };
-    let queue = Mutex::new(changed);
+    let board = Board::new(changed);
     let outcomes = Mutex::new(unchanged);
     let fatal: Mutex<Option<SyncError>> = Mutex::new(None);
     let jobs = acct.connections(opts.jobs);
@@ -263,7 +264,7 @@ async fn run_account(
         .map(|_| {
             let conn = initial.take();
             worker(
-                conn, &login, name, store, opts, &sync, progress, &queue, &outcomes, &fatal,
+                conn, &login, name, store, opts, &sync, progress, &board, &outcomes, &fatal,
             )
         })
         .collect();
@@ -278,6 +279,9 @@ async fn run_account(
     Ok(())
 }
 
+/// One connection of an account: takes folders up while any are left, then
+/// helps with the others' big folders (see `sync::share`), until none is
+/// left to take or help with.
 #[allow(clippy::too_many_arguments)]
 async fn worker(
     mut conn: Option<Connection>,
@@ -287,17 +291,62 @@ async fn worker(
     opts: &BackupOptions,
     sync: &SyncOptions,
     progress: &dyn Progress,
-    queue: &Mutex<VecDeque<Folder>>,
+    board: &Board,
     outcomes: &Mutex<Vec<FolderOutcome>>,
     fatal: &Mutex<Option<SyncError>>,
 ) {
+    // The splits this connection gave up helping with, and the one whose
+    // folder it has open.
+    let mut refused: HashSet<u64> = HashSet::new();
+    let mut open: Option<u64> = None;
     loop {
         if opts.interrupt.is_raised() || fatal.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
             break;
         }
-        let Some(folder) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
-            break;
+        let changed = board.changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let folder = match board.next(&refused) {
+            Work::Folder(f) => f,
+            Work::Done => break,
+            Work::Wait => {
+                tokio::select! {
+                    _ = changed => {}
+                    _ = opts.interrupt.raised() => break,
+                }
+                continue;
+            }
+            Work::Help(split) => {
+                let Some(store) = store else {
+                    refused.insert(split.serial());
+                    continue;
+                };
+                if let Err(stop) = help(
+                    &mut conn, &mut open, login, name, store, opts, sync, progress, &split,
+                )
+                .await
+                {
+                    // The part goes back to the folder's own connection;
+                    // this one helps with that folder no more.
+                    tracing::debug!(account = name, folder = %split.folder.display, "stopped helping: {stop}");
+                    refused.insert(split.serial());
+                    if let HelpStop::Sync(e) = stop {
+                        if e.retryable() || matches!(e, SyncError::Interrupted) {
+                            conn = None;
+                            open = None;
+                        }
+                        if e.index_damaged() {
+                            fatal
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert(e);
+                        }
+                    }
+                }
+                continue;
+            }
         };
+        open = None;
         tracing::debug!(account = name, folder = %folder.display, "taken up");
         let mut attempt = 0u32;
         let mut outcome = FolderOutcome::new(&folder);
@@ -319,7 +368,7 @@ async fn worker(
             };
             let before = outcome.new_messages;
             let synced = tokio::select! {
-                r = exec::sync_folder(c, store, name, &folder, sync, progress, &mut outcome) => r,
+                r = exec::sync_folder(c, store, name, &folder, sync, progress, Some(board), &mut outcome) => r,
                 // Dropping the sync leaves every record whole: store writes
                 // happen off the async threads and always complete.
                 _ = opts.interrupt.raised() => Err(SyncError::Interrupted),
@@ -391,10 +440,74 @@ async fn worker(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(outcome);
+        board.folder_done();
     }
     if let Some(c) = conn {
         let _ = tokio::time::timeout(Duration::from_secs(5), c.logout()).await;
     }
+}
+
+/// Why a connection stopped helping with a folder.
+#[derive(Debug, thiserror::Error)]
+enum HelpStop {
+    #[error("cannot connect: {0}")]
+    Connect(OpError),
+    #[error("the folder's UIDVALIDITY is now {0}")]
+    Changed(u32),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+}
+
+/// Downloads parts of `split` on this connection (connected and the folder
+/// opened first, if need be) while it has parts for helpers. A server that
+/// refuses another connection, or a folder whose UIDVALIDITY changed, ends
+/// the help; the owner of the folder does the parts.
+#[allow(clippy::too_many_arguments)]
+async fn help(
+    conn: &mut Option<Connection>,
+    open: &mut Option<u64>,
+    login: &Login<'_>,
+    name: &str,
+    store: &SharedStore,
+    opts: &BackupOptions,
+    sync: &SyncOptions,
+    progress: &dyn Progress,
+    split: &Arc<Split>,
+) -> Result<(), HelpStop> {
+    let c = match conn {
+        Some(c) => c,
+        None => {
+            // Not paced: a server that says to wait gets no helper.
+            let c = login.connect().await.map_err(HelpStop::Connect)?;
+            *open = None;
+            conn.insert(c)
+        }
+    };
+    if *open != Some(split.serial()) {
+        let state = c
+            .examine(&split.folder.raw)
+            .await
+            .map_err(SyncError::from)?;
+        if state.uidvalidity != split.uidvalidity {
+            return Err(HelpStop::Changed(state.uidvalidity));
+        }
+        *open = Some(split.serial());
+    }
+    while let Some(mut part) = split.take(true) {
+        tracing::debug!(
+            account = name,
+            folder = %split.folder.display,
+            "helping: {} messages",
+            part.part.len()
+        );
+        tokio::select! {
+            r = exec::help(c, store, name, split, &mut part, sync, progress) => r?,
+            // The part goes back as it is dropped.
+            _ = opts.interrupt.raised() => return Err(SyncError::Interrupted.into()),
+        }
+        part.finish();
+    }
+    Ok(())
 }
 
 /// Indexes for search what the backup stores, on a thread of its own, while

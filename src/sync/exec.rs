@@ -18,10 +18,7 @@ use crate::model::{Folder, MessageMeta, Uid};
 use crate::store::{now, SharedStore, StoreError};
 
 use super::plan::{self, Listing, Plan, ServerView, StoredState};
-
-/// New messages of a folder taken at a time (server ids asked, recorded,
-/// fetched in batches): a folder of any size is synced in bounded memory.
-const WINDOW: usize = 5000;
+use super::share::{Board, Split, Taken};
 
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
@@ -85,6 +82,17 @@ pub struct FolderOutcome {
     /// How much the server slowed us down (throttling, too many connections).
     pub pace: crate::imap::Pace,
     pub error: Option<String>,
+}
+
+impl FolderOutcome {
+    /// Adds `other`'s counts of new mail (another connection's part of this
+    /// folder) to these.
+    pub fn add_counts(&mut self, other: &FolderOutcome) {
+        self.new_messages += other.new_messages;
+        self.new_bytes += other.new_bytes;
+        self.deduplicated += other.deduplicated;
+        self.recognised += other.recognised;
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -247,7 +255,9 @@ pub async fn in_step_by_status(
 
 /// Brings one folder of the store up to date with the server. Counts are
 /// added to `out`, also when it fails half-way, so that a retry after a
-/// dropped connection continues the same tally.
+/// dropped connection continues the same tally. The account's other
+/// connections on `board` may help with its download.
+#[allow(clippy::too_many_arguments)]
 pub async fn sync_folder(
     conn: &mut Connection,
     store: Option<&SharedStore>,
@@ -255,6 +265,7 @@ pub async fn sync_folder(
     folder: &Folder,
     opts: &SyncOptions,
     progress: &dyn Progress,
+    board: Option<&Board>,
     out: &mut FolderOutcome,
 ) -> Result<(), SyncError> {
     let raw = folder.raw.as_str();
@@ -398,39 +409,58 @@ pub async fn sync_folder(
         .filter(|m| stored.unreadable.contains(&m.uid))
         .map(|m| m.uid)
         .collect();
-    // The new mail goes in windows of `WINDOW` messages, so that the server's
-    // ids and the batches are held for one window at a time, whatever the
-    // folder's size.
-    let mut ask_ids = opts.message_ids;
-    let mut rest = std::mem::take(&mut plan.fetch).into_iter();
+    // The new mail goes in parts, which idle connections of the account
+    // help with (see share.rs); this one takes them from the front until
+    // none is left and every helper is done.
+    let split = Split::new(
+        folder,
+        state.uidvalidity,
+        opts.message_ids,
+        std::mem::take(&mut plan.fetch),
+        board,
+    );
+    let offered = board.map(|b| b.offer(&split));
+    let mut failed = None;
     loop {
-        let window: Vec<MessageMeta> = rest.by_ref().take(WINDOW).collect();
-        if window.is_empty() {
+        let changed = split.changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if failed.is_none() {
+            if let Some(mut part) = split.take(false) {
+                let ctx = PartCtx {
+                    store,
+                    account,
+                    folder,
+                    uidvalidity: state.uidvalidity,
+                    opts,
+                    progress,
+                };
+                match fetch_part(conn, &ctx, &mut part).await {
+                    Ok(()) => part.finish(),
+                    Err(e) => {
+                        split.stop_helpers();
+                        failed = Some(e);
+                    }
+                }
+                continue;
+            }
+        }
+        if split.idle() && (failed.is_some() || !split.has_parts()) {
             break;
         }
-        // The server's own ids, where it gives them: a message already
-        // stored from another folder (or an earlier window) is recorded here
-        // without downloading it again, and one shown twice in this window
-        // is downloaded once.
-        let ids = message_ids(conn, &mut ask_ids, &window, &folder.display).await?;
-        let ctx = BatchCtx {
-            store,
+        changed.await;
+    }
+    drop(offered);
+    let helped = split.account_to(out, &mut unaccounted);
+    if helped > 0 {
+        tracing::debug!(
             account,
-            raw,
-            uidvalidity: state.uidvalidity,
-            folder: &folder.display,
-            progress,
-            ids: &ids,
-            opts,
-        };
-        let mut pending = window;
-        while !pending.is_empty() {
-            let unknown =
-                record_known(store, account, raw, state.uidvalidity, pending, &ids, out).await?;
-            let (now, later) = first_of_each_id(unknown, &ids);
-            pending = later;
-            fetch_all(conn, &ctx, &now, out, &mut unaccounted).await?;
-        }
+            folder = %folder.display,
+            "{helped} parts downloaded by other connections"
+        );
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     let unaccounted_set: BTreeSet<Uid> = unaccounted.iter().copied().collect();
     out.refetched += refetch
@@ -478,6 +508,94 @@ pub async fn sync_folder(
     Ok(())
 }
 
+struct PartCtx<'a> {
+    store: &'a SharedStore,
+    account: &'a str,
+    folder: &'a Folder,
+    uidvalidity: u32,
+    opts: &'a SyncOptions,
+    progress: &'a dyn Progress,
+}
+
+/// Downloads one part of a folder's new mail into the store, on a
+/// connection that has the folder open: the server's ids asked (where it
+/// gives them), what is known by them recorded, the rest fetched in batches.
+/// What was stored, recorded or found missing is noted in `part.handled`.
+async fn fetch_part(
+    conn: &mut Connection,
+    ctx: &PartCtx<'_>,
+    part: &mut Taken,
+) -> Result<(), SyncError> {
+    let (store, account, raw) = (ctx.store, ctx.account, ctx.folder.raw.as_str());
+    // The server's own ids, where it gives them: a message already stored
+    // from another folder (or an earlier part) is recorded here without
+    // downloading it again, and one shown twice in this part is downloaded
+    // once.
+    let ids = message_ids(conn, &mut part.ask_ids, &part.part, &ctx.folder.display).await?;
+    let batch = BatchCtx {
+        store,
+        account,
+        raw,
+        uidvalidity: ctx.uidvalidity,
+        folder: &ctx.folder.display,
+        progress: ctx.progress,
+        ids: &ids,
+        opts: ctx.opts,
+    };
+    let mut pending = part.part.clone();
+    while !pending.is_empty() {
+        let before: Vec<Uid> = pending.iter().map(|m| m.uid).collect();
+        let unknown = record_known(
+            store,
+            account,
+            raw,
+            ctx.uidvalidity,
+            pending,
+            &ids,
+            &mut part.got,
+        )
+        .await?;
+        let left: HashSet<Uid> = unknown.iter().map(|m| m.uid).collect();
+        part.handled
+            .extend(before.into_iter().filter(|u| !left.contains(u)));
+        let (now, later) = first_of_each_id(unknown, &ids);
+        pending = later;
+        fetch_all(
+            conn,
+            &batch,
+            &now,
+            &mut part.got,
+            &mut part.unaccounted,
+            &mut part.handled,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Helps another connection with its folder: downloads `part` of `split`
+/// on `conn`, which has the folder open (`EXAMINE`d by the caller, with the
+/// split's UIDVALIDITY).
+pub async fn help(
+    conn: &mut Connection,
+    store: &SharedStore,
+    account: &str,
+    split: &Split,
+    part: &mut Taken,
+    opts: &SyncOptions,
+    progress: &dyn Progress,
+) -> Result<(), SyncError> {
+    let ctx = PartCtx {
+        store,
+        account,
+        folder: &split.folder,
+        uidvalidity: split.uidvalidity,
+        opts,
+        progress,
+    };
+    fetch_part(conn, &ctx, part).await
+}
+
 /// The server's ids of `window`'s messages, while `ask` says to ask. A
 /// server that will not say (a greeting that named Dovecot wrongly, a
 /// proxy) is not asked again: every message is downloaded, as without.
@@ -503,13 +621,16 @@ async fn message_ids(
 }
 
 /// Fetches `metas` in batches (a huge message alone, through a file), adding
-/// to `out`; UIDs the server did not send go to `unaccounted`.
+/// to `out`; UIDs the server did not send go to `unaccounted`. Every
+/// message stored or found missing goes into `handled`, also when it fails
+/// half-way.
 async fn fetch_all(
     conn: &mut Connection,
     ctx: &BatchCtx<'_>,
     metas: &[MessageMeta],
     out: &mut FolderOutcome,
     unaccounted: &mut Vec<Uid>,
+    handled: &mut HashSet<Uid>,
 ) -> Result<(), SyncError> {
     let opts = ctx.opts;
     for batch in plan::batches(metas, opts.batch_count, opts.batch_bytes) {
@@ -525,6 +646,8 @@ async fn fetch_all(
         out.new_messages += got.stored;
         out.deduplicated += got.deduplicated;
         out.new_bytes += got.bytes;
+        handled.extend(got.received.drain(..));
+        handled.extend(got.missing.iter().copied());
         unaccounted.extend(got.missing.iter().copied());
         res?;
     }
@@ -643,6 +766,8 @@ struct BatchResult {
     stored: u64,
     deduplicated: u64,
     bytes: u64,
+    /// Stored, also of a batch that failed half-way.
+    received: Vec<Uid>,
     /// Asked for, not sent by the server.
     missing: Vec<Uid>,
 }
@@ -736,6 +861,7 @@ async fn fetch_batch(
             match stored {
                 Ok(new) => {
                     got.stored += 1;
+                    got.received.push(uid);
                     got.bytes += len;
                     got.deduplicated += u64::from(!new);
                     ctx.progress.fetched(ctx.account, ctx.folder, 1, len);
@@ -807,6 +933,7 @@ async fn fetch_huge(
         got.missing = vec![meta.uid];
         return Ok(());
     }
+    let uid = meta.uid;
     let (account, raw, meta) = (ctx.account.to_string(), ctx.raw.to_string(), meta.clone());
     let server_id = ctx.ids.get(&meta.uid).cloned();
     let spooled = path.clone();
@@ -824,6 +951,7 @@ async fn fetch_huge(
     let _ = std::fs::remove_file(&path);
     let new = result?;
     got.stored = 1;
+    got.received.push(uid);
     got.deduplicated = u64::from(!new);
     got.bytes = written;
     Ok(())

@@ -439,6 +439,7 @@ async fn prepare(
         folder,
         &opts.sync,
         progress,
+        None,
         &mut outcome,
     )
     .await;
