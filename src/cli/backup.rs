@@ -22,7 +22,7 @@ pub struct BackupArgs {
     /// Back up every configured account.
     #[arg(long)]
     all: bool,
-    /// Folders backed up at once, each on its own connection.
+    /// Connections at once: each backs up a folder, then helps with big ones.
     #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
     jobs: u16,
     /// Only folders matching this pattern (`*` matches anything); may repeat.
