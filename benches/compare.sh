@@ -13,7 +13,7 @@
 #   --json OUT     also write every measurement and the summary to OUT
 #   --big-mib N    size of the one big message of the memory run (default 200; 0: skip)
 #   --skip LIST    comma-separated parts to leave out: mbsync, offlineimap,
-#                  restore, restore30, big
+#                  restore, restore30, capped, big
 #   --seed N       seed of the generated mail (default 1)
 #   --text-only    generate no attachments (the same messages otherwise): for
 #                  counts whose full mailbox would not fit the disk (1,000,000)
@@ -96,8 +96,10 @@ chmod 755 "$work"
 server="$work/dovecot"
 mkdir -p "$server"
 proxy_pid=""
+capped_pid=""
 cleanup() {
     [ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null || true
+    [ -z "$capped_pid" ] || kill "$capped_pid" 2>/dev/null || true
     mk_dovecot_stop "$server"
     if [ "$keep" -eq 1 ]; then
         echo "kept: $work" >&2
@@ -384,6 +386,26 @@ for r in $(seq 1 "$runs"); do
         fact "hits_$label" "$(wc -l <"$work/cmd.out")"
         fact "matches_$label" "$(mk "$store" search --limit 1000000000 "$query" | wc -l)"
     done
+
+    # The first backup again, each connection capped as providers cap one
+    # (10 MB/s each way, 5 ms each way), into a store of its own.
+    if ! skipped capped; then
+        if [ -z "$capped_pid" ]; then
+            "$ex/delay_proxy" --upstream "127.0.0.1:$port" --delay-ms 5 --rate-mb 10 >"$work/capped.port" &
+            capped_pid=$!
+            for _ in $(seq 1 100); do
+                [ -s "$work/capped.port" ] && break
+                kill -0 "$capped_pid" 2>/dev/null || mk_die "the capped proxy did not start"
+                sleep 0.1
+            done
+            capped_port=$(head -1 "$work/capped.port")
+            [ -n "$capped_port" ] || mk_die "the capped proxy did not say its port"
+            echo "capped proxy: 127.0.0.1:$capped_port → $port, 10 MB/s a connection" >&2
+            add_account capped bench "$capped_port"
+        fi
+        measure mk_backup_capped "$r" "$total" "$total_bytes" mk "$work/store.capped" backup capped
+        rm -rf "$work/store.capped"
+    fi
 
     if ! skipped restore; then
         measure restore_mk "$r" "$total" "$total_bytes" mk "$store" restore "rk$r" --from bench

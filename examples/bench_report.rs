@@ -260,6 +260,16 @@ fn main() {
         &[("mk_backup_first", "of backup")],
     );
 
+    if let Some((bytes, secs)) = r.m("mk_backup_capped").map(|m| (m.bytes, m.secs)) {
+        // Four connections (the default --jobs) at 10 MB/s each.
+        let floor = mb(bytes as f64) / 40.0;
+        r.heading(&format!(
+            "Full fetch, each connection capped at 10 MB/s (proxy, 5 ms each way; 4 connections: at least {floor:.1} s)"
+        ));
+        r.row("mailkeep backup", "mk_backup_capped", &[("mk_backup_first", "uncapped")]);
+        let _ = writeln!(r.out, "  {:<40} {:>10.2}×", "  against 4 × 10 MB/s", secs / floor);
+    }
+
     r.heading("Re-run, nothing changed");
     r.row("raw LOGIN + LIST-STATUS (limit)", "raw_list_status", &[]);
     r.row("mbsync", "mbsync_nochange", &[("raw_list_status", "limit")]);

@@ -1,9 +1,11 @@
 //! A TCP proxy that adds latency, for `benches/compare.sh`: every byte is
 //! delivered `--delay-ms` after it was read, in each direction, so a round
-//! trip through it costs twice that (15 ms each way: 30 ms). Bandwidth is
-//! not limited and order is kept.
+//! trip through it costs twice that (15 ms each way: 30 ms). With
+//! `--rate-mb N` each connection carries at most N MB (10^6 bytes) a second
+//! in each direction, as providers cap a connection; otherwise bandwidth is
+//! not limited. Order is kept.
 //!
-//!     delay_proxy --upstream 127.0.0.1:PORT --delay-ms 15 [--listen 127.0.0.1:0]
+//!     delay_proxy --upstream 127.0.0.1:PORT --delay-ms 15 [--rate-mb N] [--listen 127.0.0.1:0]
 //!
 //! Prints the port it listens on as its first line of stdout, then serves
 //! until it is killed.
@@ -20,11 +22,14 @@ fn die(msg: &str) -> ! {
     std::process::exit(2);
 }
 
-/// Copies `from` to `to`, each piece held back until `delay` after it arrived.
+/// Copies `from` to `to`, each piece held back until `delay` after it
+/// arrived and, with a `rate` (bytes a second), until the bytes before it
+/// would have gone through at that rate.
 async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     delay: Duration,
+    rate: Option<f64>,
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let reader = tokio::spawn(async move {
@@ -43,17 +48,22 @@ async fn pipe(
             }
         }
     });
+    let mut free_at = Instant::now();
     while let Some((at, bytes)) = rx.recv().await {
+        let at = at.max(free_at);
         tokio::time::sleep_until(at).await;
         if to.write_all(&bytes).await.is_err() {
             break;
+        }
+        if let Some(rate) = rate {
+            free_at = at + Duration::from_secs_f64(bytes.len() as f64 / rate);
         }
     }
     let _ = to.shutdown().await;
     reader.abort();
 }
 
-async fn serve(client: TcpStream, upstream: String, delay: Duration) {
+async fn serve(client: TcpStream, upstream: String, delay: Duration, rate: Option<f64>) {
     let Ok(server) = TcpStream::connect(&upstream).await else {
         eprintln!("delay_proxy: cannot connect to {upstream}");
         return;
@@ -62,7 +72,7 @@ async fn serve(client: TcpStream, upstream: String, delay: Duration) {
     let _ = server.set_nodelay(true);
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    tokio::join!(pipe(cr, sw, delay), pipe(sr, cw, delay));
+    tokio::join!(pipe(cr, sw, delay, rate), pipe(sr, cw, delay, rate));
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -70,6 +80,7 @@ async fn main() {
     let mut listen = "127.0.0.1:0".to_string();
     let mut upstream = None;
     let mut delay_ms = 15u64;
+    let mut rate = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || {
@@ -80,6 +91,13 @@ async fn main() {
             "--listen" => listen = val(),
             "--upstream" => upstream = Some(val()),
             "--delay-ms" => delay_ms = val().parse().unwrap_or_else(|_| die("bad --delay-ms")),
+            "--rate-mb" => {
+                let mb: f64 = val().parse().unwrap_or_else(|_| die("bad --rate-mb"));
+                if !(mb > 0.0) {
+                    die("--rate-mb must be more than 0");
+                }
+                rate = Some(mb * 1e6);
+            }
             _ => die(&format!("unknown argument `{a}`")),
         }
     }
@@ -96,6 +114,6 @@ async fn main() {
         let Ok((client, _)) = listener.accept().await else {
             continue;
         };
-        tokio::spawn(serve(client, upstream.clone(), delay));
+        tokio::spawn(serve(client, upstream.clone(), delay, rate));
     }
 }
