@@ -266,8 +266,17 @@ fn main() {
         r.heading(&format!(
             "Full fetch, each connection capped at 10 MB/s (proxy, 5 ms each way; 4 connections: at least {floor:.1} s)"
         ));
-        r.row("mailkeep backup", "mk_backup_capped", &[("mk_backup_first", "uncapped")]);
-        let _ = writeln!(r.out, "  {:<40} {:>10.2}×", "  against 4 × 10 MB/s", secs / floor);
+        r.row(
+            "mailkeep backup",
+            "mk_backup_capped",
+            &[("mk_backup_first", "uncapped")],
+        );
+        let _ = writeln!(
+            r.out,
+            "  {:<40} {:>10.2}×",
+            "  against 4 × 10 MB/s",
+            secs / floor
+        );
     }
 
     r.heading("Re-run, nothing changed");
