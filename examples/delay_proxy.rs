@@ -93,7 +93,7 @@ async fn main() {
             "--delay-ms" => delay_ms = val().parse().unwrap_or_else(|_| die("bad --delay-ms")),
             "--rate-mb" => {
                 let mb: f64 = val().parse().unwrap_or_else(|_| die("bad --rate-mb"));
-                if !(mb > 0.0) {
+                if mb.is_nan() || mb <= 0.0 {
                     die("--rate-mb must be more than 0");
                 }
                 rate = Some(mb * 1e6);
