@@ -599,6 +599,37 @@ fn a_helper_that_loses_its_connection_gives_its_part_back() {
 }
 
 #[test]
+fn a_little_new_mail_opens_no_more_connections() {
+    // New mail in one folder, less than a part: the run needs the one
+    // connection that lists and downloads it; the others are not opened to
+    // help with nothing.
+    let srv = one_big_folder(600);
+    let proxy = FaultProxy::start(srv.imap_port(), Fault::None);
+    let env = Env::new();
+    proxied_account(&env, "work", &proxy, &srv);
+    let r = env.run(&["backup", "work", "--jobs", "4"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut c = srv.client("alice");
+    for i in 0..100 {
+        c.append("INBOX", &[], None, &gen_message(1_000 + i, 800, "later"));
+    }
+    let before = proxy.connections();
+    let r = env.run(&["backup", "work", "--jobs", "4"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("fetched 100 new"), "{}", r.stdout);
+    assert_eq!(
+        proxy.connections() - before,
+        1,
+        "one connection for one small change"
+    );
+    assert_same_messages(
+        &exported_folder(&env, "work", "INBOX"),
+        &server_folder(&srv, "alice", "INBOX"),
+        "INBOX",
+    );
+}
+
+#[test]
 fn a_second_concurrent_run_is_refused() {
     let srv = server();
     srv.client("alice")

@@ -419,7 +419,9 @@ pub async fn sync_folder(
         std::mem::take(&mut plan.fetch),
         board,
     );
-    let offered = board.map(|b| b.offer(&split));
+    // Offered once this connection holds the first part: a folder of one
+    // part gets no helper.
+    let mut offered = None;
     let mut failed = None;
     loop {
         let changed = split.changed();
@@ -427,6 +429,9 @@ pub async fn sync_folder(
         changed.as_mut().enable();
         if failed.is_none() {
             if let Some(mut part) = split.take(false) {
+                if offered.is_none() {
+                    offered = board.map(|b| b.offer(&split));
+                }
                 let ctx = PartCtx {
                     store,
                     account,
