@@ -495,15 +495,39 @@ fn dropped_connection_is_resumed() {
 fn one_big_folder(n: usize) -> Dovecot {
     let srv = server();
     let mut c = srv.client("alice");
+    for name in ["Small", "Tiny"] {
+        c.create(name);
+        c.append(name, &[], None, &gen_message(1_000_000, 500, name));
+    }
+    fill_inbox(&srv, n);
+    srv
+}
+
+fn fill_inbox(srv: &Dovecot, n: usize) {
+    if n == 0 {
+        return;
+    }
     let msgs: Vec<(Vec<&str>, Option<String>, Vec<u8>)> = (0..n)
         .map(|i| (vec!["\\Seen"], None, gen_message(i, 2_000, "shared")))
         .collect();
-    c.append_many("INBOX", &msgs);
-    for name in ["Small", "Tiny"] {
-        c.create(name);
-        c.append(name, &[], None, &gen_message(n, 500, name));
-    }
-    srv
+    srv.client("alice").append_many("INBOX", &msgs);
+}
+
+/// Every folder backed up once, on one connection (the proxy's first), with
+/// INBOX still empty; then `n` messages in INBOX: the next backup has one
+/// folder to take up, on its first connection (the proxy's second), and its
+/// helpers are the third connection on.
+fn backed_up_then_inbox_filled(n: usize, fault: Fault) -> (Dovecot, FaultProxy, Env) {
+    let srv = one_big_folder(0);
+    let proxy = FaultProxy::start(srv.imap_port(), Fault::None);
+    let env = Env::new();
+    proxied_account(&env, "work", &proxy, &srv);
+    let r = env.run(&["backup", "work", "--jobs", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(proxy.connections(), 1);
+    fill_inbox(&srv, n);
+    proxy.set_fault(fault);
+    (srv, proxy, env)
 }
 
 fn examines_of(proxy: &FaultProxy, folder: &str) -> usize {
@@ -560,26 +584,17 @@ fn a_big_folder_is_downloaded_over_the_idle_connections() {
 
 #[test]
 fn a_helper_that_loses_its_connection_gives_its_part_back() {
-    // The first helper's connection (the third of the proxy: the first
-    // run has one, the second run's first lists and takes INBOX, the only
-    // folder that needs it) is cut in the middle of a part. What it stored stays; the rest of its part is done by another
-    // connection; nothing is missing, nothing counted twice.
+    // The first helper's connection is cut in the middle of a part. What it
+    // stored stays; the rest of its part is done by another connection;
+    // nothing is missing, nothing counted twice.
     let n = 6_000;
-    let srv = one_big_folder(n);
-    let proxy = FaultProxy::start(
-        srv.imap_port(),
+    let (srv, _proxy, env) = backed_up_then_inbox_filled(
+        n,
         Fault::OnlyConnection {
             n: 3,
             fault: Box::new(Fault::DropAfterServerBytes(400_000)),
         },
     );
-    let env = Env::new();
-    proxied_account(&env, "work", &proxy, &srv);
-    // The small folders first, so that only INBOX is left to share.
-    let r = env.run(&[
-        "backup", "work", "--jobs", "1", "--folder", "Small", "--folder", "Tiny",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
     let r = env.run(&["backup", "work", "--jobs", "4", "-vv"]);
     assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
     assert!(r.stderr.contains("stopped helping"), "{}", r.stderr);
@@ -596,6 +611,40 @@ fn a_helper_that_loses_its_connection_gives_its_part_back() {
     let st = status_json(&env);
     assert_eq!(folder_status(&st, "work", "INBOX")["stored"], n, "{st}");
     deep_verify_is_clean(&env);
+}
+
+#[test]
+fn a_server_that_refuses_a_helper_still_gets_a_whole_quiet_backup() {
+    // Gmail's answer to one connection too many, at the first helper's
+    // login. The others do the work; the user sees one summary line and
+    // nothing on stderr.
+    let n = 3_000;
+    let (srv, proxy, env) = backed_up_then_inbox_filled(
+        n,
+        Fault::OnlyConnection {
+            n: 3,
+            fault: Box::new(Fault::BusyLogin {
+                times: 1,
+                answer: "NO [ALERT] Too many simultaneous connections. (Failure)".into(),
+            }),
+        },
+    );
+    let r = env.run(&["backup", "work", "--jobs", "4"]);
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(proxy.connections() >= 3, "the helper tried");
+
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("fetched {n} new")),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.is_empty(), "nothing on stderr: {}", r.stderr);
+    assert_same_messages(
+        &exported_folder(&env, "work", "INBOX"),
+        &server_folder(&srv, "alice", "INBOX"),
+        "INBOX",
+    );
 }
 
 #[test]
