@@ -121,18 +121,6 @@ impl Board {
             serial: split.serial,
         }
     }
-
-    /// Stops every worker from taking new work (told to stop, or a failure
-    /// that every folder would meet).
-    pub fn clear(&self) {
-        let mut st = lock(&self.state);
-        st.folders.clear();
-        for s in &st.splits {
-            s.close();
-        }
-        drop(st);
-        self.changed.notify_waiters();
-    }
 }
 
 /// A split on offer; dropping it takes the split off the board and closes
@@ -146,7 +134,7 @@ impl Drop for Offered<'_> {
     fn drop(&mut self) {
         let mut st = lock(&self.board.state);
         if let Some(i) = st.splits.iter().position(|s| s.serial == self.serial) {
-            st.splits.remove(i).close();
+            st.splits.remove(i).stop_helpers();
         }
         drop(st);
         self.board.changed.notify_waiters();
@@ -218,13 +206,9 @@ impl Split {
         }
     }
 
-    fn close(&self) {
-        lock(&self.state).closed = true;
-    }
-
-    /// Closes the split to helpers: the owner failed.
+    /// Closes the split to helpers: its owner failed or let go.
     pub fn stop_helpers(&self) {
-        self.close();
+        lock(&self.state).closed = true;
     }
 
     /// The next part, for the owner (`helper` false) or a helper (not once
