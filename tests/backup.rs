@@ -1161,7 +1161,7 @@ fn from_a_gmail_like_server_each_message_is_downloaded_once() {
 }
 
 #[test]
-fn a_folder_bigger_than_one_window_is_deduplicated_across_windows() {
+fn a_folder_bigger_than_one_part_is_deduplicated_across_parts() {
     // New mail is taken in parts of 500 messages (its server ids asked per
     // part). A message shown twice in one folder, once in the first part
     // and once in the last, is still downloaded once; nothing is missed at
