@@ -389,9 +389,10 @@ for r in $(seq 1 "$runs"); do
 
     # The first backup again, each connection capped as providers cap one
     # (10 MB/s each way, 5 ms each way), into a store of its own.
+    capped_mb=10
     if ! skipped capped; then
         if [ -z "$capped_pid" ]; then
-            "$ex/delay_proxy" --upstream "127.0.0.1:$port" --delay-ms 5 --rate-mb 10 >"$work/capped.port" &
+            "$ex/delay_proxy" --upstream "127.0.0.1:$port" --delay-ms 5 --rate-mb "$capped_mb" >"$work/capped.port" &
             capped_pid=$!
             for _ in $(seq 1 100); do
                 [ -s "$work/capped.port" ] && break
@@ -400,7 +401,8 @@ for r in $(seq 1 "$runs"); do
             done
             capped_port=$(head -1 "$work/capped.port")
             [ -n "$capped_port" ] || mk_die "the capped proxy did not say its port"
-            echo "capped proxy: 127.0.0.1:$capped_port → $port, 10 MB/s a connection" >&2
+            echo "capped proxy: 127.0.0.1:$capped_port → $port, $capped_mb MB/s a connection" >&2
+            fact capped_rate_mb "$capped_mb"
             add_account capped bench "$capped_port"
         fi
         measure mk_backup_capped "$r" "$total" "$total_bytes" mk "$work/store.capped" backup capped

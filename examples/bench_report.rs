@@ -261,10 +261,13 @@ fn main() {
     );
 
     if let Some((bytes, secs)) = r.m("mk_backup_capped").map(|m| (m.bytes, m.secs)) {
-        // Four connections (the default --jobs) at 10 MB/s each.
-        let floor = mb(bytes as f64) / 40.0;
+        // Four connections (the default --jobs) at the proxy's rate each.
+        let rate = r
+            .fact("capped_rate_mb")
+            .map_or(10.0, |v| v.parse().unwrap_or(10.0));
+        let floor = mb(bytes as f64) / (4.0 * rate);
         r.heading(&format!(
-            "Full fetch, each connection capped at 10 MB/s (proxy, 5 ms each way; 4 connections: at least {floor:.1} s)"
+            "Full fetch, each connection capped at {rate} MB/s (proxy, 5 ms each way; 4 connections: at least {floor:.1} s)"
         ));
         r.row(
             "mailkeep backup",
@@ -274,7 +277,7 @@ fn main() {
         let _ = writeln!(
             r.out,
             "  {:<40} {:>10.2}×",
-            "  against 4 × 10 MB/s",
+            format!("  against 4 × {rate} MB/s"),
             secs / floor
         );
     }

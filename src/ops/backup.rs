@@ -501,7 +501,7 @@ async fn help(
             part.part.len()
         );
         tokio::select! {
-            r = exec::help(c, store, name, split, &mut part, sync, progress) => r?,
+            r = exec::fetch_part(c, store, name, split, &mut part, sync, progress) => r?,
             // The part goes back as it is dropped.
             _ = opts.interrupt.raised() => return Err(SyncError::Interrupted.into()),
         }

@@ -432,15 +432,7 @@ pub async fn sync_folder(
                 if offered.is_none() {
                     offered = board.map(|b| b.offer(&split));
                 }
-                let ctx = PartCtx {
-                    store,
-                    account,
-                    folder,
-                    uidvalidity: state.uidvalidity,
-                    opts,
-                    progress,
-                };
-                match fetch_part(conn, &ctx, &mut part).await {
+                match fetch_part(conn, store, account, &split, &mut part, opts, progress).await {
                     Ok(()) => part.finish(),
                     Err(e) => {
                         split.stop_helpers();
@@ -513,39 +505,37 @@ pub async fn sync_folder(
     Ok(())
 }
 
-struct PartCtx<'a> {
-    store: &'a SharedStore,
-    account: &'a str,
-    folder: &'a Folder,
-    uidvalidity: u32,
-    opts: &'a SyncOptions,
-    progress: &'a dyn Progress,
-}
-
-/// Downloads one part of a folder's new mail into the store, on a
-/// connection that has the folder open: the server's ids asked (where it
-/// gives them), what is known by them recorded, the rest fetched in batches.
-/// What was stored, recorded or found missing is noted in `part.handled`.
-async fn fetch_part(
+/// Downloads one part of `split`'s new mail into the store, on a connection
+/// that has the folder open (the folder's own, or a helper's that
+/// `EXAMINE`d it with the split's UIDVALIDITY): the server's ids asked
+/// (where it gives them), what is known by them recorded, the rest fetched
+/// in batches. What was stored, recorded or found missing is noted in
+/// `part.handled`.
+pub async fn fetch_part(
     conn: &mut Connection,
-    ctx: &PartCtx<'_>,
+    store: &SharedStore,
+    account: &str,
+    split: &Split,
     part: &mut Taken,
+    opts: &SyncOptions,
+    progress: &dyn Progress,
 ) -> Result<(), SyncError> {
-    let (store, account, raw) = (ctx.store, ctx.account, ctx.folder.raw.as_str());
+    let (folder, uidvalidity) = (&split.folder, split.uidvalidity);
+    let raw = folder.raw.as_str();
     // The server's own ids, where it gives them: a message already stored
     // from another folder (or an earlier part) is recorded here without
     // downloading it again, and one shown twice in this part is downloaded
     // once.
-    let ids = message_ids(conn, &mut part.ask_ids, &part.part, &ctx.folder.display).await?;
+    let ids = message_ids(conn, &mut part.ask_ids, &part.part, &folder.display).await?;
     let batch = BatchCtx {
         store,
         account,
         raw,
-        uidvalidity: ctx.uidvalidity,
-        folder: &ctx.folder.display,
-        progress: ctx.progress,
+        uidvalidity,
+        folder: &folder.display,
+        progress,
         ids: &ids,
-        opts: ctx.opts,
+        opts,
     };
     let mut pending = part.part.clone();
     while !pending.is_empty() {
@@ -554,7 +544,7 @@ async fn fetch_part(
             store,
             account,
             raw,
-            ctx.uidvalidity,
+            uidvalidity,
             pending,
             &ids,
             &mut part.got,
@@ -568,7 +558,7 @@ async fn fetch_part(
         fetch_all(
             conn,
             &batch,
-            &now,
+            now,
             &mut part.got,
             &mut part.unaccounted,
             &mut part.handled,
@@ -578,42 +568,19 @@ async fn fetch_part(
     Ok(())
 }
 
-/// Helps another connection with its folder: downloads `part` of `split`
-/// on `conn`, which has the folder open (`EXAMINE`d by the caller, with the
-/// split's UIDVALIDITY).
-pub async fn help(
-    conn: &mut Connection,
-    store: &SharedStore,
-    account: &str,
-    split: &Split,
-    part: &mut Taken,
-    opts: &SyncOptions,
-    progress: &dyn Progress,
-) -> Result<(), SyncError> {
-    let ctx = PartCtx {
-        store,
-        account,
-        folder: &split.folder,
-        uidvalidity: split.uidvalidity,
-        opts,
-        progress,
-    };
-    fetch_part(conn, &ctx, part).await
-}
-
-/// The server's ids of `window`'s messages, while `ask` says to ask. A
+/// The server's ids of `part`'s messages, while `ask` says to ask. A
 /// server that will not say (a greeting that named Dovecot wrongly, a
 /// proxy) is not asked again: every message is downloaded, as without.
 async fn message_ids(
     conn: &mut Connection,
     ask: &mut Option<MessageIds>,
-    window: &[MessageMeta],
+    part: &[MessageMeta],
     folder: &str,
 ) -> Result<BTreeMap<Uid, String>, SyncError> {
     let Some(kind) = *ask else {
         return Ok(BTreeMap::new());
     };
-    let uids: Vec<Uid> = window.iter().map(|m| m.uid).collect();
+    let uids: Vec<Uid> = part.iter().map(|m| m.uid).collect();
     match conn.fetch_message_ids(kind, &uids).await {
         Ok(ids) => Ok(ids),
         Err(ImapError::Command { source, .. }) => {
@@ -632,7 +599,7 @@ async fn message_ids(
 async fn fetch_all(
     conn: &mut Connection,
     ctx: &BatchCtx<'_>,
-    metas: &[MessageMeta],
+    metas: Vec<MessageMeta>,
     out: &mut FolderOutcome,
     unaccounted: &mut Vec<Uid>,
     handled: &mut HashSet<Uid>,
@@ -642,16 +609,20 @@ async fn fetch_all(
         let mut got = BatchResult::default();
         let res = if batch.len() == 1 && batch[0].size >= opts.batch_bytes {
             let r = fetch_huge(conn, ctx, &batch[0], &mut got).await;
-            ctx.progress
-                .fetched(ctx.account, ctx.folder, got.stored, got.bytes);
+            ctx.progress.fetched(
+                ctx.account,
+                ctx.folder,
+                got.received.len() as u64,
+                got.bytes,
+            );
             r
         } else {
             fetch_batch(conn, ctx, &batch, &mut got).await
         };
-        out.new_messages += got.stored;
+        out.new_messages += got.received.len() as u64;
         out.deduplicated += got.deduplicated;
         out.new_bytes += got.bytes;
-        handled.extend(got.received.drain(..));
+        handled.extend(got.received);
         handled.extend(got.missing.iter().copied());
         unaccounted.extend(got.missing.iter().copied());
         res?;
@@ -768,11 +739,10 @@ async fn record_changes(
 
 #[derive(Default)]
 struct BatchResult {
-    stored: u64,
     deduplicated: u64,
     bytes: u64,
     /// Stored, also of a batch that failed half-way.
-    received: Vec<Uid>,
+    received: BTreeSet<Uid>,
     /// Asked for, not sent by the server.
     missing: Vec<Uid>,
 }
@@ -828,7 +798,6 @@ async fn fetch_batch(
 ) -> Result<(), SyncError> {
     let uids: Vec<Uid> = batch.iter().map(|m| m.uid).collect();
     let metas: BTreeMap<Uid, MessageMeta> = batch.iter().map(|m| (m.uid, m.clone())).collect();
-    let mut received: BTreeSet<Uid> = BTreeSet::new();
     let mut failure: Option<SyncError> = None;
     let mut since_commit = 0u64;
     let res = conn
@@ -837,7 +806,7 @@ async fn fetch_batch(
                 // Not asked for (an unsolicited FETCH): ignore.
                 return Ok(());
             };
-            if !received.insert(uid) {
+            if got.received.contains(&uid) {
                 let e = SyncError::Duplicate {
                     folder: ctx.raw.to_string(),
                     uid,
@@ -865,8 +834,7 @@ async fn fetch_batch(
             });
             match stored {
                 Ok(new) => {
-                    got.stored += 1;
-                    got.received.push(uid);
+                    got.received.insert(uid);
                     got.bytes += len;
                     got.deduplicated += u64::from(!new);
                     ctx.progress.fetched(ctx.account, ctx.folder, 1, len);
@@ -889,7 +857,7 @@ async fn fetch_batch(
     got.missing = uids
         .iter()
         .copied()
-        .filter(|u| !received.contains(u))
+        .filter(|u| !got.received.contains(u))
         .collect();
     Ok(())
 }
@@ -955,8 +923,7 @@ async fn fetch_huge(
         .await;
     let _ = std::fs::remove_file(&path);
     let new = result?;
-    got.stored = 1;
-    got.received.push(uid);
+    got.received.insert(uid);
     got.deduplicated = u64::from(!new);
     got.bytes = written;
     Ok(())

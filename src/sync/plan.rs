@@ -167,14 +167,16 @@ pub fn plan(stored: &StoredState, mut server: ServerView) -> Plan {
 
 /// Splits the messages to fetch into batches of at most `max_count`
 /// messages and `max_bytes` bytes; a message of `max_bytes` or more goes
-/// alone (the caller fetches it in chunks).
-pub fn batches(fetch: &[MessageMeta], max_count: usize, max_bytes: u64) -> Vec<Vec<MessageMeta>> {
+/// alone (the caller fetches it in chunks). The messages are moved, not
+/// copied: a folder's new mail is cut into parts this way too
+/// (`share::Split`).
+pub fn batches(fetch: Vec<MessageMeta>, max_count: usize, max_bytes: u64) -> Vec<Vec<MessageMeta>> {
     let mut out: Vec<Vec<MessageMeta>> = Vec::new();
     let mut cur: Vec<MessageMeta> = Vec::new();
     let mut cur_bytes = 0u64;
     for m in fetch {
         if m.size >= max_bytes {
-            out.push(vec![m.clone()]);
+            out.push(vec![m]);
             continue;
         }
         if !cur.is_empty() && (cur.len() >= max_count || cur_bytes + m.size > max_bytes) {
@@ -182,7 +184,7 @@ pub fn batches(fetch: &[MessageMeta], max_count: usize, max_bytes: u64) -> Vec<V
             cur_bytes = 0;
         }
         cur_bytes += m.size;
-        cur.push(m.clone());
+        cur.push(m);
     }
     if !cur.is_empty() {
         out.push(cur);
@@ -376,13 +378,13 @@ mod tests {
         let msgs: Vec<_> = (1..=7)
             .map(|u| meta(u, &[], if u == 4 { 1000 } else { 30 }))
             .collect();
-        let b = batches(&msgs, 2, 100);
+        let b = batches(msgs.clone(), 2, 100);
         let uids: Vec<Vec<Uid>> = b
             .iter()
             .map(|v| v.iter().map(|m| m.uid).collect())
             .collect();
         assert_eq!(uids, vec![vec![1, 2], vec![4], vec![3, 5], vec![6, 7]]);
-        let b = batches(&msgs[..3], 10, 70);
+        let b = batches(msgs[..3].to_vec(), 10, 70);
         assert_eq!(b.len(), 2);
     }
 }

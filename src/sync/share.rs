@@ -26,7 +26,8 @@ use super::exec::FolderOutcome;
 /// (`SyncOptions::batch_count`'s default), so that sharing costs no round
 /// trip, and few enough that the last part of a big folder is short.
 pub const PART_MESSAGES: usize = 500;
-/// At most this many bytes in a part (a bigger message is a part alone).
+/// At most this many bytes in a part (a message this big or bigger is a
+/// part alone; parts are cut as batches are, by `plan::batches`).
 pub const PART_BYTES: u64 = 32 * 1024 * 1024;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -186,7 +187,7 @@ impl Split {
             uidvalidity,
             changed: board.map_or_else(|| Arc::new(Notify::new()), |b| b.changed.clone()),
             state: Mutex::new(SplitState {
-                todo: parts(fetch, PART_MESSAGES, PART_BYTES),
+                todo: super::plan::batches(fetch, PART_MESSAGES, PART_BYTES).into(),
                 ask_ids,
                 ..SplitState::default()
             }),
@@ -310,30 +311,6 @@ impl Drop for Taken {
     }
 }
 
-/// `fetch` in parts of at most `max_count` messages and `max_bytes` bytes
-/// (a message of more is a part alone), in order.
-pub fn parts(
-    fetch: Vec<MessageMeta>,
-    max_count: usize,
-    max_bytes: u64,
-) -> VecDeque<Vec<MessageMeta>> {
-    let mut out = VecDeque::new();
-    let mut cur: Vec<MessageMeta> = Vec::new();
-    let mut cur_bytes = 0u64;
-    for m in fetch {
-        if !cur.is_empty() && (cur.len() >= max_count || cur_bytes + m.size > max_bytes) {
-            out.push_back(std::mem::take(&mut cur));
-            cur_bytes = 0;
-        }
-        cur_bytes += m.size;
-        cur.push(m);
-    }
-    if !cur.is_empty() {
-        out.push_back(cur);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,16 +343,29 @@ mod tests {
         p.iter().map(|m| m.uid).collect()
     }
 
+    fn parts_of(fetch: Vec<MessageMeta>) -> Vec<Vec<Uid>> {
+        let split = Split::new(&folder(), 7, None, fetch, None);
+        let mut out = Vec::new();
+        while let Some(t) = split.take(false) {
+            out.push(uids(&t.part));
+            t.finish();
+        }
+        out
+    }
+
     #[test]
     fn parts_keep_order_and_limits() {
-        let fetch: Vec<MessageMeta> = (1..=7).map(|u| meta(u, 10)).collect();
-        let p = parts(fetch, 3, 1000);
-        let got: Vec<Vec<Uid>> = p.iter().map(|p| uids(p)).collect();
-        assert_eq!(got, vec![vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
-        let fetch = vec![meta(1, 40), meta(2, 40), meta(3, 500), meta(4, 10)];
-        let got: Vec<Vec<Uid>> = parts(fetch, 10, 100).iter().map(|p| uids(p)).collect();
-        assert_eq!(got, vec![vec![1, 2], vec![3], vec![4]]);
-        assert!(parts(Vec::new(), 3, 100).is_empty());
+        let n = PART_MESSAGES as Uid;
+        let fetch: Vec<MessageMeta> = (1..=2 * n + 1).map(|u| meta(u, 10)).collect();
+        let got = parts_of(fetch);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], (1..=n).collect::<Vec<_>>());
+        assert_eq!(got[2], vec![2 * n + 1]);
+        // A message of the part's size or more is a part alone.
+        let big = PART_BYTES;
+        let fetch = vec![meta(1, 40), meta(2, 40), meta(3, big), meta(4, 10)];
+        assert_eq!(parts_of(fetch), vec![vec![3], vec![1, 2, 4]]);
+        assert!(parts_of(Vec::new()).is_empty());
     }
 
     #[test]
