@@ -3,11 +3,12 @@
 //!
 //! Layers, each may use only those below it (see docs/design.md):
 //! `cli` → `ops` → `sync`, `search` → `imap`, `store` → `index` → `formats`,
-//! `config` → `model`.
+//! `config` → `model`; `heap` (the allocator's settings) is used from any.
 
 pub mod cli;
 pub mod config;
 pub mod formats;
+pub mod heap;
 pub mod imap;
 pub mod index;
 pub mod model;

@@ -179,19 +179,28 @@ struct Decoded {
 /// cores the decoders would wait on, and memory counts more (at 1,000,000
 /// messages the first backup's peak went from 103 to 132 MB with the
 /// larger one).
+///
+/// Beside a fetch the freed pages are also given back to the system after
+/// each write ([`crate::heap::give_back`]): the fetch's threads and the
+/// decoders leave them spread over the arenas, and a first backup of
+/// 101,000 messages held 109–127 MB resident without it, 87–94 MB with it.
+/// Alone it would save 6 MB (71 → 65 MB) for 4 % more time.
 #[derive(Clone, Copy)]
 struct InFlight {
     messages: usize,
     bytes: usize,
+    give_back: bool,
 }
 
 const ALONE: InFlight = InFlight {
     messages: BATCH_MESSAGES,
     bytes: 16 * 1024 * 1024,
+    give_back: false,
 };
 const BESIDE_A_FETCH: InFlight = InFlight {
     messages: BATCH_MESSAGES / 4,
     bytes: 4 * 1024 * 1024,
+    give_back: true,
 };
 
 /// A decoder: takes the next message read, decodes it, hands it back, until
@@ -410,6 +419,10 @@ impl Feed<'_> {
             self.added += self.search.add(&docs)?;
             for d in &docs {
                 self.unwritten.remove(&d.key);
+            }
+            if self.limit.give_back {
+                drop(docs);
+                crate::heap::give_back();
             }
         }
         Ok(())
