@@ -8,12 +8,9 @@
 //! buffer of 1 MiB or more to the system when it is freed, and fewer arenas
 //! bound the rest ([`bound`]).
 //!
-//! What is freed in the middle of an arena stays resident all the same
-//! until it is given back ([`give_back`]): a first backup of 101,000
-//! messages, whose heap stays between 20 and 40 MB, held 109–127 MB
-//! resident with its search indexing's decoding threads, 87–94 MB once the
-//! indexer gives the freed pages back after each of its writes
-//! (docs/benchmarks.md).
+//! What one thread frees in the middle of an arena of another stays
+//! resident all the same until it is given back ([`give_back`]; where and
+//! what it saved: `ops::search`'s `BESIDE_A_FETCH`, docs/benchmarks.md).
 
 /// Sets the allocator's limits; called first thing, on the only thread.
 pub fn bound() {

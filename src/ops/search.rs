@@ -72,7 +72,7 @@ fn index_pending_after(
     store: &mut Store,
     search: &SearchIndex,
     after: i64,
-    limit: InFlight,
+    pace: Pace,
     progress: &mut dyn FnMut(u64, u64),
     stop: &dyn Fn() -> bool,
 ) -> Result<(u64, i64), OpError> {
@@ -113,7 +113,7 @@ fn index_pending_after(
             progress,
             stop,
             total,
-            limit,
+            pace,
             cursor: after,
             keys: std::collections::VecDeque::new(),
             held: None,
@@ -169,35 +169,37 @@ struct Decoded {
     doc: Option<SearchDoc>,
 }
 
-/// Messages read and not yet decoded, at most this many bytes (as stored
-/// messages; held compressed until decoded) or messages (one bigger
-/// message is let through alone): memory stays bounded. As many as one
-/// write of [`BATCH_MESSAGES`]: the decoders have that much to do while the
-/// writer writes (at half of it they ran dry, and `reindex` took 25 % longer).
-///
-/// Beside a backup's fetch a quarter of that: there the fetch has the
-/// cores the decoders would wait on, and memory counts more (at 1,000,000
-/// messages the first backup's peak went from 103 to 132 MB with the
-/// larger one).
-///
-/// Beside a fetch the freed pages are also given back to the system after
-/// each write ([`crate::heap::give_back`]): the fetch's threads and the
-/// decoders leave them spread over the arenas, and a first backup of
-/// 101,000 messages held 109–127 MB resident without it, 87–94 MB with it.
-/// Alone it would save 6 MB (71 → 65 MB) for 4 % more time.
+/// How the indexer runs: alone (`reindex`, a search's catch-up) or beside
+/// a backup's fetch.
 #[derive(Clone, Copy)]
-struct InFlight {
+struct Pace {
+    /// Messages read and not yet decoded, at most this many (one bigger
+    /// message is let through alone) ...
     messages: usize,
+    /// ... and this many bytes (as stored; held compressed until decoded):
+    /// memory stays bounded.
     bytes: usize,
+    /// Whether the freed pages are given back to the system after each
+    /// write ([`crate::heap::give_back`]).
     give_back: bool,
 }
 
-const ALONE: InFlight = InFlight {
+/// As many in flight as one write of [`BATCH_MESSAGES`]: the decoders have
+/// that much to do while the writer writes (at half of it they ran dry, and
+/// `reindex` took 25 % longer). Giving pages back would save 6 MB (71 →
+/// 65 MB) for 4 % more time.
+const ALONE: Pace = Pace {
     messages: BATCH_MESSAGES,
     bytes: 16 * 1024 * 1024,
     give_back: false,
 };
-const BESIDE_A_FETCH: InFlight = InFlight {
+/// A quarter as many in flight: the fetch has the cores the decoders would
+/// wait on, and memory counts more (at 1,000,000 messages the first
+/// backup's peak went from 103 to 132 MB with the larger one). Freed pages
+/// are given back: the fetch's threads and the decoders leave them spread
+/// over the arenas, and a first backup of 101,000 messages held 109–127 MB
+/// resident without it, 86–94 MB with it.
+const BESIDE_A_FETCH: Pace = Pace {
     messages: BATCH_MESSAGES / 4,
     bytes: 4 * 1024 * 1024,
     give_back: true,
@@ -249,7 +251,7 @@ struct Feed<'a> {
     progress: &'a mut dyn FnMut(u64, u64),
     stop: &'a dyn Fn() -> bool,
     total: u64,
-    limit: InFlight,
+    pace: Pace,
     /// Keys read and pending up to here.
     cursor: i64,
     /// Keys not yet read: the next ones after `cursor`.
@@ -317,7 +319,7 @@ impl Feed<'_> {
             let work = match self.held.take() {
                 Some(w) => w,
                 None => {
-                    if self.in_flight >= self.limit.messages {
+                    if self.in_flight >= self.pace.messages {
                         return Ok(());
                     }
                     let Some((key, id, payload)) = self.read_next()? else {
@@ -333,7 +335,7 @@ impl Feed<'_> {
                 }
             };
             let len = work.payload.len();
-            if self.in_flight > 0 && self.in_flight_bytes + len > self.limit.bytes {
+            if self.in_flight > 0 && self.in_flight_bytes + len > self.pace.bytes {
                 self.held = Some(work);
                 return Ok(());
             }
@@ -420,7 +422,7 @@ impl Feed<'_> {
             for d in &docs {
                 self.unwritten.remove(&d.key);
             }
-            if self.limit.give_back {
+            if self.pace.give_back {
                 drop(docs);
                 crate::heap::give_back();
             }
