@@ -72,7 +72,7 @@ fn index_pending_after(
     store: &mut Store,
     search: &SearchIndex,
     after: i64,
-    pace: Pace,
+    mode: Mode,
     progress: &mut dyn FnMut(u64, u64),
     stop: &dyn Fn() -> bool,
 ) -> Result<(u64, i64), OpError> {
@@ -113,7 +113,7 @@ fn index_pending_after(
             progress,
             stop,
             total,
-            pace,
+            mode,
             cursor: after,
             keys: std::collections::VecDeque::new(),
             held: None,
@@ -172,7 +172,7 @@ struct Decoded {
 /// How the indexer runs: alone (`reindex`, a search's catch-up) or beside
 /// a backup's fetch.
 #[derive(Clone, Copy)]
-struct Pace {
+struct Mode {
     /// Messages read and not yet decoded, at most this many (one bigger
     /// message is let through alone) ...
     messages: usize,
@@ -188,7 +188,7 @@ struct Pace {
 /// that much to do while the writer writes (at half of it they ran dry, and
 /// `reindex` took 25 % longer). Giving pages back would save 6 MB (71 →
 /// 65 MB) for 4 % more time.
-const ALONE: Pace = Pace {
+const ALONE: Mode = Mode {
     messages: BATCH_MESSAGES,
     bytes: 16 * 1024 * 1024,
     give_back: false,
@@ -199,7 +199,7 @@ const ALONE: Pace = Pace {
 /// are given back: the fetch's threads and the decoders leave them spread
 /// over the arenas, and a first backup of 101,000 messages held 109–127 MB
 /// resident without it, 86–94 MB with it.
-const BESIDE_A_FETCH: Pace = Pace {
+const BESIDE_A_FETCH: Mode = Mode {
     messages: BATCH_MESSAGES / 4,
     bytes: 4 * 1024 * 1024,
     give_back: true,
@@ -251,7 +251,7 @@ struct Feed<'a> {
     progress: &'a mut dyn FnMut(u64, u64),
     stop: &'a dyn Fn() -> bool,
     total: u64,
-    pace: Pace,
+    mode: Mode,
     /// Keys read and pending up to here.
     cursor: i64,
     /// Keys not yet read: the next ones after `cursor`.
@@ -319,7 +319,7 @@ impl Feed<'_> {
             let work = match self.held.take() {
                 Some(w) => w,
                 None => {
-                    if self.in_flight >= self.pace.messages {
+                    if self.in_flight >= self.mode.messages {
                         return Ok(());
                     }
                     let Some((key, id, payload)) = self.read_next()? else {
@@ -335,7 +335,7 @@ impl Feed<'_> {
                 }
             };
             let len = work.payload.len();
-            if self.in_flight > 0 && self.in_flight_bytes + len > self.pace.bytes {
+            if self.in_flight > 0 && self.in_flight_bytes + len > self.mode.bytes {
                 self.held = Some(work);
                 return Ok(());
             }
@@ -422,7 +422,7 @@ impl Feed<'_> {
             for d in &docs {
                 self.unwritten.remove(&d.key);
             }
-            if self.pace.give_back {
+            if self.mode.give_back {
                 drop(docs);
                 crate::heap::give_back();
             }
