@@ -10,7 +10,8 @@
 //!
 //! What one thread frees in the middle of an arena of another stays
 //! resident all the same until it is given back ([`give_back`]; where and
-//! what it saved: `ops::search`'s `BESIDE_A_FETCH`, docs/benchmarks.md).
+//! what it saved: `ops::search`'s `BESIDE_A_FETCH`, and after each batch a
+//! restore has sent, in `ops::restore`; docs/benchmarks.md).
 
 /// Sets the allocator's limits; called first thing, on the only thread.
 pub fn bound() {

@@ -618,6 +618,13 @@ impl FolderRun<'_> {
             let ids: Vec<BlobId> = batch.iter().map(|i| i.blob).collect();
             let contents = read_blobs(self.store, ids).await?;
             self.append_batch(batch, &contents).await?;
+            // The batch was read on the store's thread and is freed on this
+            // one: its pages go back now, not when that arena is next
+            // trimmed (restoring 101,000 messages, 2.8 GB: 86-90 MB
+            // resident without this, 63-69 MB with it, in the same time;
+            // docs/benchmarks.md).
+            drop(contents);
+            crate::heap::give_back();
             rest = after;
             self.maybe_flush().await?;
         }
