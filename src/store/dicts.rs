@@ -337,6 +337,16 @@ impl Store {
         Ok(&mut self.compressor.as_mut().expect("just set").1)
     }
 
+    /// The compressor of messages that take no dictionary (those over
+    /// [`DICT_MAX_MESSAGE`], all before the first dictionary), built once:
+    /// one made per message set its tables up in fresh pages each time.
+    pub(super) fn plain_compressor(&mut self) -> io::Result<&mut zstd::bulk::Compressor<'static>> {
+        if self.plain.is_none() {
+            self.plain = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?);
+        }
+        Ok(self.plain.as_mut().expect("just set"))
+    }
+
     pub(super) fn dict_for(&self, raw_len: u64) -> Option<u32> {
         if raw_len > DICT_MAX_MESSAGE {
             return None;

@@ -149,6 +149,8 @@ pub struct Store {
     pending_bytes: u64,
     dicts: dicts::Dicts,
     compressor: Option<(u32, zstd::bulk::Compressor<'static>)>,
+    /// The compressor of messages that take no dictionary, kept as well.
+    plain: Option<zstd::bulk::Compressor<'static>>,
     recovery: Recovery,
     problems: Vec<Problem>,
 }
@@ -253,6 +255,7 @@ impl Store {
             pending_bytes: 0,
             dicts: dicts::Dicts::default(),
             compressor: None,
+            plain: None,
             recovery: Recovery::default(),
             problems: Vec::new(),
         }

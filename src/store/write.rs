@@ -82,7 +82,7 @@ impl Store {
         };
         let frame = match dict_id {
             Some(d) => self.compressor(d).and_then(|c| c.compress(body)),
-            None => zstd::bulk::compress(body, ZSTD_LEVEL),
+            None => self.plain_compressor().and_then(|c| c.compress(body)),
         }
         .map_err(io_err(&self.root))?;
         drop(coded);
