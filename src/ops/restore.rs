@@ -620,9 +620,9 @@ impl FolderRun<'_> {
             self.append_batch(batch, &contents).await?;
             // The batch was read on the store's thread and is freed on this
             // one: its pages go back now, not when that arena is next
-            // trimmed (restoring 101,000 messages, 2.8 GB: 86-90 MB
-            // resident without this, 63-69 MB with it, in the same time;
-            // docs/benchmarks.md).
+            // trimmed (a quarter of a whole restore's resident memory, in
+            // the same time: docs/benchmarks.md, "Resident memory of a
+            // restore").
             drop(contents);
             crate::heap::give_back();
             rest = after;
