@@ -323,28 +323,27 @@ impl Store {
         Ok(train_samples(&all, &sizes, size, rule))
     }
 
-    /// A compressor primed with dictionary `d`, built once (loading a
-    /// dictionary costs far more than compressing a typical message).
+    /// The compressor for dictionary `d`, or for messages that take none
+    /// (those over [`DICT_MAX_MESSAGE`], all before the first dictionary),
+    /// each built once: loading a dictionary costs far more than
+    /// compressing a typical message, and a context made per message set
+    /// its tables up in fresh pages each time.
     pub(super) fn compressor(
         &mut self,
-        d: u32,
+        d: Option<u32>,
     ) -> io::Result<&mut zstd::bulk::Compressor<'static>> {
+        let Some(d) = d else {
+            if self.plain.is_none() {
+                self.plain = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?);
+            }
+            return Ok(self.plain.as_mut().expect("just set"));
+        };
         if self.compressor.as_ref().is_none_or(|(id, _)| *id != d) {
             let dict = self.dicts.get(d).map_err(io::Error::other)?;
             let c = zstd::bulk::Compressor::with_dictionary(ZSTD_LEVEL, dict)?;
             self.compressor = Some((d, c));
         }
         Ok(&mut self.compressor.as_mut().expect("just set").1)
-    }
-
-    /// The compressor of messages that take no dictionary (those over
-    /// [`DICT_MAX_MESSAGE`], all before the first dictionary), built once:
-    /// one made per message set its tables up in fresh pages each time.
-    pub(super) fn plain_compressor(&mut self) -> io::Result<&mut zstd::bulk::Compressor<'static>> {
-        if self.plain.is_none() {
-            self.plain = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?);
-        }
-        Ok(self.plain.as_mut().expect("just set"))
     }
 
     pub(super) fn dict_for(&self, raw_len: u64) -> Option<u32> {

@@ -80,11 +80,10 @@ impl Store {
             Some(c) => (Kind::CodedBlob, c.as_slice()),
             None => (Kind::Blob, bytes),
         };
-        let frame = match dict_id {
-            Some(d) => self.compressor(d).and_then(|c| c.compress(body)),
-            None => self.plain_compressor().and_then(|c| c.compress(body)),
-        }
-        .map_err(io_err(&self.root))?;
+        let frame = self
+            .compressor(dict_id)
+            .and_then(|c| c.compress(body))
+            .map_err(io_err(&self.root))?;
         drop(coded);
         let dict_id = dict_id.unwrap_or(0);
         let prefix = blob_prefix(dict_id, bytes.len() as u64);
